@@ -1,0 +1,12 @@
+"""cld_polars: validate and summarise Adult Social Care Client Level Data (CLD) returns."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from cld_polars.engine import validate
+from cld_polars.reader import ReturnReadError
+from cld_polars.report import Report
+from cld_polars.spec import load_spec
+
+__all__ = ["Report", "ReturnReadError", "__version__", "load_spec", "validate"]

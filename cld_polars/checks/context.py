@@ -1,0 +1,220 @@
+"""What a check expression can ask about a row: raw text, typed values, validity, conditions.
+
+The engine adds the typed columns once (``prepare``) so that the dozens of checks that read,
+say, the Event Start Date share one parse instead of each parsing it again.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import polars as pl
+
+from cld_polars import parse
+from cld_polars.spec import Condition, FieldSpec, Spec
+
+LINE = "__line"
+AGE_AT_EVENT_START = "__age_at_event_start"
+
+
+def date_col(name: str) -> str:
+    return f"__date:{name}"
+
+
+def valid_col(name: str) -> str:
+    return f"__valid:{name}"
+
+
+def class_col(name: str) -> str:
+    """For a defined-list field: valid, release1, near_miss or invalid (null when blank)."""
+    return f"__class:{name}"
+
+
+def suggest_col(name: str) -> str:
+    """For a defined-list field: the Release 2 value a Release 1 value or near miss stands for."""
+    return f"__suggest:{name}"
+
+
+class Context:
+    """Expression builders bound to one specification."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self._classified: set[str] = set()
+
+    def list_class(self, name: str) -> pl.Expr:
+        """The class of a defined-list value (see :func:`class_col`), from ``prepare``."""
+        if name in self._classified:
+            return pl.col(class_col(name))
+        raise RuntimeError(f"{name}: prepare() was not given the classified list values")
+
+    def list_suggestion(self, name: str) -> pl.Expr:
+        return pl.col(suggest_col(name))
+
+    # --- raw values -------------------------------------------------------------------
+    def raw(self, name: str) -> pl.Expr:
+        return pl.col(name)
+
+    def blank(self, name: str) -> pl.Expr:
+        return parse.is_blank(pl.col(name))
+
+    def present(self, name: str) -> pl.Expr:
+        return parse.present(pl.col(name))
+
+    def formula(self, name: str) -> pl.Expr:
+        return parse.is_formula_like(pl.col(name))
+
+    # --- typed values (computed once by ``prepare``) ----------------------------------
+    def date(self, name: str) -> pl.Expr:
+        return pl.col(date_col(name))
+
+    def valid(self, name: str) -> pl.Expr:
+        """True where the field holds a readable, valid value; false where blank or invalid."""
+        return pl.col(valid_col(name))
+
+    def is_value(self, name: str, *values: str) -> pl.Expr:
+        """The field equals one of ``values``; null where the field cannot be read."""
+        return pl.when(self.valid(name)).then(pl.col(name).is_in(list(values)))
+
+    @property
+    def age_at_event_start(self) -> pl.Expr:
+        return pl.col(AGE_AT_EVENT_START)
+
+    @cached_property
+    def matchers(self) -> dict[str, parse.ListMatcher]:
+        near = {"Event Outcome": self.spec.outcome_near_misses}
+        out = {}
+        for f in self.spec.fields:
+            if f.kind == "list" and f.list_name:
+                release1 = {k: m.release2 for k, m in self.spec.release1_for(f.list_name).items()}
+                out[f.name] = parse.ListMatcher(
+                    self.spec.lists[f.list_name], release1, near.get(f.name)
+                )
+        return out
+
+    # --- conditions from the specification ---------------------------------------------
+    def condition(self, condition: Condition) -> pl.Expr:
+        """A specification condition as a three-valued expression (null: cannot tell).
+
+        Alternatives are joined with Kleene OR and their terms with Kleene AND, so a term on a
+        field that cannot be read only matters where the other terms do not settle it.
+        """
+        alternatives = []
+        for alternative in condition:
+            terms: list[pl.Expr] = []
+            for key, value in alternative.items():
+                if key == "condition":
+                    terms.append(self.condition(self.spec.conditions[str(value)]))
+                elif key == "age_at_event_start":
+                    low, high = value  # type: ignore[misc]
+                    age = self.age_at_event_start
+                    terms.append(pl.when(age.is_not_null()).then(age.is_between(low, high)))
+                else:
+                    terms.append(self.is_value(key, *value))  # type: ignore[arg-type]
+            expr = terms[0]
+            for term in terms[1:]:
+                expr = expr & term
+            alternatives.append(expr)
+        out = alternatives[0]
+        for alt in alternatives[1:]:
+            out = out | alt
+        return out
+
+    def condition_fields(self, condition: Condition | None) -> set[str]:
+        """The fields a condition reads (for skipping checks when a column is missing)."""
+        found: set[str] = set()
+        for alternative in condition or []:
+            for key, value in alternative.items():
+                if key == "condition":
+                    found |= self.condition_fields(self.spec.conditions[str(value)])
+                elif key == "age_at_event_start":
+                    found |= {"Date of Birth", "Event Start Date"}
+                else:
+                    found.add(key)
+        return found
+
+    # --- validity, by kind -------------------------------------------------------------
+    def validity(self, f: FieldSpec) -> pl.Expr:
+        """True where a non-blank value meets the field's data type or defined list."""
+        col = pl.col(f.name)
+        if f.kind == "date":
+            ok = parse.parse_date(col).is_not_null()
+        elif f.kind == "nhs_number":
+            ok = parse.nhs_number_valid(col)
+        elif f.kind == "la_code":
+            ok = parse.is_integer(col) & col.is_in(list(self.spec.councils))
+        elif f.kind == "integer":
+            ok = parse.is_integer(col)
+        elif f.kind == "decimal":
+            ok = parse.is_decimal(col)
+        elif f.kind == "postcode":
+            ok = parse.postcode_valid(col)
+        elif f.kind == "gp_practice_code":
+            ok = parse.gp_practice_code_valid(col)
+        elif f.kind == "list":
+            ok = self.matchers[f.name].valid(col)
+            if f.name in self._classified:
+                ok = pl.col(class_col(f.name)) == "valid"
+        else:
+            ok = pl.lit(True)
+        return (self.present(f.name) & ~self.formula(f.name) & ok).fill_null(False)
+
+    def classify(self, frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
+        """Classify the distinct values of each defined-list field.
+
+        A list column holds few distinct values, so telling a Release 1 value from a near miss
+        runs once per distinct value rather than once per row.
+        """
+        names = [n for n in self.matchers if n in frame.columns]
+        uniques = frame.select([pl.col(n).unique().drop_nulls().implode() for n in names])
+        out = {}
+        for name in names:
+            values = uniques[name][0].to_list()
+            classified = [self.matchers[name].classify(v) for v in values]
+            out[name] = pl.DataFrame(
+                {
+                    name: values,
+                    "class": [c for c, _ in classified],
+                    "suggestion": [s for _, s in classified],
+                },
+                schema={name: pl.String, "class": pl.String, "suggestion": pl.String},
+            )
+        return out
+
+    def prepare(
+        self, frame: pl.LazyFrame, lists: dict[str, pl.DataFrame] | None = None
+    ) -> pl.LazyFrame:
+        """Add the typed, validity and list-class columns every check reads."""
+        lists = lists or {}
+        classes = []
+        for name, table in lists.items():
+            keys = table[name].to_list()
+            classes.append(
+                pl.col(name)
+                .replace_strict(
+                    keys, table["class"].to_list(), default=None, return_dtype=pl.String
+                )
+                .alias(class_col(name))
+            )
+            classes.append(
+                pl.col(name)
+                .replace_strict(
+                    keys, table["suggestion"].to_list(), default=None, return_dtype=pl.String
+                )
+                .alias(suggest_col(name))
+            )
+        dates = [
+            parse.parse_date(pl.col(f.name)).alias(date_col(f.name))
+            for f in self.spec.fields
+            if f.kind == "date"
+        ]
+        if classes:
+            frame = frame.with_columns(classes)
+        self._classified = set(lists)
+        valid = [self.validity(f).alias(valid_col(f.name)) for f in self.spec.fields]
+        frame = frame.with_columns(*dates, *valid)
+        return frame.with_columns(
+            parse.age_in_years(self.date("Date of Birth"), self.date("Event Start Date")).alias(
+                AGE_AT_EVENT_START
+            )
+        )

@@ -1,0 +1,123 @@
+"""Checks that compare rows: duplicates, one person's details across rows, linked people.
+
+These run as window expressions over the whole return (``scope="frame"``), in the same plan
+as the row checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import polars as pl
+
+from cld_polars.checks.context import Context
+from cld_polars.checks.registry import Check
+from cld_polars.parse import text
+from cld_polars.spec import Spec
+
+PID = "LA Person Unique Identifier"
+ROW_HASH = "__row_hash"
+LINKED = ("Adult 1 Linked Person_ID", "Adult 2 Linked Person_ID", "Adult 3 Linked Person_ID")
+
+
+def person_consensus(c: Context, name: str) -> pl.Expr:
+    """The value most of a person's rows give (ties: the smallest), on each of their rows."""
+    value = pl.when(c.valid(name) & c.present(PID)).then(c.raw(name))
+    count = pl.len().over(PID, value)
+    top = pl.when(value.is_not_null()).then(count).max().over(PID)
+    return pl.when(value.is_not_null() & (count == top)).then(value).min().over(PID)
+
+
+def checks(spec: Spec) -> Iterator[Check]:
+    yield Check(
+        code="DUPLICATE_ROW",
+        severity="warning",
+        fields=(),
+        scope="frame",
+        guidance="Events (All); General principles and definitions",
+        message=(
+            "This row is identical to an earlier row in the return. Central processing joins "
+            "and deduplicates events, and a repeated row counts the event twice: remove the "
+            "repeat."
+        ),
+        fails=lambda c: ~pl.col(ROW_HASH).is_first_distinct(),
+        value=lambda c: pl.lit("(whole row)"),
+        requires=(),
+    )
+    yield Check(
+        code="DUPLICATE_EVENT_REFERENCE",
+        severity="warning",
+        fields=("Event Reference", "Event Type"),
+        scope="frame",
+        guidance="Events (All): Event Reference",
+        message=(
+            "The same Event Type and Event Reference appear on more than one (different) row. "
+            "Each event should have a unique reference that stays the same between returns. If "
+            "these rows are one service split at a change of start date, as the guidance allows, "
+            "this can stand; otherwise give each event its own reference."
+        ),
+        fails=lambda c: (
+            c.present("Event Reference")
+            & c.valid("Event Type")
+            & (pl.col(ROW_HASH).n_unique().over("Event Type", "Event Reference") > 1)
+        ),
+        value=lambda c: text("{} {}", c.raw("Event Type"), c.raw("Event Reference")),
+    )
+    for name in ("Date of Birth", "NHS Number", "Gender"):
+        yield Check(
+            code=f"PERSON_{spec.field(name).key}_INCONSISTENT",
+            severity="warning",
+            fields=(name, PID),
+            scope="frame",
+            guidance="Person Details",
+            message=(
+                f"The same LA Person Unique Identifier has a different {name} on other rows. A "
+                f"person's {name} should be the same on all their rows: the value on most of the "
+                "person's rows is suggested. Check which is right on the case record."
+            ),
+            fails=lambda c, name=name: (
+                c.valid(name) & c.present(PID) & (c.raw(name) != person_consensus(c, name))
+            ),
+            suggestion=lambda c, name=name: person_consensus(c, name),
+        )
+    yield Check(
+        code="NHS_NUMBER_ON_SEVERAL_PEOPLE",
+        severity="warning",
+        fields=("NHS Number", PID),
+        scope="frame",
+        guidance="Person Details: NHS Number, LA Person Unique Identifier",
+        message=(
+            "This NHS Number is given for more than one LA Person Unique Identifier. One person "
+            "should have one local identifier: check for duplicate client records or a mistyped "
+            "NHS number."
+        ),
+        fails=lambda c: (
+            c.valid("NHS Number")
+            & c.present(PID)
+            & (pl.when(c.present(PID)).then(c.raw(PID)).n_unique().over("NHS Number") > 1)
+        ),
+    )
+    for name in LINKED:
+        yield Check(
+            code=f"{spec.field(name).key}_NOT_A_SERVICE_USER",
+            severity="warning",
+            fields=(name,),
+            scope="frame",
+            guidance="Events (Unpaid carers only): Adult 1/2/3 Linked Person_ID",
+            message=(
+                f"{name} is not the LA Person Unique Identifier of a service user in this return. "
+                "Linked IDs are for cared-for adults known to the council as service users in "
+                "CLD: check the ID, or leave it blank."
+            ),
+            fails=lambda c, name=name: (
+                c.valid(name)
+                & ~c.raw(name)
+                .is_in(
+                    pl.col(PID)
+                    .filter(c.is_value("Client Type", "Service user").fill_null(False))
+                    .implode()
+                )
+                .fill_null(False)
+            ),
+            requires=(name, PID, "Client Type"),
+        )

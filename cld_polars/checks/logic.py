@@ -1,0 +1,325 @@
+"""Cross-field checks on one row: dates against each other and the reporting period, ages,
+outcomes against event types, costs against their frequency, unpaid carer details.
+
+Each compares values that are individually valid: where a date is blank or unreadable, the
+comparisons that need it are skipped (the date's own check reports it), so one mistake is
+one finding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import polars as pl
+
+from cld_polars.checks.context import Context
+from cld_polars.checks.registry import Check
+from cld_polars.parse import text
+from cld_polars.spec import Spec
+
+START, END = "Event Start Date", "Event End Date"
+DOB, DOD = "Date of Birth", "Date of Death"
+P_START, P_END = "Reporting Period Start Date", "Reporting Period End Date"
+EVENTS = "Events (All)"
+CONTINUATION = "Continuation of support or services"
+CARER_PSR = "Social support: Support to unpaid carer"
+LINKED = ("Adult 1 Linked Person_ID", "Adult 2 Linked Person_ID", "Adult 3 Linked Person_ID")
+
+
+def _completed(c: Context) -> pl.Expr:
+    return c.is_value("Event Type", "Request", "Assessment", "Review")
+
+
+def _date_of(c: Context, name: str) -> pl.Expr:
+    return c.date(name)
+
+
+def checks(spec: Spec) -> Iterator[Check]:
+    yield Check(
+        code="EVENT_START_AFTER_END",
+        severity="error",
+        fields=(START, END),
+        guidance="Events (All): Event Start Date, Event End Date",
+        message=(
+            "Event Start Date is after Event End Date. An event cannot end before it starts: "
+            "check both dates on the case record (a same-day event has equal dates)."
+        ),
+        fails=lambda c: c.date(START) > c.date(END),
+        value=lambda c: text("{} to {}", c.raw(START), c.raw(END)),
+    )
+    yield Check(
+        code="EVENT_END_AFTER_PERIOD_END",
+        severity="error",
+        fields=(END, P_END),
+        guidance="Events (All): Event End Date",
+        message=(
+            "Event End Date is after the Reporting Period End Date. A return describes events up "
+            "to the period end: a service still running then must have a blank end date; other "
+            "events that end later belong to a later return."
+        ),
+        fails=lambda c: c.date(END) > c.date(P_END),
+    )
+    yield Check(
+        code="EVENT_START_AFTER_PERIOD_END",
+        severity="error",
+        fields=(START, P_END),
+        guidance="Events (All)",
+        message=(
+            "Event Start Date is after the Reporting Period End Date. Events that start after the "
+            "period belong to a later return: remove the row or correct the date."
+        ),
+        fails=lambda c: c.date(START) > c.date(P_END),
+    )
+    yield Check(
+        code="EVENT_END_BEFORE_PERIOD_START",
+        severity="error",
+        fields=(END, P_START),
+        guidance="Events (All)",
+        message=(
+            "Event End Date is before the Reporting Period Start Date. Requests, assessments and "
+            "reviews must be completed within the 12-month period, and services must be active "
+            "during some part of it: remove the row or correct the date."
+        ),
+        fails=lambda c: c.date(END) < c.date(P_START),
+    )
+    yield Check(
+        code="EVENT_AFTER_DEATH",
+        severity="error",
+        fields=(START, DOD),
+        guidance="Person Details: Date of Death",
+        message=(
+            "Event Start Date is after the person's Date of Death. Check the date of death and "
+            "the event dates on the case record."
+        ),
+        fails=lambda c: c.date(START) > c.date(DOD),
+        value=lambda c: text("start {}, died {}", c.raw(START), c.raw(DOD)),
+    )
+    yield Check(
+        code="DEATH_BEFORE_BIRTH",
+        severity="error",
+        fields=(DOD, DOB),
+        guidance="Person Details: Date of Birth, Date of Death",
+        message="Date of Death is before Date of Birth. Correct whichever date is wrong.",
+        fails=lambda c: c.date(DOD) < c.date(DOB),
+        value=lambda c: text("born {}, died {}", c.raw(DOB), c.raw(DOD)),
+    )
+    yield Check(
+        code="EVENT_END_BEFORE_BIRTH",
+        severity="error",
+        fields=(END, DOB),
+        guidance="Person Details: Date of Birth",
+        message=(
+            "Event End Date is before the person's Date of Birth. Check the date of birth (leave "
+            "it blank rather than estimate it) and the event dates."
+        ),
+        fails=lambda c: c.date(END) < c.date(DOB),
+        value=lambda c: text("ended {}, born {}", c.raw(END), c.raw(DOB)),
+    )
+    yield Check(
+        code="BIRTH_AFTER_PERIOD_END",
+        severity="error",
+        fields=(DOB, P_END),
+        guidance="Person Details: Date of Birth",
+        message=(
+            "Date of Birth is after the Reporting Period End Date. Correct the date of birth, or "
+            "leave it blank if it is not known."
+        ),
+        fails=lambda c: c.date(DOB) > c.date(P_END),
+    )
+    yield Check(
+        code="DIRECT_PAYMENT_IN_PRISON",
+        severity="error",
+        fields=("Delivery Mechanism", "Service Type"),
+        guidance="Events (Services only): Delivery Mechanism",
+        message=(
+            "Delivery Mechanism is 'Direct payment' on a 'Long term support: Prison' service. "
+            "People in prison cannot receive direct payments: use 'CASSR managed personal "
+            "budget' or 'CASSR commissioned support'."
+        ),
+        fails=lambda c: (
+            c.is_value("Delivery Mechanism", "Direct payment")
+            & c.is_value("Service Type", "Long term support: Prison")
+        ),
+    )
+    # --- warnings ------------------------------------------------------------------------
+    yield Check(
+        code="AGE_OVER_115",
+        severity="warning",
+        fields=(DOB, P_END),
+        guidance="Person Details: Date of Birth",
+        message=(
+            "The person would be over 115 at the Reporting Period End Date: the Date of Birth is "
+            "probably a dummy value. Give the real date, or leave it blank rather than estimate."
+        ),
+        fails=lambda c: _age(c.date(DOB), c.date(P_END)) > 115,
+    )
+    yield Check(
+        code="AGE_UNDER_18",
+        severity="warning",
+        fields=(DOB, START),
+        guidance="Person Details: Date of Birth",
+        message=(
+            "The person is under 18 at the Event Start Date. This is allowed for transitions from "
+            "children's services and for young unpaid carers; otherwise check the date of birth."
+        ),
+        fails=lambda c: c.age_at_event_start < 18,
+    )
+    yield Check(
+        code="EVENT_END_AFTER_DEATH",
+        severity="warning",
+        fields=(END, DOD),
+        guidance="Events (All): Event End Date",
+        message=(
+            "Event End Date is after the person's Date of Death. When a person has died, the "
+            "guidance asks for the event end date to be the date of death."
+        ),
+        fails=lambda c: c.date(END) > c.date(DOD),
+        suggestion=lambda c: c.raw(DOD),
+    )
+    yield Check(
+        code="OPEN_SERVICE_OUTCOME",
+        severity="warning",
+        fields=("Event Outcome", END),
+        guidance="Events (All): Event Outcome",
+        message=(
+            "An open service (no Event End Date) has an outcome other than 'Continuation of "
+            "support or services', which the guidance asks for on services continuing at the "
+            "period end. Change the outcome, or give the end date if the service has ended."
+        ),
+        fails=lambda c: (
+            c.is_value("Event Type", "Service")
+            & c.blank(END)
+            & c.valid("Event Outcome")
+            & (c.raw("Event Outcome") != CONTINUATION)
+        ),
+        suggestion=lambda c: pl.lit(CONTINUATION),
+        requires=("Event Outcome", END, "Event Type"),
+    )
+    yield Check(
+        code="OUTCOME_ATYPICAL",
+        severity="warning",
+        fields=("Event Outcome", "Event Type"),
+        guidance="Events (All): Event Outcome (table of outcomes by event type)",
+        message=(
+            "Event Outcome is not one the guidance's table shows as typical for this event type "
+            "(e.g. 'NFA: Information and advice or signposting' on a Service). Records are not "
+            "rejected for this: check that the event type and outcome are right."
+        ),
+        fails=lambda c: (
+            c.valid("Event Outcome")
+            & c.valid("Event Type")
+            & ~pl.concat_str([c.raw("Event Outcome"), c.raw("Event Type")], separator="|").is_in(
+                [f"{o}|{t}" for o, types in c.spec.typical_outcomes.items() for t in types]
+            )
+        ),
+        value=lambda c: text("{} on a {}", c.raw("Event Outcome"), c.raw("Event Type")),
+    )
+    yield Check(
+        code="DECEASED_WITHOUT_DATE_OF_DEATH",
+        severity="warning",
+        fields=("Event Outcome", DOD),
+        guidance="Person Details: Date of Death",
+        message=(
+            "Event Outcome is 'NFA: Deceased' but Date of Death is blank. Give the date of death "
+            "where it is known."
+        ),
+        fails=lambda c: c.is_value("Event Outcome", "NFA: Deceased") & c.blank(DOD),
+    )
+    yield Check(
+        code="UNPAID_CARER_PSR",
+        severity="warning",
+        fields=("Primary Support Reason", "Client Type"),
+        guidance="Person Details: Primary Support Reason",
+        message=(
+            "An unpaid carer's row has a Primary Support Reason other than 'Social support: "
+            "Support to unpaid carer', which the guidance asks for on unpaid carer events."
+        ),
+        fails=lambda c: (
+            c.is_value("Client Type", "Unpaid carer", "Unpaid carer known by association")
+            & c.valid("Primary Support Reason")
+            & (c.raw("Primary Support Reason") != CARER_PSR)
+        ),
+        suggestion=lambda c: pl.lit(CARER_PSR),
+    )
+    yield Check(
+        code="ADULTS_CARED_FOR_BELOW_LINKED",
+        severity="warning",
+        fields=("No. of adults being cared for", *LINKED),
+        guidance="Events (Unpaid carers only): No. of adults being cared for",
+        message=(
+            "No. of adults being cared for is smaller than the number of Adult Linked Person_IDs "
+            "given. The number counts every adult cared for, including those linked: check both."
+        ),
+        fails=lambda c: (
+            c.raw("No. of adults being cared for").cast(pl.Int64, strict=False)
+            < pl.sum_horizontal([c.present(x).cast(pl.Int64) for x in LINKED])
+        ),
+        suggestion=lambda c: pl.sum_horizontal([c.present(x).cast(pl.Int64) for x in LINKED]).cast(
+            pl.String
+        ),
+        requires=("No. of adults being cared for",),
+    )
+    yield Check(
+        code="PLANNED_UNITS_OVER_WEEK",
+        severity="warning",
+        fields=("Planned units per week", "Cost Frequency (Unit Type)"),
+        guidance="Costs (Services only): Planned units per week",
+        message=(
+            "Planned units per week is more than a week holds for the cost frequency (168 hours "
+            "or 7 days). Check whether the figure is per week rather than per period or in total."
+        ),
+        fails=lambda c: (
+            (
+                c.is_value("Cost Frequency (Unit Type)", "Hourly")
+                & (c.raw("Planned units per week").cast(pl.Float64, strict=False) > 168)
+            )
+            | (
+                c.is_value("Cost Frequency (Unit Type)", "Daily")
+                & (c.raw("Planned units per week").cast(pl.Float64, strict=False) > 7)
+            )
+        ),
+    )
+    for name in ("LA Person Unique Identifier", "Event Reference"):
+        yield Check(
+            code=f"{spec.field(name).key}_PERSONAL_DATA",
+            severity="warning",
+            fields=(name,),
+            guidance="Protecting personal data; " + spec.field(name).guidance,
+            message=(
+                f"{name} contains the person's date of birth, postcode or name from the same row. "
+                "The guidance forbids personal data, in full or in part, in identifiers: use a "
+                "system-generated reference instead."
+            ),
+            fails=lambda c, name=name: _contains_personal_data(c, name),
+            requires=(name,),
+        )
+
+
+def _age(birth: pl.Expr, on: pl.Expr) -> pl.Expr:
+    from cld_polars.parse import age_in_years
+
+    return age_in_years(birth, on)
+
+
+def _contains_personal_data(c: Context, name: str) -> pl.Expr:
+    """The identifier contains the DOB (ddmmyyyy, yyyymmdd, dd/mm/yyyy), postcode or a name."""
+    ident = c.raw(name).str.to_lowercase().str.replace_all(r"[\s]", "")
+    dob = c.date(DOB)
+    pieces = [
+        c.raw(DOB),
+        dob.dt.strftime("%d%m%Y"),
+        dob.dt.strftime("%Y%m%d"),
+        pl.when(
+            c.valid("Postcode")
+            & (c.raw("Postcode").str.len_chars() >= 5)
+            & ~c.raw("Postcode").is_in(["ZZ99 3VZ", "ZZ99 3CZ", "Unknown"])
+        ).then(c.raw("Postcode").str.to_lowercase().str.replace_all(r"\s", "")),
+        pl.when(c.raw("First Name").str.len_chars() >= 3).then(
+            c.raw("First Name").str.to_lowercase().str.strip_chars()
+        ),
+        pl.when(c.raw("Last Name").str.len_chars() >= 3).then(
+            c.raw("Last Name").str.to_lowercase().str.strip_chars()
+        ),
+    ]
+    hits = [ident.str.contains(p, literal=True).fill_null(False) for p in pieces]
+    return c.present(name) & pl.any_horizontal(hits)

@@ -1,0 +1,76 @@
+"""Submission information: the council and the 12-month reporting period.
+
+The period dates and LA Code must be on every row and the same on every row; the end date is
+a quarter end and the start date the day after the same date a year earlier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import polars as pl
+
+from cld_polars.checks.context import Context
+from cld_polars.checks.registry import Check
+from cld_polars.spec import Spec
+
+P_START, P_END = "Reporting Period Start Date", "Reporting Period End Date"
+QUARTER_ENDS = ("30/06", "30/09", "31/12", "31/03")
+
+
+def expected_start(end: pl.Expr) -> pl.Expr:
+    """The first day of the 12 months ending on ``end``."""
+    return end.dt.offset_by("-1y").dt.offset_by("1d")
+
+
+def _most_common(c: Context, name: str) -> pl.Expr:
+    """The return's most common valid value of a field (ties: the smallest), on every row."""
+    value = pl.when(c.valid(name)).then(c.raw(name))
+    counts = pl.len().over(value)
+    return (
+        pl.when(value.is_not_null() & (counts == counts.filter(value.is_not_null()).max()))
+        .then(value)
+        .min()
+    )
+
+
+def checks(spec: Spec) -> Iterator[Check]:
+    yield Check(
+        code="REPORTING_PERIOD_END_NOT_QUARTER_END",
+        severity="error",
+        fields=(P_END,),
+        guidance="Collection schedule; Submission Information: Reporting Period End Date",
+        message=(
+            "Reporting Period End Date is not a quarter end. Quarterly returns end on 30/06, "
+            "30/09, 31/12 or 31/03: use the last day of the quarter the return covers."
+        ),
+        fails=lambda c: c.valid(P_END) & ~c.raw(P_END).str.slice(0, 5).is_in(list(QUARTER_ENDS)),
+    )
+    yield Check(
+        code="REPORTING_PERIOD_NOT_12_MONTHS",
+        severity="error",
+        fields=(P_START, P_END),
+        guidance="Collection schedule; Submission Information: Reporting Period Start Date",
+        message=(
+            "Reporting Period Start Date is not the day after the same date a year before the "
+            "end date: a return covers a rolling 12 months (e.g. 01/10/2024 to 30/09/2025). "
+            "Use the start date suggested."
+        ),
+        fails=lambda c: c.date(P_START) != expected_start(c.date(P_END)),
+        suggestion=lambda c: expected_start(c.date(P_END)).dt.strftime("%d/%m/%Y"),
+    )
+    for name in ("LA Code", P_START, P_END):
+        yield Check(
+            code=f"{spec.field(name).key}_NOT_SINGLE",
+            severity="error",
+            fields=(name,),
+            scope="frame",
+            guidance=spec.field(name).guidance,
+            message=(
+                f"{name} differs from the value on most rows of the return. A return is one "
+                f"council's 12 months: {name} must be the same on every row. Use the value "
+                "suggested, or split the file if it holds two returns."
+            ),
+            fails=lambda c, name=name: c.valid(name) & (c.raw(name) != _most_common(c, name)),
+            suggestion=lambda c, name=name: _most_common(c, name),
+        )

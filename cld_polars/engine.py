@@ -1,0 +1,283 @@
+"""The validation engine: every declared check evaluated in one Polars plan over one read.
+
+The return is read once; typed columns are added once; every row and frame check becomes a
+boolean column in a single ``select``; counts per rule, per field and per row come from those
+columns; findings are gathered from the failing rows only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import time
+from collections.abc import Sequence
+
+import polars as pl
+
+from cld_polars.checks import FILE_RULES, all_checks
+from cld_polars.checks.context import LINE, Context, date_col, valid_col
+from cld_polars.checks.crossrow import ROW_HASH
+from cld_polars.checks.registry import Check, FileFinding
+from cld_polars.reader import ReturnSource, frame_source, read_return
+from cld_polars.report import Report
+from cld_polars.spec import Spec, load_spec
+
+PID, REF, TYPE = "LA Person Unique Identifier", "Event Reference", "Event Type"
+#: Invalid values for which a closest listed value is looked up (most frequent first).
+MAX_CLOSEST_LOOKUPS = 5000
+
+FINDINGS_SCHEMA = {
+    "line": pl.Int64,
+    "person_id": pl.String,
+    "event_reference": pl.String,
+    "event_type": pl.String,
+    "field": pl.String,
+    "code": pl.String,
+    "severity": pl.String,
+    "value": pl.String,
+    "suggestion": pl.String,
+}
+
+
+def validate(
+    source: str | os.PathLike[str] | pl.DataFrame | pl.LazyFrame, spec: Spec | None = None
+) -> Report:
+    """Validate a return (a CSV path, or a frame with the specification's columns).
+
+    Raises :class:`cld_polars.reader.ReturnReadError` when a path cannot be read at all.
+    """
+    spec = spec or load_spec()
+    started = time.perf_counter()
+    if isinstance(source, pl.DataFrame | pl.LazyFrame):
+        opened = frame_source(source, spec)
+    else:
+        opened = read_return(source, spec)
+    with opened:
+        return run_checks(opened, spec, started)
+
+
+def run_checks(src: ReturnSource, spec: Spec, started: float | None = None) -> Report:
+    started = started if started is not None else time.perf_counter()
+    checks = all_checks(spec)
+    active = [c for c in checks if set(c.needs) <= src.present]
+    skipped = [c for c in checks if not set(c.needs) <= src.present]
+    ctx = Context(spec)
+    file_findings: list[FileFinding] = list(src.findings)
+    file_findings.extend(_missing_column_findings(src, skipped))
+
+    raw = src.frame.collect()
+    prepared = ctx.prepare(raw.lazy(), ctx.classify(raw)).with_columns(
+        pl.struct(list(spec.header)).hash().alias(ROW_HASH)
+    )
+    flags = [c.fails(ctx).fill_null(False).alias(c.code) for c in active]
+    data = prepared.with_columns(flags).collect()
+
+    error_codes = [c.code for c in active if c.severity == "error"]
+    warning_codes = [c.code for c in active if c.severity == "warning"]
+    counts = data.select(
+        *[pl.col(c.code).sum().alias(c.code) for c in active],
+        _any(error_codes).sum().alias("__errors"),
+        _any(warning_codes).sum().alias("__warnings"),
+        *[
+            _any([c.code for c in active if f in c.fields and c.severity == sev])
+            .sum()
+            .alias(f"{sev}:{f}")
+            for f in spec.header
+            for sev in ("error", "warning")
+        ],
+    ).row(0, named=True)
+
+    fired = [c for c in active if counts[c.code]]
+    findings = _findings(data, fired, ctx)
+    file_findings.extend(_coverage_findings(data, spec))
+    file_findings.sort(key=lambda f: (f.severity != "error", f.line or 0))
+
+    rules = pl.DataFrame(
+        {
+            "code": [c.code for c in fired],
+            "severity": [c.severity for c in fired],
+            "fields": [list(c.fields) for c in fired],
+            "rows": [int(counts[c.code]) for c in fired],
+            "message": [c.message for c in fired],
+            "guidance": [c.guidance for c in fired],
+            "category": [c.category for c in fired],
+        },
+        schema={
+            "code": pl.String,
+            "severity": pl.String,
+            "fields": pl.List(pl.String),
+            "rows": pl.Int64,
+            "message": pl.String,
+            "guidance": pl.String,
+            "category": pl.String,
+        },
+    ).sort(["severity", "rows", "code"], descending=[False, True, False])
+    fields = pl.DataFrame(
+        {
+            "field": list(spec.header),
+            "module": [f.module for f in spec.fields],
+            "present": [f.name in src.present for f in spec.fields],
+            "errors": [int(counts[f"error:{f}"] or 0) for f in spec.header],
+            "warnings": [int(counts[f"warning:{f}"] or 0) for f in spec.header],
+        }
+    )
+    return Report(
+        file=str(src.path),
+        rows=src.rows,
+        release=spec.release,
+        errors=int(counts["__errors"] or 0),
+        warnings=int(counts["__warnings"] or 0),
+        fields=fields,
+        rules=rules,
+        findings=findings,
+        file_findings=file_findings,
+        skipped_checks=[c.code for c in skipped],
+        encoding=src.encoding,
+        seconds=time.perf_counter() - started,
+        checks=tuple(active),
+    )
+
+
+def _any(codes: Sequence[str]) -> pl.Expr:
+    if not codes:
+        return pl.lit(False)
+    return pl.any_horizontal([pl.col(c) for c in codes])
+
+
+def _findings(data: pl.DataFrame, fired: Sequence[Check], ctx: Context) -> pl.DataFrame:
+    """One row per (row, check) failure, in line order, with value and suggestion."""
+    parts = []
+    lazy = data.lazy()
+    for check in fired:
+        value = (
+            check.value(ctx)
+            if check.value
+            else (ctx.raw(check.field) if check.fields else pl.lit("(whole row)"))
+        )
+        suggestion = check.suggestion(ctx) if check.suggestion else pl.lit(None, dtype=pl.String)
+        # Frame checks compare rows: their value and suggestion must see every row, so they
+        # are computed before the failing rows are picked out.
+        base = (
+            lazy.with_columns(
+                value.cast(pl.String).alias("__value"), suggestion.cast(pl.String).alias("__sugg")
+            )
+            if check.scope == "frame"
+            else lazy
+        )
+        if check.scope == "frame":
+            value, suggestion = pl.col("__value"), pl.col("__sugg")
+        parts.append(
+            base.filter(pl.col(check.code)).select(
+                pl.col(LINE).alias("line"),
+                pl.col(PID).alias("person_id"),
+                pl.col(REF).alias("event_reference"),
+                pl.col(TYPE).alias("event_type"),
+                pl.lit(check.field if check.fields else "(whole row)").alias("field"),
+                pl.lit(check.code).alias("code"),
+                pl.lit(check.severity).alias("severity"),
+                value.cast(pl.String).alias("value"),
+                suggestion.cast(pl.String).alias("suggestion"),
+            )
+        )
+    if not parts:
+        return pl.DataFrame(schema=FINDINGS_SCHEMA)
+    order = {c.code: i for i, c in enumerate(fired)}
+    out = pl.concat(pl.collect_all(parts), how="vertical")
+    out = _closest_values(
+        out, [c for c in fired if c.category == "invalid" and c.field in ctx.matchers]
+    )
+    return out.sort(["line", pl.col("code").replace_strict(order, return_dtype=pl.Int32)])
+
+
+def _closest_values(findings: pl.DataFrame, invalid_checks: Sequence[Check]) -> pl.DataFrame:
+    """Suggest the closest listed value for invalid defined-list values, where one is close.
+
+    Runs over distinct invalid values (not rows), most frequent first, capped.
+    """
+    if not invalid_checks:
+        return findings
+    spec = load_spec()
+    pieces = []
+    for check in invalid_checks:
+        values = spec.values(check.field)
+        distinct = (
+            findings.filter(pl.col("code") == check.code)
+            .group_by("value")
+            .len()
+            .sort("len", descending=True)
+            .head(MAX_CLOSEST_LOOKUPS)["value"]
+            .to_list()
+        )
+        lowered = {v.lower(): v for v in values}
+        for raw in distinct:
+            if raw is None:
+                continue
+            match = difflib.get_close_matches(raw.lower().strip(), list(lowered), n=1, cutoff=0.75)
+            if match:
+                pieces.append((check.code, raw, lowered[match[0]]))
+    if not pieces:
+        return findings
+    table = pl.DataFrame(pieces, schema=["code", "value", "__closest"], orient="row")
+    return (
+        findings.join(table, on=["code", "value"], how="left", maintain_order="left")
+        .with_columns(pl.coalesce("suggestion", "__closest").alias("suggestion"))
+        .drop("__closest")
+    )
+
+
+def _missing_column_findings(src: ReturnSource, skipped: Sequence[Check]) -> list[FileFinding]:
+    if not src.header:
+        return []
+    out = []
+    for name in src.missing:
+        codes = [c.code for c in skipped if name in c.needs]
+        out.append(
+            FILE_RULES["HEADER_MISSING_COLUMN"].finding(
+                line=1, field=name, skipped=", ".join(codes) if codes else "none"
+            )
+        )
+    return out
+
+
+def _coverage_findings(data: pl.DataFrame, spec: Spec) -> list[FileFinding]:
+    """Warn where the events do not fill the stated 12 months or an event type is absent.
+
+    A month counts the requests, assessments and reviews completed in it and the services that
+    started in it; a month holding under 2% of those is reported.
+    """
+    if data.height == 0:
+        return []
+    p_start = data.select(pl.col(date_col("Reporting Period Start Date")).mode().first()).item()
+    p_end = data.select(pl.col(date_col("Reporting Period End Date")).mode().first()).item()
+    if p_start is None or p_end is None or p_start > p_end:
+        return []
+    event_type = pl.when(pl.col(valid_col(TYPE))).then(pl.col(TYPE))
+    when = (
+        pl.when(event_type == "Service")
+        .then(pl.col(date_col("Event Start Date")))
+        .otherwise(pl.col(date_col("Event End Date")))
+    )
+    months = (
+        data.lazy()
+        .select(when.alias("d"))
+        .filter(pl.col("d").is_between(p_start, p_end))
+        .group_by(pl.col("d").dt.truncate("1mo").alias("month"))
+        .len()
+        .collect()
+    )
+    expected = pl.date_range(p_start, p_end, "1mo", eager=True).dt.truncate("1mo")
+    total = int(months["len"].sum()) if months.height else 0
+    per_month = dict(zip(months["month"].to_list(), months["len"].to_list(), strict=True))
+    sparse = [m for m in expected.to_list() if per_month.get(m, 0) < 0.02 * total]
+    types = set(data.select(event_type.drop_nulls().unique()).to_series().to_list())
+    absent = [t for t in spec.lists["event_type"] if t not in types]
+    details = []
+    if sparse:
+        details.append(
+            "months with under 2% of the events: " + ", ".join(m.strftime("%b %Y") for m in sparse)
+        )
+    if absent:
+        details.append("no " + ", no ".join(f"{t} rows" for t in absent))
+    if not details:
+        return []
+    return [FILE_RULES["PERIOD_COVERAGE"].finding(detail="; ".join(details))]

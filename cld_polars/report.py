@@ -1,0 +1,147 @@
+"""The result of validating a return, and its machine-readable forms.
+
+``Report.to_json_dict`` is the contract that scripts and tests outside the project rely on
+(``validation-rules.md``): keep its keys and meanings exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from cld_polars.checks.registry import FileFinding
+from cld_polars.parse import text
+
+if TYPE_CHECKING:
+    from cld_polars.checks.registry import Check
+
+
+@dataclass
+class Report:
+    """Everything a validation run found. Frames are Polars, ready for a notebook."""
+
+    file: str
+    rows: int
+    release: str
+    #: Rows with at least one error / warning (row and frame checks).
+    errors: int
+    warnings: int
+    #: One row per specification field: errors and warnings are counts of rows.
+    fields: pl.DataFrame
+    #: One row per check that fired: code, severity, fields, rows, message, guidance.
+    rules: pl.DataFrame
+    #: One row per failing (row, check): line, ids, field, code, severity, value, suggestion.
+    findings: pl.DataFrame
+    file_findings: list[FileFinding] = field(default_factory=list)
+    skipped_checks: list[str] = field(default_factory=list)
+    encoding: str = "utf-8"
+    seconds: float = 0.0
+    checks: tuple[Check, ...] = ()
+
+    @property
+    def file_errors(self) -> int:
+        return sum(1 for f in self.file_findings if f.severity == "error")
+
+    @property
+    def exit_code(self) -> int:
+        """0: no errors; 1: errors in rows or in the file (2 is for unreadable input)."""
+        return 1 if self.errors or self.file_errors else 0
+
+    def findings_with_messages(self) -> pl.DataFrame:
+        """Findings with the analyst-facing sentence: where, what, why, what to do."""
+        messages = self.rules.select("code", pl.col("message").alias("rule_message"))
+        return (
+            self.findings.join(messages, on="code", how="left", maintain_order="left")
+            .with_columns(
+                text(
+                    "Line {}, {} = '{}': {}",
+                    pl.col("line"),
+                    pl.col("field"),
+                    pl.col("value").fill_null(""),
+                    pl.col("rule_message"),
+                ).alias("message")
+            )
+            .with_columns(
+                pl.when(pl.col("suggestion").is_not_null())
+                .then(text("{} Suggested value: '{}'.", pl.col("message"), pl.col("suggestion")))
+                .otherwise(pl.col("message"))
+                .alias("message")
+            )
+            .drop("rule_message")
+        )
+
+    def to_json_dict(self) -> dict[str, object]:
+        fields = {
+            row["field"]: {"errors": row["errors"], "warnings": row["warnings"]}
+            for row in self.fields.to_dicts()
+        }
+        rules = [
+            {
+                "code": r["code"],
+                "severity": r["severity"],
+                "fields": r["fields"],
+                "rows": r["rows"],
+                "message": r["message"],
+            }
+            for r in self.rules.to_dicts()
+        ]
+        return {
+            "file": self.file,
+            "rows": self.rows,
+            "release": self.release,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "fields": fields,
+            "rules": rules,
+            "file_findings": [f.as_dict() for f in self.file_findings],
+        }
+
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
+        """The JSON result; written whole to ``path`` (via a temporary file) when given."""
+        text = json.dumps(self.to_json_dict(), indent=2, ensure_ascii=False)
+        if path is not None:
+            write_atomic(Path(path), text.encode("utf-8"))
+        return text
+
+    def write_findings(self, path: str | os.PathLike[str]) -> Path:
+        """Every finding as CSV or Parquet (by extension), written whole or not at all."""
+        target = Path(path)
+        frame = self.findings_with_messages()
+        suffix = target.suffix.lower()
+        if suffix not in (".csv", ".parquet"):
+            raise ValueError(f"{target}: findings can be written as .csv or .parquet")
+
+        def write(tmp: Path) -> None:
+            if suffix == ".parquet":
+                frame.write_parquet(tmp)
+            else:
+                frame.write_csv(tmp)
+
+        return write_atomic_with(target, write)
+
+
+def write_atomic(target: Path, data: bytes) -> Path:
+    return write_atomic_with(target, lambda tmp: tmp.write_bytes(data))
+
+
+def write_atomic_with(target: Path, writer: object) -> Path:
+    """Write through a temporary file in the target's folder, renamed into place when done."""
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise OSError(f"{directory}: the output folder does not exist")
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        writer(tmp)  # type: ignore[operator]
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target

@@ -1,0 +1,220 @@
+"""Hand-built clean rows for tests, independent of the project's generator.
+
+Each template is one spec-clean row; tests copy a template, change the field under test and
+write the rows to a real CSV in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from cld_polars.spec import load_spec
+
+HEADER = load_spec().header
+PERIOD = {
+    "LA Code": "503",
+    "Reporting Period Start Date": "01/10/2024",
+    "Reporting Period End Date": "30/09/2025",
+}
+
+
+def nhs_number(i: int) -> str:
+    """The i-th valid NHS number of a deterministic sequence (Modulus 11)."""
+    base = 400_000_000 + i * 13
+    while True:
+        digits = [int(d) for d in f"{base:09d}"]
+        check = 11 - sum(d * w for d, w in zip(digits, range(10, 1, -1), strict=True)) % 11
+        check = 0 if check == 11 else check
+        if check != 10:
+            return f"{base:09d}{check}"
+        base += 1
+
+
+PERSON = {
+    **PERIOD,
+    "First Name": "Ann",
+    "Last Name": "Smith",
+    "GP Practice Code": "C83001",
+    "Gender": "Female",
+    "Ethnicity": "White: Irish",
+    "Date of Birth": "01/02/1950",
+    "Client Type": "Service user",
+    "Primary Support Reason": "Physical support: Personal care support",
+    "Postcode": "LN1 1YL",
+    "Accommodation Status": "Owner occupier or shared ownership scheme",
+    "Employment Status": "Unknown",
+    "Has Unpaid Carer": "Yes",
+    "Autism Spectrum Disorder (ASD)": "No",
+    "Visual Impairment": "No visual impairment",
+    "Hearing Impairment": "No hearing impairment",
+    "Dementia": "No",
+    "Client Funding Status": "Fully social care funded",
+}
+
+TEMPLATES: dict[str, dict[str, str]] = {
+    "request": {
+        **PERSON,
+        "Event Type": "Request",
+        "Event Start Date": "05/10/2024",
+        "Event End Date": "05/10/2024",
+        "Event Description": "Adult contact",
+        "Event Outcome": "Progress to assessment, review or reassessment",
+        "Request: Route of Access": "Community or other route",
+    },
+    "assessment": {
+        **PERSON,
+        "Event Type": "Assessment",
+        "Event Start Date": "06/11/2024",
+        "Event End Date": "20/11/2024",
+        "Event Outcome": "Progress to support planning or services",
+        "Assessment Type": "Long term assessment",
+        "Eligible Needs Identified": "Eligible needs identified",
+        "Method of Assessment": "Service user and unpaid carer",
+    },
+    "financial": {
+        **PERSON,
+        "Event Type": "Assessment",
+        "Event Start Date": "06/12/2024",
+        "Event End Date": "10/12/2024",
+        "Assessment Type": "Financial assessment",
+    },
+    "community": {
+        **PERSON,
+        "Event Type": "Service",
+        "Event Start Date": "01/01/2025",
+        "Event Outcome": "Continuation of support or services",
+        "Service Type": "Long term support: Community",
+        "Service Component": "Home support or domiciliary care",
+        "Delivery Mechanism": "CASSR managed personal budget",
+        "Provider CQC Location ID": "1-123456789",
+        "Unit Cost": "18.50",
+        "Cost Frequency (Unit Type)": "Hourly",
+        "Planned units per week": "10",
+    },
+    "residential": {
+        **PERSON,
+        "Accommodation Status": "Registered care home",
+        "Event Type": "Service",
+        "Event Start Date": "01/02/2024",
+        "Event End Date": "28/02/2025",
+        "Event Outcome": "NFA: Support ended as planned",
+        "Service Type": "Long term support: Residential care",
+        "Service Component": "Long term residential care",
+        "Unit Cost": "850.00",
+        "Cost Frequency (Unit Type)": "Weekly",
+    },
+    "review": {
+        **PERSON,
+        "Event Type": "Review",
+        "Event Start Date": "01/03/2025",
+        "Event End Date": "15/03/2025",
+        "Event Outcome": "Continuation of support or services",
+        "Review Reason": "Planned review of long term care and support plan",
+        "Review Outcomes Achieved": "Fully met",
+        "Method of Review": "Service user only",
+    },
+    "ld": {
+        **PERSON,
+        "Date of Birth": "14/06/1990",
+        "Primary Support Reason": "Learning disability support",
+        "Employment Status": "Paid: Less than 16 hours a week",
+        "Event Type": "Request",
+        "Event Start Date": "05/04/2025",
+        "Event End Date": "05/04/2025",
+        "Event Outcome": "NFA: Information and advice or signposting",
+        "Request: Route of Access": "Planned transition from children's services",
+    },
+    "deceased": {
+        **PERSON,
+        "Date of Death": "30/06/2025",
+        "Event Type": "Service",
+        "Event Start Date": "01/05/2025",
+        "Event End Date": "30/06/2025",
+        "Event Outcome": "NFA: Deceased",
+        "Service Type": "Short term support: ST-Max",
+        "Service Component": "Reablement",
+        "Delivery Mechanism": "CASSR commissioned support",
+    },
+    "carer": {
+        **PERSON,
+        "First Name": "Bob",
+        "Gender": "Male",
+        "Client Type": "Unpaid carer",
+        "Primary Support Reason": "Social support: Support to unpaid carer",
+        "Client Funding Status": "",
+        "Event Type": "Assessment",
+        "Event Start Date": "06/07/2025",
+        "Event End Date": "20/07/2025",
+        "Event Outcome": "Progress to support planning or services",
+        "Assessment Type": "Short term assessment",
+        "Method of Assessment": "Unpaid carer only",
+        "Total Hrs Caring per week": "50 or more hours a week",
+        "No. of adults being cared for": "3",
+        "Adult 1 Linked Person_ID": "SU1",
+        "Adult 2 Linked Person_ID": "SU2",
+        "Adult 3 Linked Person_ID": "SU3",
+    },
+    "uckba": {
+        **PERSON,
+        "First Name": "Cath",
+        "Client Type": "Unpaid carer known by association",
+        "Primary Support Reason": "Social support: Support to unpaid carer",
+        "Client Funding Status": "",
+        "Total Hrs Caring per week": "20 to 34 hours a week",
+        "No. of adults being cared for": "1",
+        "Adult 1 Linked Person_ID": "SU1",
+    },
+}
+
+#: Service users that the carer templates link to; always written first.
+LINK_TARGETS = [
+    {
+        **TEMPLATES["request"],
+        "LA Person Unique Identifier": f"SU{i}",
+        "Event Reference": f"L{i}",
+        "NHS Number": nhs_number(900 + i),
+        "Event Start Date": f"{10 + i:02d}/0{i + 5}/2025",
+        "Event End Date": f"{10 + i:02d}/0{i + 5}/2025",
+    }
+    for i in (1, 2, 3)
+]
+
+
+def row(template: str, i: int, **changes: str) -> dict[str, str]:
+    """A clean row from a template, as person ``P{i}`` with event ``E{i}``, plus changes.
+
+    Field names in ``changes`` use the spec names (pass them with ``**{"Event Type": ...}``).
+    """
+    out = {name: "" for name in HEADER}
+    out.update(TEMPLATES[template])
+    out["LA Person Unique Identifier"] = f"P{i}"
+    out["NHS Number"] = nhs_number(i)
+    if out.get("Event Type"):
+        out["Event Reference"] = f"E{i}"
+    out.update(changes)
+    return out
+
+
+def write_csv(
+    path: Path,
+    rows: Iterable[Mapping[str, str]],
+    header: Iterable[str] = HEADER,
+    encoding: str = "utf-8",
+    newline: str = "\n",
+) -> Path:
+    header = list(header)
+    with path.open("w", encoding=encoding, newline="") as handle:
+        writer = csv.writer(handle, lineterminator=newline)
+        writer.writerow(header)
+        for r in rows:
+            writer.writerow([r.get(h, "") for h in header])
+    return path
+
+
+def clean_rows() -> list[dict[str, str]]:
+    """One clean row per template (plus the link targets)."""
+    rows = list(LINK_TARGETS)
+    rows += [row(name, 100 + n) for n, name in enumerate(TEMPLATES)]
+    return rows
