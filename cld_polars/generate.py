@@ -838,10 +838,10 @@ def _draw_by_group(
 
     One vectorised draw per group (a loop over a handful of groups, never over rows).
     """
-    out = np.full(group.shape[0], -1, dtype=np.int64)
+    out = np.full(group.shape[0], -1, dtype=np.int8)
     for g, table in tables.items():
         where = np.flatnonzero(group == g)
-        keys = np.fromiter(table.keys(), dtype=np.int64)
+        keys = np.fromiter(table.keys(), dtype=np.int8)
         out[where] = keys[_draw(rng, where.size, list(table.values()))]
     return out
 
@@ -868,7 +868,7 @@ class _Labels:
     def __init__(self, n: int) -> None:
         self.values: list[str] = []
         self.index: dict[str, int] = {}
-        self.idx = np.full(n, -1, dtype=np.int64)
+        self.idx = np.full(n, -1, dtype=np.int16)
 
     def code(self, value: str) -> int:
         if value not in self.index:
@@ -878,7 +878,7 @@ class _Labels:
 
     def assign(self, rows: np.ndarray, table: Weights, rng: np.random.Generator) -> None:
         """Fill ``rows`` with values drawn from ``table`` ("" means blank)."""
-        codes = np.array([self.code(v) if v else -1 for v in table], dtype=np.int64)
+        codes = np.array([self.code(v) if v else -1 for v in table], dtype=np.int16)
         self.idx[rows] = codes[_draw_values(rng, rows.size, table)]
 
     def set(self, rows: np.ndarray, value: str) -> None:
@@ -899,8 +899,9 @@ def _gather(values: pl.Series, idx: np.ndarray) -> pl.Series:
     return table.gather(np.where(idx < 0, values.len(), idx))
 
 
-def _per_row(values: pl.Series, row_person: np.ndarray, blank: np.ndarray | None = None
-             ) -> pl.Series:
+def _per_row(
+    values: pl.Series, row_person: np.ndarray, blank: np.ndarray | None = None
+) -> pl.Series:
     """A person-level column spread to that person's rows (null where ``blank[person]``)."""
     if blank is None:
         return values.gather(row_person)
@@ -1093,31 +1094,184 @@ def _check_tables(spec: Spec) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _people(rng: np.random.Generator, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """Client type per person and number of rows per person, summing exactly to n_rows.
+class _Rows(NamedTuple):
+    """Who each row belongs to. People with events come first, then UCKBA people (one row)."""
 
-    People with events come first, then one row per unpaid carer known by association.
-    """
-    n_uckba = int(round(n_rows * _UCKBA_SHARE)) if n_rows >= 40 else 0
+    n: int
+    person_ct: np.ndarray  # client type per person (int8)
+    sizes: np.ndarray  # rows per person
+    row_person: np.ndarray  # person index per row (int32)
+    ct: np.ndarray  # client type per row (int8)
+    n_event_people: int
+    n_event_rows: int
+    event_row: np.ndarray  # bool per row: not a UCKBA row
+
+
+def _people(rng: np.random.Generator, n_rows: int) -> _Rows:
+    """Client type per person and number of rows per person, summing exactly to n_rows."""
+    n_uckba = round(n_rows * _UCKBA_SHARE) if n_rows >= 40 else 0
     n_event_rows = n_rows - n_uckba
-    # At most n_event_rows people (each has >= 1 row), so that many candidates always suffice.
+    # Everyone has >= 1 row, so n_event_rows candidates always cover n_event_rows rows.
     candidates = n_event_rows
-    ctype = np.fromiter(_PERSON_CLIENT_TYPE.keys(), dtype=np.int8)[
-        _draw(rng, candidates, list(_PERSON_CLIENT_TYPE.values()))
-    ]
+    keys = np.fromiter(_PERSON_CLIENT_TYPE.keys(), dtype=np.int8)
+    ctype = keys[_draw(rng, candidates, list(_PERSON_CLIENT_TYPE.values()))]
     means = np.zeros(4)
     for k, v in _MEAN_EXTRA_EVENTS.items():
         means[k] = v
-    sizes = 1 + rng.poisson(means[ctype]) if candidates else np.zeros(0, dtype=np.int64)
-    sizes = np.minimum(sizes, 20)
+    sizes = np.minimum(1 + rng.poisson(means[ctype]), 20).astype(np.int64)
     if candidates:
         total = np.cumsum(sizes)
         n_people = int(np.searchsorted(total, n_event_rows)) + 1
         ctype, sizes = ctype[:n_people], sizes[:n_people].copy()
         sizes[-1] -= int(total[n_people - 1]) - n_event_rows
-    ctype = np.concatenate([ctype, np.full(n_uckba, UCKBA, dtype=np.int8)])
-    sizes = np.concatenate([sizes, np.ones(n_uckba, dtype=np.int64)]).astype(np.int64)
-    return ctype, sizes
+    n_event_people = ctype.shape[0]
+    person_ct = np.concatenate([ctype, np.full(n_uckba, UCKBA, dtype=np.int8)])
+    sizes = np.concatenate([sizes, np.ones(n_uckba, dtype=np.int64)])
+    row_person = np.repeat(np.arange(person_ct.shape[0], dtype=np.int32), sizes)
+    return _Rows(
+        n=n_rows,
+        person_ct=person_ct,
+        sizes=sizes,
+        row_person=row_person,
+        ct=person_ct[row_person],
+        n_event_people=n_event_people,
+        n_event_rows=n_event_rows,
+        event_row=np.arange(n_rows) < n_event_rows,
+    )
+
+
+class _Events(NamedTuple):
+    etype: np.ndarray  # int8, -1 on UCKBA rows
+    asm_type: np.ndarray  # int8, -1 unless an assessment
+    combo: np.ndarray  # int8 index into COMBOS, -1 unless a service
+    pair_req: np.ndarray  # bool: the Request of a Request + Assessment pair
+    pair_asm: np.ndarray  # bool: the Assessment of the pair
+    start: np.ndarray  # int32 day numbers
+    end: np.ndarray  # int32 day numbers (meaningless where open or not an event)
+    open_svc: np.ndarray  # bool: service still open at the period end
+
+
+def _events(
+    rng: np.random.Generator, rows: _Rows, setting: np.ndarray, p_start: int, p_end: int
+) -> _Events:
+    """Event types, service types and dates, all inside the rules for the reporting period."""
+    n, ct, row_person = rows.n, rows.ct, rows.row_person
+    etype = _draw_by_group(rng, ct, _EVENT_TYPE_BY_CLIENT)
+    asm_type = np.full(n, -1, dtype=np.int8)
+    is_asm = etype == ASM
+    asm_type[is_asm] = _draw_by_group(rng, ct[is_asm], _ASSESSMENT_TYPE_BY_CLIENT)
+
+    # Request + Short term assessment on the same day with one shared reference (Annex B):
+    # some people's first two rows.
+    first_row = np.cumsum(rows.sizes) - rows.sizes
+    pos = np.arange(n) - first_row[row_person]
+    pair_person = (
+        (rows.sizes >= 2)
+        & ((rows.person_ct == SU) | (rows.person_ct == UC))
+        & (rng.random(rows.person_ct.shape[0]) < _PAIR_SHARE)
+    )
+    pair_req = pair_person[row_person] & (pos == 0)
+    pair_asm = pair_person[row_person] & (pos == 1)
+    del pos
+    etype[pair_req] = REQ
+    etype[pair_asm] = ASM
+    asm_type[pair_req] = -1
+    asm_type[pair_asm] = SHORT
+
+    # Completed events (Request, Assessment, Review) end inside the period, evenly over its
+    # months, and start a little earlier (possibly before the period: allowed).
+    start = np.zeros(n, dtype=np.int32)
+    end = np.zeros(n, dtype=np.int32)
+    completed = np.flatnonzero((etype == REQ) | (etype == ASM) | (etype == REV))
+    end[completed] = rng.integers(p_start, p_end + 1, size=completed.size)
+    # duration in days by kind: (low, high exclusive, share lasting zero days)
+    durations = {
+        (REQ, -1): (1, 11, 0.65),
+        (ASM, SHORT): (0, 22, 0.3),
+        (ASM, LONG): (5, 91, 0.0),
+        (ASM, FIN): (1, 46, 0.0),
+        (REV, -1): (0, 29, 0.0),
+    }
+    for (e_type, a_type), (low, high, zero_share) in durations.items():
+        where = np.flatnonzero((etype == e_type) & (asm_type == a_type))
+        k = where.size
+        days = np.where(rng.random(k) < zero_share, 0, rng.integers(low, high, size=k))
+        start[where] = end[where] - days
+    pair_day = rng.integers(p_start, p_end + 1, size=int(pair_req.sum()))
+    start[pair_req] = pair_day
+    end[pair_req] = pair_day
+    start[pair_asm] = pair_day
+    end[pair_asm] = np.minimum(pair_day + rng.integers(0, 15, size=pair_day.size), p_end)
+
+    # Services: type + component fit the person's setting; they overlap the period.
+    svc_rows = np.flatnonzero(etype == SVC)
+    combo = np.full(n, -1, dtype=np.int8)
+    svc_setting = setting[row_person[svc_rows]]
+    for s in (COMMUNITY, RESIDENTIAL, NURSING, PRISON, CARER):
+        ids = np.array([i for i, c in enumerate(COMBOS) if c.setting == s], dtype=np.int8)
+        where = svc_rows[svc_setting == s]
+        combo[where] = ids[_draw(rng, where.size, [COMBOS[i].weight for i in ids])]
+    open_svc = np.zeros(n, dtype=bool)
+    for term, (before_share, before_days, open_share, max_days) in _TERMS.items():
+        ids = [i for i, c in enumerate(COMBOS) if c.term == term]
+        where = svc_rows[np.isin(combo[svc_rows], ids)]
+        k = where.size
+        before = rng.random(k) < before_share
+        begin = np.where(
+            before,
+            p_start - rng.integers(1, before_days + 1, size=k),
+            rng.integers(p_start, p_end + 1, size=k),
+        )
+        is_open = rng.random(k) < open_share
+        if max_days:  # short: ends within max_days, clipped into the period
+            closed = np.clip(begin + rng.integers(0, max_days + 1, size=k), p_start, p_end)
+        else:  # long: ends any day from its start (or the period start) to the period end
+            lo = np.maximum(begin, p_start)
+            closed = lo + np.floor(rng.random(k) * (p_end - lo + 1)).astype(np.int64)
+        start[where] = begin
+        end[where] = np.where(is_open, 0, closed)
+        open_svc[where] = is_open
+    return _Events(etype, asm_type, combo, pair_req, pair_asm, start, end, open_svc)
+
+
+class _Lives(NamedTuple):
+    dob: np.ndarray  # per person, int64 day numbers
+    no_dob: np.ndarray  # per person: Date of Birth left blank
+    dod: np.ndarray  # per person
+    deceased: np.ndarray  # per person
+    died_open: np.ndarray  # per row: a service that was open and ended at death
+
+
+def _lives(rng: np.random.Generator, rows: _Rows, ev: _Events, p_start: int, p_end: int) -> _Lives:
+    """Dates of birth (18+ at every event) and of death (on or after all the person's dates).
+
+    Mutates ``ev``: open services of people who died end on the date of death.
+    """
+    n_people = rows.person_ct.shape[0]
+    k = rows.n_event_people
+    first = (np.cumsum(rows.sizes) - rows.sizes)[:k]
+    carers = (rows.person_ct == UC) | (rows.person_ct == UCKBA)
+    young = rng.random(n_people) < 0.30
+    old = 65 + np.minimum(np.floor(rng.gamma(2.0, 7.0, size=n_people)), 35).astype(np.int64)
+    age_years = np.where(young, rng.integers(18, 65, size=n_people), old)
+    age_years = np.where(carers, rng.integers(18, 86, size=n_people), age_years)
+    # whole years * 365.25 plus at least 3 days: the calendar age is never below age_years
+    age_days = np.floor(age_years * 365.25).astype(np.int64) + rng.integers(3, 360, n_people)
+    earliest = np.full(n_people, p_end, dtype=np.int64)  # UCKBA: age at the period end
+    dod = np.zeros(n_people, dtype=np.int64)
+    deceased = np.zeros(n_people, dtype=bool)
+    if k:
+        m = rows.n_event_rows
+        earliest[:k] = np.minimum.reduceat(ev.start[:m], first)
+        last = np.maximum.reduceat(np.where(ev.open_svc[:m], ev.start[:m], ev.end[:m]), first)
+        deceased[:k] = (rows.person_ct[:k] == SU) & (rng.random(k) < _DECEASED_SHARE)
+        dod[:k] = np.minimum(np.maximum(last, p_start) + rng.integers(0, 31, size=k), p_end)
+    dob = earliest - age_days
+    no_dob = carers & (rng.random(n_people) < _NO_DOB_CARER_SHARE)
+    died_open = ev.open_svc & deceased[rows.row_person]
+    ev.end[died_open] = dod[rows.row_person[died_open]]
+    ev.open_svc[died_open] = False
+    return _Lives(dob, no_dob, dod, deceased, died_open)
 
 
 def generate_return(
@@ -1138,174 +1292,65 @@ def generate_return(
     _check_arguments(spec, la_code, period_end, n_rows)
     _check_tables(spec)
     rng = np.random.default_rng(seed)
-    period_start = _period_start(period_end)
-    p_start, p_end = _days(period_start), _days(period_end)
-    n = n_rows
+    p_start, p_end = _days(_period_start(period_end)), _days(period_end)
 
-    # --- people --------------------------------------------------------------------------
-    person_ct, sizes = _people(rng, n)
-    n_people = person_ct.shape[0]
-    row_person = np.repeat(np.arange(n_people), sizes)
-    first_row = np.cumsum(sizes) - sizes
-    pos = np.arange(n) - first_row[row_person]
-    ct = person_ct[row_person]
-    is_event_person = person_ct != UCKBA
-    n_event_people = int(is_event_person.sum())  # event people come first
-    n_event_rows = int(sizes[:n_event_people].sum())
-    event_row = np.arange(n) < n_event_rows
-
+    rows = _people(rng, n_rows)
     setting = _draw_by_group(
-        rng, person_ct.astype(np.int64), {SU: _SETTING, UC: {CARER: 1.0}, UNK: {COMMUNITY: 1.0}}
+        rng, rows.person_ct, {SU: _SETTING, UC: {CARER: 1.0}, UNK: {COMMUNITY: 1.0}}
     )
-    setting[person_ct == UCKBA] = CARER
+    setting[rows.person_ct == UCKBA] = CARER
+    ev = _events(rng, rows, setting, p_start, p_end)
+    lives = _lives(rng, rows, ev, p_start, p_end)
 
-    # --- event types ---------------------------------------------------------------------
-    etype = _draw_by_group(rng, ct.astype(np.int64), _EVENT_TYPE_BY_CLIENT)
-    asm_type = np.full(n, -1, dtype=np.int64)
-    is_asm = etype == ASM
-    asm_type[is_asm] = _draw_by_group(rng, ct[is_asm].astype(np.int64), _ASSESSMENT_TYPE_BY_CLIENT)
-    # Request + Short term assessment on the same day, one shared reference (Annex B).
-    pair_person = (
-        (sizes >= 2)
-        & ((person_ct == SU) | (person_ct == UC))
-        & (rng.random(n_people) < _PAIR_SHARE)
-    )
-    pair_req = pair_person[row_person] & (pos == 0)
-    pair_asm = pair_person[row_person] & (pos == 1)
-    etype[pair_req] = REQ
-    etype[pair_asm] = ASM
-    asm_type[pair_req] = -1
-    asm_type[pair_asm] = SHORT
-    is_req, is_asm, is_svc, is_rev = (etype == k for k in (REQ, ASM, SVC, REV))
-
-    # --- event dates (completed events end inside the period, spread over its months) -----
-    start = np.zeros(n, dtype=np.int64)
-    end = np.zeros(n, dtype=np.int64)
-    open_svc = np.zeros(n, dtype=bool)
-    completed = is_req | is_asm | is_rev
-    end[completed] = rng.integers(p_start, p_end + 1, size=int(completed.sum()))
-    duration = np.zeros(n, dtype=np.int64)
-    duration[is_req] = np.where(
-        rng.random(int(is_req.sum())) < 0.65, 0, rng.integers(1, 11, size=int(is_req.sum()))
-    )
-    for a_type, (low, high, zero_share) in {
-        SHORT: (0, 22, 0.3),
-        LONG: (5, 91, 0.0),
-        FIN: (1, 46, 0.0),
-    }.items():
-        rows = asm_type == a_type
-        k = int(rows.sum())
-        duration[rows] = np.where(rng.random(k) < zero_share, 0, rng.integers(low, high, size=k))
-    duration[is_rev] = rng.integers(0, 29, size=int(is_rev.sum()))
-    start[completed] = end[completed] - duration[completed]
-    # the pair: both start on day d; the request ends the same day, the assessment soon after
-    pair_day = rng.integers(p_start, p_end + 1, size=int(pair_req.sum()))
-    start[pair_req] = pair_day
-    end[pair_req] = pair_day
-    start[pair_asm] = pair_day
-    end[pair_asm] = np.minimum(pair_day + rng.integers(0, 15, size=pair_day.size), p_end)
-
-    # --- services: type and component fit the person's setting ----------------------------
-    svc_rows = np.flatnonzero(is_svc)
-    combo = np.full(n, -1, dtype=np.int64)
-    svc_setting = setting[row_person[svc_rows]]
-    for s in (COMMUNITY, RESIDENTIAL, NURSING, PRISON, CARER):
-        ids = np.array([i for i, c in enumerate(COMBOS) if c.setting == s], dtype=np.int64)
-        where = svc_rows[svc_setting == s]
-        combo[where] = ids[_draw(rng, where.size, [COMBOS[i].weight for i in ids])]
-    for term, (before_share, before_days, open_share, max_days) in _TERMS.items():
-        ids = [i for i, c in enumerate(COMBOS) if c.term == term]
-        rows = svc_rows[np.isin(combo[svc_rows], ids)]
-        k = rows.size
-        before = rng.random(k) < before_share
-        start[rows] = np.where(
-            before,
-            p_start - rng.integers(1, before_days + 1, size=k),
-            rng.integers(p_start, p_end + 1, size=k),
-        )
-        is_open = rng.random(k) < open_share
-        open_svc[rows] = is_open
-        if max_days:
-            closed_end = np.clip(
-                start[rows] + rng.integers(0, max_days + 1, size=k), p_start, p_end
-            )
-        else:
-            lo = np.maximum(start[rows], p_start)
-            closed_end = lo + np.floor(rng.random(k) * (p_end - lo + 1)).astype(np.int64)
-        end[rows] = np.where(is_open, 0, closed_end)
-
-    # --- dates of birth and death ---------------------------------------------------------
-    ev_first = first_row[:n_event_people]
-    last_date = np.where(open_svc, start, end)
-    dob = np.zeros(n_people, dtype=np.int64)
-    dod = np.zeros(n_people, dtype=np.int64)
-    deceased = np.zeros(n_people, dtype=bool)
-    age_years = np.zeros(n_people, dtype=np.int64)
-    young = rng.random(n_people) < 0.30
-    old_age = 65 + np.minimum(np.floor(rng.gamma(2.0, 7.0, size=n_people)), 35).astype(np.int64)
-    age_years[:] = np.where(young, rng.integers(18, 65, size=n_people), old_age)
-    carers = (person_ct == UC) | (person_ct == UCKBA)
-    age_years[carers] = rng.integers(18, 86, size=int(carers.sum()))
-    # age in days: whole years * 365.25 plus 3 days' margin, so the calendar age is >= age_years
-    age_days = np.floor(age_years * 365.25).astype(np.int64) + rng.integers(3, 360, size=n_people)
-    reference = np.full(n_people, p_end, dtype=np.int64)
-    if n_event_people:
-        reference[:n_event_people] = np.minimum.reduceat(start[:n_event_rows], ev_first)
-        latest = np.maximum.reduceat(last_date[:n_event_rows], ev_first)
-        deceased[:n_event_people] = (person_ct[:n_event_people] == SU) & (
-            rng.random(n_event_people) < _DECEASED_SHARE
-        )
-        dod[:n_event_people] = np.minimum(
-            np.maximum(latest, p_start) + rng.integers(0, 31, size=n_event_people), p_end
-        )
-    dob[:] = reference - age_days
-    no_dob = carers & (rng.random(n_people) < _NO_DOB_CARER_SHARE)
-    # open services of people who died end on the date of death, outcome "NFA: Deceased"
-    died_open = open_svc & deceased[row_person]
-    end[died_open] = dod[row_person[died_open]]
-    open_svc &= ~died_open
-
-    # --- outcomes -------------------------------------------------------------------------
-    outcome = _Labels(n)
-    outcome.assign(np.flatnonzero(is_req), OUTCOME_REQUEST, rng)
-    outcome.assign(
-        np.flatnonzero((asm_type == SHORT) | (asm_type == LONG)), OUTCOME_ASSESSMENT, rng
-    )
-    outcome.assign(np.flatnonzero(is_svc), OUTCOME_SERVICE_CLOSED, rng)
-    outcome.assign(np.flatnonzero(is_rev), OUTCOME_REVIEW, rng)
-    outcome.set(np.flatnonzero(pair_req), PAIR_REQUEST_OUTCOME)
-    outcome.set(np.flatnonzero(open_svc), CONTINUATION)
-    outcome.set(np.flatnonzero(died_open), DECEASED)
-
-    # --- person details -------------------------------------------------------------------
     cols: dict[str, pl.Series] = {}
-    P = row_person
-    every_row = np.zeros(n, dtype=np.int64)
+    every_row = np.zeros(n_rows, dtype=np.int32)
     cols["LA Code"] = pl.Series([str(la_code)], dtype=pl.String).gather(every_row)
     cols["Reporting Period Start Date"] = _date_str(np.array([p_start])).gather(every_row)
     cols["Reporting Period End Date"] = _date_str(np.array([p_end])).gather(every_row)
+    del every_row
+    cols.update(_person_columns(rng, rows, setting, lives))
+    cols.update(_event_columns(rng, rows, ev, lives))
+    cols.update(_carer_fields(rng, rows.person_ct, rows.row_person))
+    cols.update(_service_columns(rng, ev))
+    cols.update(_review_columns(rng, rows, ev))
+    if set(cols) != set(spec.header):  # a new or renamed spec column: fail, do not guess
+        raise AssertionError(
+            "generate.py: columns differ from the spec header: "
+            f"{sorted(set(cols) ^ set(spec.header))}"
+        )
+    return pl.DataFrame([cols[name].alias(name) for name in spec.header])
+
+
+def _person_columns(
+    rng: np.random.Generator, rows: _Rows, setting: np.ndarray, lives: _Lives
+) -> dict[str, pl.Series]:
+    """Person details, drawn once per person and repeated on each of their rows."""
+    person_ct, P = rows.person_ct, rows.row_person  # P: the person of each row
+    n_people = person_ct.shape[0]
+    carers = (person_ct == UC) | (person_ct == UCKBA)
+    cols: dict[str, pl.Series] = {}
 
     nhs = _nhs_numbers(rng, n_people)
-    nhs_blank = rng.random(n_people) < _NO_NHS_SHARE
-    cols["NHS Number"] = _per_row(_int_str(nhs), P, nhs_blank)
+    cols["NHS Number"] = _per_row(_int_str(nhs), P, rng.random(n_people) < _NO_NHS_SHARE)
     cols["LA Person Unique Identifier"] = _identifiers("P", np.arange(1, n_people + 1)).gather(P)
 
     gender = _draw_values(rng, n_people, GENDER)
-    first_name = np.empty(n_people, dtype=object)
-    female, male = gender == 0, gender == 1
-    other = ~(female | male)
-    for mask, names in ((female, FEMALE_NAMES), (male, MALE_NAMES), (other, NEUTRAL_NAMES)):
-        k = int(mask.sum())
-        first_name_idx = rng.integers(0, len(names), size=k)
-        first_name[mask] = np.asarray(names, dtype=object)[first_name_idx]
-    cols["First Name"] = pl.Series(first_name.astype(str), dtype=pl.String).gather(P)
+    first_name = np.zeros(n_people, dtype=np.int64)  # index into all first names
+    offset = 0
+    all_first_names: list[str] = []
+    for g, names in ((0, FEMALE_NAMES), (1, MALE_NAMES), (-1, NEUTRAL_NAMES)):
+        mask = gender == g if g >= 0 else gender > 1
+        first_name[mask] = offset + rng.integers(0, len(names), size=int(mask.sum()))
+        all_first_names.extend(names)
+        offset += len(names)
+    cols["First Name"] = _pick(all_first_names, first_name).gather(P)
     cols["Last Name"] = _pick(LAST_NAMES, rng.integers(0, len(LAST_NAMES), n_people)).gather(P)
     cols["GP Practice Code"] = _gp_codes(rng, n_people).gather(P)
     cols["Gender"] = _pick(tuple(GENDER), gender).gather(P)
     cols["Ethnicity"] = _pick_str_table(rng, n_people, ETHNICITY).gather(P)
-    cols["Date of Birth"] = _per_row(_date_str(dob), P, no_dob)
-    cols["Date of Death"] = _per_row(_date_str(dod, ~deceased), P, ~deceased)
-    cols["Client Type"] = _pick(CLIENT_TYPES, person_ct.astype(np.int64)).gather(P)
+    cols["Date of Birth"] = _per_row(_date_str(lives.dob), P, lives.no_dob)
+    cols["Date of Death"] = _per_row(_date_str(lives.dod, ~lives.deceased), P, ~lives.deceased)
+    cols["Client Type"] = _pick(CLIENT_TYPES, person_ct).gather(P)
 
     psr = _Labels(n_people)
     psr.assign(np.flatnonzero(person_ct == SU), PSR_SERVICE_USER, rng)
@@ -1327,12 +1372,11 @@ def generate_return(
     cols["Accommodation Status"] = accommodation.series().gather(P)
 
     # Employment Status: everyone with PSR "Learning disability support" (mandatory for
-    # service users aged 18-64, so give it at any age) and some others.
+    # service users aged 18-64; given at any age so age never decides it) and some others.
     ld = psr.idx == psr.index.get("Learning disability support", -2)
     employment_blank = ~ld & (rng.random(n_people) < np.where(carers, 0.4, 0.7))
-    cols["Employment Status"] = _pick_str_table(rng, n_people, EMPLOYMENT, employment_blank).gather(
-        P
-    )
+    employment = _pick_str_table(rng, n_people, EMPLOYMENT, employment_blank)
+    cols["Employment Status"] = employment.gather(P)
     has_carer = _Labels(n_people)
     for c, table in HAS_CARER_BY_CLIENT.items():
         has_carer.assign(np.flatnonzero(person_ct == c), table, rng)
@@ -1345,66 +1389,100 @@ def generate_return(
     for c, table in FUNDING_BY_CLIENT.items():
         funding.assign(np.flatnonzero(person_ct == c), table, rng)
     cols["Client Funding Status"] = funding.series().gather(P)
+    return cols
 
-    # --- event fields ---------------------------------------------------------------------
-    cols["Event Type"] = _pick(EVENT_TYPES, etype)
+
+def _event_columns(
+    rng: np.random.Generator, rows: _Rows, ev: _Events, lives: _Lives
+) -> dict[str, pl.Series]:
+    """Event Type to Method of Assessment: the fields common to events, requests, assessments."""
+    n, ct, event_row = rows.n, rows.ct, rows.event_row
+    is_req, is_svc, is_rev = ev.etype == REQ, ev.etype == SVC, ev.etype == REV
+    cols: dict[str, pl.Series] = {}
+    cols["Event Type"] = _pick(EVENT_TYPES, ev.etype)
     ref_number = np.arange(1, n + 1, dtype=np.int64)
-    ref_number[pair_asm] = ref_number[pair_req]  # rows pos 0 and pos 1 of the same person
+    ref_number[ev.pair_asm] = ref_number[ev.pair_req]  # rows 0 and 1 of the same person
     cols["Event Reference"] = _gather(
         _identifiers("E", ref_number[event_row]), _subset_index(event_row)
     )
-    cols["Event Start Date"] = _date_str(start, ~event_row)
-    cols["Event End Date"] = _date_str(end, ~event_row | open_svc)
+    del ref_number
+    cols["Event Start Date"] = _date_str(ev.start, ~event_row)
+    cols["Event End Date"] = _date_str(ev.end, ~event_row | ev.open_svc)
 
     description = _Labels(n)
     description.assign(np.flatnonzero(is_req), DESCRIPTION_REQUEST, rng)
     for a_type, table in DESCRIPTION_ASSESSMENT.items():
-        description.assign(np.flatnonzero(asm_type == a_type), table, rng)
+        description.assign(np.flatnonzero(ev.asm_type == a_type), table, rng)
     description.assign(np.flatnonzero(is_rev), DESCRIPTION_REVIEW, rng)
     svc_descr = np.array(
-        [description.code(c.description) if c.description else -1 for c in COMBOS], dtype=np.int64
+        [description.code(c.description) if c.description else -1 for c in COMBOS], dtype=np.int16
     )
+    svc_rows = np.flatnonzero(is_svc)
     give = svc_rows[rng.random(svc_rows.size) < 0.5]
-    description.idx[give] = svc_descr[combo[give]]
+    description.idx[give] = svc_descr[ev.combo[give]]
     cols["Event Description"] = description.series()
+
+    # Outcomes, within the typical table; Financial assessments have none.
+    outcome = _Labels(n)
+    outcome.assign(np.flatnonzero(is_req), OUTCOME_REQUEST, rng)
+    not_financial = (ev.asm_type == SHORT) | (ev.asm_type == LONG)
+    outcome.assign(np.flatnonzero(not_financial), OUTCOME_ASSESSMENT, rng)
+    outcome.assign(svc_rows, OUTCOME_SERVICE_CLOSED, rng)
+    outcome.assign(np.flatnonzero(is_rev), OUTCOME_REVIEW, rng)
+    outcome.set(np.flatnonzero(ev.pair_req), PAIR_REQUEST_OUTCOME)
+    outcome.set(np.flatnonzero(ev.open_svc), CONTINUATION)
+    outcome.set(np.flatnonzero(lives.died_open), DECEASED)
     cols["Event Outcome"] = outcome.series()
 
     route = _Labels(n)
     for c, table in ROUTE_BY_CLIENT.items():
         route.assign(np.flatnonzero(is_req & (ct == c)), table, rng)
     cols["Request: Route of Access"] = route.series()
-    cols["Assessment Type"] = _pick(ASSESSMENT_TYPES, asm_type)
+    cols["Assessment Type"] = _pick(ASSESSMENT_TYPES, ev.asm_type)
     eligible = _Labels(n)
-    eligible.assign(np.flatnonzero(asm_type == LONG), ELIGIBLE_NEEDS, rng)
+    eligible.assign(np.flatnonzero(ev.asm_type == LONG), ELIGIBLE_NEEDS, rng)
     cols["Eligible Needs Identified"] = eligible.series()
     method = _Labels(n)
     for c, table in METHOD_BY_CLIENT.items():
-        method.assign(
-            np.flatnonzero(((asm_type == SHORT) | (asm_type == LONG)) & (ct == c)), table, rng
-        )
+        method.assign(np.flatnonzero(not_financial & (ct == c)), table, rng)
     cols["Method of Assessment"] = method.series()
+    return cols
 
-    # --- unpaid carer fields (person level: the same on all of a carer's rows) -------------
-    cols.update(_carer_fields(rng, person_ct, row_person))
 
-    # --- services -------------------------------------------------------------------------
-    cols["Service Type"] = _pick(_COMBO_SERVICE_TYPES, combo)
-    cols["Service Component"] = _pick(_COMBO_COMPONENTS, combo)
-    delivery = np.full(n, -1, dtype=np.int64)
-    dm_table = np.array([c.delivery for c in COMBOS])
-    for i in range(len(COMBOS)):
-        rows = np.flatnonzero(combo == i)
-        drawn = _draw(rng, rows.size, list(dm_table[i]))
-        delivery[rows] = np.where(drawn == 3, -1, drawn)
-    cols["Delivery Mechanism"] = _pick(DELIVERY_MECHANISMS, delivery)
-    cqc_ok = np.array([c.cqc for c in COMBOS])
-    cqc_rows = svc_rows[cqc_ok[combo[svc_rows]] & (rng.random(svc_rows.size) < 0.85)]
-    cqc = np.full(n, -1, dtype=np.int64)
-    cqc[cqc_rows] = rng.integers(100_000_000, 10_000_000_000, size=cqc_rows.size)
-    cols["Provider CQC Location ID"] = _gather("1-" + _int_str(cqc[cqc >= 0]),
-                                               _subset_index(cqc >= 0))
+def _service_columns(rng: np.random.Generator, ev: _Events) -> dict[str, pl.Series]:
+    """Service Type, Component, Delivery Mechanism, CQC Location and the three cost fields.
 
-    # --- reviews --------------------------------------------------------------------------
+    Work is done on the service rows only, then spread to all rows with nulls elsewhere.
+    """
+    is_svc = ev.combo >= 0
+    where = _subset_index(is_svc)
+    combo = ev.combo[is_svc].astype(np.int64)
+    k = combo.size
+    cols: dict[str, pl.Series] = {}
+    cols["Service Type"] = _gather(_pick(_COMBO_SERVICE_TYPES, combo), where)
+    cols["Service Component"] = _gather(_pick(_COMBO_COMPONENTS, combo), where)
+
+    delivery = np.full(k, -1, dtype=np.int64)
+    for i, c in enumerate(COMBOS):
+        at = np.flatnonzero(combo == i)
+        drawn = _draw(rng, at.size, list(c.delivery))
+        delivery[at] = np.where(drawn == 3, -1, drawn)  # 3: blank
+    cols["Delivery Mechanism"] = _gather(_pick(DELIVERY_MECHANISMS, delivery), where)
+
+    cqc_ok = np.array([c.cqc for c in COMBOS])[combo] & (rng.random(k) < 0.85)
+    cqc = rng.integers(100_000_000, 10_000_000_000, size=int(cqc_ok.sum()))
+    cqc_col = _gather("1-" + _int_str(cqc), _subset_index(cqc_ok))
+    cols["Provider CQC Location ID"] = _gather(cqc_col, where)
+    for name, values in _costs(rng, combo, delivery).items():
+        cols[name] = _gather(values, where)
+    return cols
+
+
+def _review_columns(rng: np.random.Generator, rows: _Rows, ev: _Events) -> dict[str, pl.Series]:
+    """Review Reason, Review Outcomes Achieved (always on planned reviews), Method of Review."""
+    n, ct = rows.n, rows.ct
+    is_rev = ev.etype == REV
+    cols: dict[str, pl.Series] = {}
     reason = _Labels(n)
     for c, table in REVIEW_REASON_BY_CLIENT.items():
         reason.assign(np.flatnonzero(is_rev & (ct == c)), table, rng)
@@ -1418,16 +1496,7 @@ def generate_return(
     for c, table in METHOD_BY_CLIENT.items():
         review_method.assign(np.flatnonzero(is_rev & (ct == c)), table, rng)
     cols["Method of Review"] = review_method.series()
-
-    # --- costs ----------------------------------------------------------------------------
-    cols.update(_costs(rng, n, combo, delivery))
-
-    if set(cols) != set(spec.header):  # a new or renamed spec column: fail, do not guess
-        raise AssertionError(
-            f"generate.py: columns differ from the spec header: "
-            f"{sorted(set(cols) ^ set(spec.header))}"
-        )
-    return pl.DataFrame([cols[name].alias(name) for name in spec.header])
+    return cols
 
 
 def _gp_codes(rng: np.random.Generator, n_people: int) -> pl.Series:
@@ -1513,47 +1582,46 @@ def _carer_fields(
 
 
 def _costs(
-    rng: np.random.Generator, n: int, combo: np.ndarray, delivery: np.ndarray
+    rng: np.random.Generator, combo: np.ndarray, delivery: np.ndarray
 ) -> dict[str, pl.Series]:
-    """Unit Cost, Cost Frequency and Planned units per week.
+    """Unit Cost, Cost Frequency and Planned units per week, for service rows only.
 
-    On every costed service (nursing/residential type or component; Long term community with a
-    CASSR managed personal budget) and on most direct payments; planned units exactly where the
-    frequency is Hourly, Daily or Per session.
+    Costs are on every costed service (nursing/residential type or component; Long term
+    community with a CASSR managed personal budget), on most direct payments and a few others;
+    planned units exactly where the frequency is Hourly, Daily or Per session.
     """
-    svc = combo >= 0
+    k = combo.size
     types = np.array(_COMBO_SERVICE_TYPES, dtype=object)
     comps = np.array(_COMBO_COMPONENTS, dtype=object)
     combo_costed = np.isin(types, _COSTED_TYPES) | np.isin(comps, _CARE_HOME_COMPONENTS)
     combo_community = types == _LT_COMMUNITY
-    safe = np.where(svc, combo, 0)
     cmpb = DELIVERY_MECHANISMS.index("CASSR managed personal budget")
     dp = DELIVERY_MECHANISMS.index("Direct payment")
-    costed = svc & (combo_costed[safe] | (combo_community[safe] & (delivery == cmpb)))
-    extra = svc & ~costed & (((delivery == dp) & (rng.random(n) < 0.8)) | (rng.random(n) < 0.05))
+    costed = combo_costed[combo] | (combo_community[combo] & (delivery == cmpb))
+    extra = ((delivery == dp) & (rng.random(k) < 0.8)) | (rng.random(k) < 0.05)
     has_cost = costed | extra
 
     frequencies = tuple(COST_RANGE)
-    freq = np.full(n, -1, dtype=np.int64)
+    freq = np.full(k, -1, dtype=np.int64)
     for i, c in enumerate(COMBOS):
-        rows = np.flatnonzero(has_cost & (combo == i))
+        at = np.flatnonzero(has_cost & (combo == i))
         table = FREQUENCY_BY_COMPONENT[c.component]
         codes = np.array([frequencies.index(f) for f in table], dtype=np.int64)
-        freq[rows] = codes[_draw_values(rng, rows.size, table)]
+        freq[at] = codes[_draw_values(rng, at.size, table)]
 
-    # unit cost in pence, ~40% whole pounds
-    lo = np.zeros(n)
-    hi = np.zeros(n)
+    # unit cost in pence within the frequency's range; ~40% whole pounds ("652")
+    lo = np.zeros(k)
+    hi = np.zeros(k)
     for i, f in enumerate(frequencies):
-        rows = freq == i
-        lo[rows], hi[rows] = COST_RANGE[f]
-    care_home = np.isin(comps, _CARE_HOME_COMPONENTS)[safe] & (freq == frequencies.index("Weekly"))
+        at = freq == i
+        lo[at], hi[at] = COST_RANGE[f]
+    care_home = np.isin(comps, _CARE_HOME_COMPONENTS)[combo] & (freq == frequencies.index("Weekly"))
     lo[care_home], hi[care_home] = CARE_HOME_WEEKLY
-    pence = np.round((lo + rng.random(n) * (hi - lo)) * 100).astype(np.int64)
-    pence = np.where(rng.random(n) < 0.4, (pence // 100) * 100, pence)
+    pence = np.round((lo + rng.random(k) * (hi - lo)) * 100).astype(np.int64)
+    pence = np.where(rng.random(k) < 0.4, (pence // 100) * 100, pence)
 
-    # planned units per week: hours in quarter hours 1-40; days 1-7; sessions 1-14
-    units = np.zeros(n, dtype=np.int64)
+    # planned units per week: hours in quarter hours 1-40 (<= 168); days 1-7; sessions 1-14
+    units = np.zeros(k, dtype=np.int64)
     hourly, daily, session = (freq == frequencies.index(f) for f in _UNIT_FREQUENCIES)
     units[hourly] = 25 * rng.integers(4, 161, size=int(hourly.sum()))
     units[daily] = 100 * rng.integers(1, 8, size=int(daily.sum()))

@@ -215,6 +215,6 @@ def write_csv(
 
 def clean_rows() -> list[dict[str, str]]:
     """One clean row per template (plus the link targets)."""
-    rows = list(LINK_TARGETS)
+    rows = [{name: r.get(name, "") for name in HEADER} for r in LINK_TARGETS]
     rows += [row(name, 100 + n) for n, name in enumerate(TEMPLATES)]
     return rows

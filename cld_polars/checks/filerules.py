@@ -23,9 +23,10 @@ class FileRule:
     def finding(
         self, *, line: int | None = None, field: str | None = None, **details: object
     ) -> FileFinding:
-        text = self.what.format(**details)
+        text = self.what.format(field=field, **details)
         where = f"Line {line}: " if line is not None else ""
-        return FileFinding(self.code, self.severity, f"{where}{text} {self.action}", line, field)
+        action = self.action.format(field=field, **details)
+        return FileFinding(self.code, self.severity, f"{where}{text} {action}", line, field)
 
 
 _RULES = [
