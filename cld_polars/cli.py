@@ -68,10 +68,17 @@ def _summary(report: Report) -> str:
     for finding in report.file_findings:
         lines.append(f"  [{finding.severity}] {finding.code}: {finding.message}")
     if report.rules.height:
-        lines.append("  Top problems (rows affected):")
+        lines.append("  Top problems (rows affected, first example):")
+        examples = {r["code"]: r for r in report.findings.unique("code", keep="first").to_dicts()}
         for rule in report.rules.head(TOP_RULES).to_dicts():
             fields = ", ".join(rule["fields"]) or "whole row"
             lines.append(f"    {rule['rows']:>9,}  {rule['severity']:<7} {rule['code']} ({fields})")
+            example = examples.get(rule["code"])
+            if example:
+                hint = f" -> '{example['suggestion']}'" if example["suggestion"] else ""
+                lines.append(
+                    f"               e.g. line {example['line']}: '{example['value']}'{hint}"
+                )
         if report.rules.height > TOP_RULES:
             lines.append(f"    ... and {report.rules.height - TOP_RULES} more rules (see --json)")
     verdict = "FAIL: errors to fix" if report.exit_code else "PASS: no errors"

@@ -1,0 +1,55 @@
+"""The bundled sample return: a small synthetic return with a few faults of common kinds.
+
+``cld-validate --sample`` validates it, so a new user sees real findings on a fresh machine.
+It is generated (no real personal data) and can be rebuilt with
+``python -m cld_polars.sample cld_polars/data/sample_return.csv``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import polars as pl
+
+from cld_polars.generate import generate_return
+
+SAMPLE_ROWS = 500
+SAMPLE_SEED = 2025
+
+#: (row position, field, value): faults analysts meet most often.
+FAULTS: tuple[tuple[int, str, str], ...] = (
+    (3, "Client Type", "Service User"),  # Release 1 value
+    (10, "Gender", "female"),  # near miss
+    (17, "Event Start Date", "2025-01-14"),  # ISO date
+    (24, "Postcode", "ln1 1yl"),  # lower case postcode
+    (31, "NHS Number", "9434765918"),  # fails Modulus 11
+    (38, "Ethnicity", "White - Irish"),  # Release 1 punctuation
+    (45, "Event Description", '=HYPERLINK("http://example.org")'),  # formula-like
+    (52, "Accommodation Status", "Rough sleeper / squatting"),  # Release 1 value
+    (59, "Primary Support Reason", "Physical support"),  # invalid
+    (66, "Date of Birth", "31/02/1950"),  # not a calendar date
+)
+
+
+def make_sample() -> pl.DataFrame:
+    """The sample return as a frame (deterministic)."""
+    frame = generate_return(SAMPLE_ROWS, seed=SAMPLE_SEED).with_row_index("__i")
+    for position, field, value in FAULTS:
+        frame = frame.with_columns(
+            pl.when(pl.col("__i") == position)
+            .then(pl.lit(value))
+            .otherwise(pl.col(field))
+            .alias(field)
+        )
+    return frame.drop("__i")
+
+
+def write_sample(path: str | Path) -> Path:
+    target = Path(path)
+    make_sample().write_csv(target, line_terminator="\n")
+    return target
+
+
+if __name__ == "__main__":
+    print(write_sample(sys.argv[1] if len(sys.argv) > 1 else "sample_return.csv"))
