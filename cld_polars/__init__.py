@@ -9,4 +9,13 @@ from cld_polars.reader import ReturnReadError
 from cld_polars.report import Report
 from cld_polars.spec import load_spec
 
-__all__ = ["Report", "ReturnReadError", "__version__", "load_spec", "validate"]
+__all__ = ["Report", "ReturnReadError", "__version__", "load_spec", "pandera_schema", "validate"]
+
+
+def __getattr__(name: str) -> object:
+    # Pandera is imported only when its schema is asked for: the CLI does not need it.
+    if name == "pandera_schema":
+        from cld_polars.pandera_schema import pandera_schema
+
+        return pandera_schema
+    raise AttributeError(f"module 'cld_polars' has no attribute {name!r}")

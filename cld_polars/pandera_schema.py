@@ -1,0 +1,58 @@
+"""Pandera schemas generated from the check declarations, for ``schema.validate(df)``.
+
+The engine evaluates every check in one Polars plan; this module offers the same checks as a
+``pandera.polars.DataFrameSchema`` for users who already validate their frames with Pandera.
+Each Pandera check wraps the declaration's own expression, so the two cannot drift apart.
+Pandera evaluates its checks one by one, so use :func:`cld_polars.validate` for whole returns.
+"""
+
+from __future__ import annotations
+
+import pandera.polars as pa
+import polars as pl
+from pandera.api.polars.types import PolarsData
+
+from cld_polars.checks import all_checks
+from cld_polars.checks.context import Context
+from cld_polars.checks.crossrow import ROW_HASH
+from cld_polars.checks.registry import Check
+from cld_polars.spec import Spec, load_spec
+
+
+def _prepared(frame: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
+    data = frame.collect()
+    header = list(ctx.spec.header)
+    return ctx.prepare(data.lazy(), ctx.classify(data)).with_columns(
+        pl.struct(header).hash().alias(ROW_HASH)
+    )
+
+
+def _pandera_check(check: Check, ctx: Context) -> pa.Check:
+    def passes(data: PolarsData) -> pl.LazyFrame:
+        prepared = _prepared(data.lazyframe, ctx)
+        return prepared.select((~check.fails(ctx).fill_null(False)).alias(check.code))
+
+    return pa.Check(passes, name=check.code, error=f"{check.code}: {check.message}")
+
+
+def pandera_schema(spec: Spec | None = None) -> pa.DataFrameSchema:
+    """A Pandera schema with every check: column checks under their field, the rest on the frame.
+
+    The frame must have the 48 specification columns as text (as :func:`cld_polars.validate`
+    reads them); blanks may be null or empty.
+    """
+    spec = spec or load_spec()
+    ctx = Context(spec)
+    checks = all_checks(spec)
+    by_field: dict[str, list[pa.Check]] = {name: [] for name in spec.header}
+    frame_checks: list[pa.Check] = []
+    for check in checks:
+        if check.fields and check.scope == "row":
+            by_field[check.field].append(_pandera_check(check, ctx))
+        else:
+            frame_checks.append(_pandera_check(check, ctx))
+    columns = {
+        name: pa.Column(pl.String, checks=by_field[name], nullable=True, required=True)
+        for name in spec.header
+    }
+    return pa.DataFrameSchema(columns, checks=frame_checks, name=f"CLD Release {spec.release}")
