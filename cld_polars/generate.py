@@ -46,8 +46,8 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import secrets
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -1652,8 +1652,9 @@ def write_return(
     frame = generate_return(n_rows, seed=seed, la_code=la_code, period_end=period_end)
     folder = target.parent if str(target.parent) else Path(".")
     folder.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    os.close(handle)
+    # A unique hidden name next to the target (same file system, so the rename is atomic);
+    # created by the writer itself, so it gets the usual permissions, not mkstemp's 0600.
+    tmp_name = folder / f".{target.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
     try:
         frame.write_csv(
             tmp_name,
@@ -1667,7 +1668,7 @@ def write_return(
         )
         os.replace(tmp_name, target)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        tmp_name.unlink(missing_ok=True)
         raise
     return target
 
