@@ -924,7 +924,7 @@ def _date_str(days: np.ndarray, blank: np.ndarray | None = None) -> pl.Series:
     """
     keep = np.ones(days.shape[0], dtype=bool) if blank is None else ~blank
     if not keep.any():
-        return pl.Series([None] * days.shape[0], dtype=pl.String)
+        return pl.repeat(None, days.shape[0], dtype=pl.String, eager=True)
     lo, hi = int(days[keep].min()), int(days[keep].max())
     table = pl.Series(np.arange(lo, hi + 1, dtype=np.int32)).cast(pl.Date).dt.strftime("%d/%m/%Y")
     return _gather(table, np.where(keep, days - lo, -1))
@@ -1006,7 +1006,9 @@ def _nhs_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
         ok = check != 10
         if int(ok.sum()) >= need:
             break
-        k_count *= 2
+        if k_count >= span:  # cannot happen below ~400 million people
+            raise ValueError(f"cannot make {n} distinct NHS numbers")
+        k_count = min(k_count * 2, span)
     numbers = body[ok][:need] * 10 + check[ok][:need]
     return numbers[rng.permutation(need)]
 
@@ -1055,6 +1057,13 @@ def _check_tables(spec: Spec) -> None:
         "Dementia": [DEMENTIA],
         "Client Funding Status": list(FUNDING_BY_CLIENT.values()),
         "Event Type": [EVENT_TYPES],
+        "Event Outcome": [
+            OUTCOME_REQUEST,
+            OUTCOME_ASSESSMENT,
+            OUTCOME_SERVICE_CLOSED,
+            OUTCOME_REVIEW,
+            [CONTINUATION, DECEASED, PAIR_REQUEST_OUTCOME],
+        ],
         "Request: Route of Access": list(ROUTE_BY_CLIENT.values()),
         "Assessment Type": [ASSESSMENT_TYPES],
         "Eligible Needs Identified": [ELIGIBLE_NEEDS],
@@ -1084,9 +1093,13 @@ def _check_tables(spec: Spec) -> None:
         bad = {v for v in table if event_type not in typical.get(v, ())}
         if bad:
             raise AssertionError(f"generate.py: {sorted(bad)} not typical for {event_type}")
-    for value in (CONTINUATION, DECEASED, PAIR_REQUEST_OUTCOME):
-        if value not in typical:
-            raise AssertionError(f"generate.py: {value!r} not a Release 2 outcome")
+    for value, event_type in (
+        (CONTINUATION, "Service"),
+        (DECEASED, "Service"),
+        (PAIR_REQUEST_OUTCOME, "Request"),
+    ):
+        if event_type not in typical.get(value, ()):
+            raise AssertionError(f"generate.py: {value!r} not typical for {event_type}")
 
 
 # ---------------------------------------------------------------------------------------------

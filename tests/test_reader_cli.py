@@ -203,3 +203,16 @@ def test_installed_console_script_runs_the_sample() -> None:
     )
     assert result.returncode == 1, result.stderr
     assert "rows checked" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_json_file_findings_keep_the_contract_keys(tmp_path: Path) -> None:
+    header = [h if h != "Gender" else "gender" for h in HEADER]
+    rows = [{("gender" if k == "Gender" else k): v for k, v in r.items()} for r in clean_rows()]
+    path = write_csv(tmp_path / "r.csv", rows, header=header)
+    out = tmp_path / "r.json"
+    assert main([str(path), "--json", str(out), "--quiet"]) == 1
+    result = json.loads(out.read_text())
+    assert result["errors"] == 0
+    assert [set(f) for f in result["file_findings"]] == [{"code", "severity", "message"}]
+    assert result["file_findings"][0]["code"] == "HEADER_VARIANT"
+    assert result["file_findings"][0]["message"].startswith("Line 1: Column 'gender'")

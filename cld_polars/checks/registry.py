@@ -69,13 +69,5 @@ class FileFinding:
     field: str | None = None
 
     def as_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {
-            "code": self.code,
-            "severity": self.severity,
-            "message": self.message,
-        }
-        if self.line is not None:
-            out["line"] = self.line
-        if self.field is not None:
-            out["field"] = self.field
-        return out
+        """The JSON contract's three keys; the line, where there is one, leads the message."""
+        return {"code": self.code, "severity": self.severity, "message": self.message}

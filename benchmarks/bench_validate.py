@@ -1,0 +1,482 @@
+"""Time ``cld-validate`` on generated returns next to a bare Polars scan of the same file.
+
+Why this exists: the validator's promise is "seconds, on returns of any size". The honest
+yardstick for that is not an absolute number (machines differ, and ours are shared and noisy)
+but how far the full validation is from the least work any Polars program must do on the same
+file: read every column as text and touch every value. That is the "floor". The target is the
+full validation at most 3x the floor at 1,000,000 rows.
+
+How it measures, and why that way:
+
+* Both the floor and the CLI run in a fresh child process, timed as the wall time of the whole
+  process (interpreter start, imports, read, work, output). That is what a user waits for,
+  and measuring both the same way keeps the ratio fair. The floor child also reports the time
+  of the scan alone (no start-up, no imports), printed as "floor scan in-process".
+* Peak memory is the child's own ``ru_maxrss`` from ``os.wait4`` (KiB on Linux), not a delta
+  of ``RUSAGE_CHILDREN``, which only ever reports the largest child so far.
+* Figures are medians over ``--repeats`` runs (default 3); floor and CLI runs alternate so slow
+  spells of a shared machine hit both alike. One untimed floor run first warms the page cache
+  so every timed run reads the file from memory.
+* Nothing here asserts on time: the target is printed as a statement, and the exit status
+  says only whether the runs themselves worked (0), or a run failed or timed out (1).
+
+Inputs come from the project's own generator (``cld_polars.generate.write_return``) and are
+kept in ``benchmarks/data/`` (git-ignored) as ``return_<rows>_seed<seed>.csv``; a file there
+with the right number of rows is reused.
+
+Usage::
+
+    python benchmarks/bench_validate.py                      # 100,000 and 1,000,000 rows
+    python benchmarks/bench_validate.py --sizes 100000 --repeats 5 --json results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import select
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DEFAULT_DATA = HERE / "data"
+DEFAULT_SIZES = (100_000, 1_000_000)
+TARGET_ROWS = 1_000_000
+TARGET_RATIO = 3.0
+MB = 1_000_000  # file sizes and memory are given in decimal megabytes
+
+# The floor, run with ``python -c``: only what is needed, so its start-up is the minimum any
+# Polars program pays. It prints the seconds of the scan alone on stdout.
+FLOOR_CODE = """\
+import sys, time
+import polars as pl
+began = time.perf_counter()
+pl.scan_csv(sys.argv[1], infer_schema=False).select(pl.all().str.len_bytes().sum()).collect()
+print(time.perf_counter() - began)
+"""
+
+
+class RunFailed(RuntimeError):
+    """A child process failed or ran out of time: the figures would be meaningless."""
+
+
+@dataclass
+class Run:
+    """One child process: wall seconds, peak RSS in KiB, exit status, and what it printed."""
+
+    seconds: float
+    max_rss_kib: int
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class SizeResult:
+    """Every run at one size, kept whole so the JSON shows the spread, not only medians."""
+
+    rows: int
+    seed: int
+    file: str
+    file_bytes: int
+    floor_seconds: list[float] = field(default_factory=list)
+    floor_scan_seconds: list[float] = field(default_factory=list)
+    floor_max_rss_kib: list[int] = field(default_factory=list)
+    cli_seconds: list[float] = field(default_factory=list)
+    cli_max_rss_kib: list[int] = field(default_factory=list)
+    cli_exit_codes: list[int] = field(default_factory=list)
+    cli_result: dict[str, object] = field(default_factory=dict)
+
+    def medians(self) -> dict[str, float]:
+        """The figures the table prints; rows/s and the ratio are taken from the medians."""
+        floor = statistics.median(self.floor_seconds)
+        cli = statistics.median(self.cli_seconds)
+        return {
+            "file_mb": self.file_bytes / MB,
+            "floor_seconds": floor,
+            "floor_rows_per_s": self.rows / floor,
+            "floor_scan_seconds": statistics.median(self.floor_scan_seconds),
+            "cli_seconds": cli,
+            "cli_rows_per_s": self.rows / cli,
+            "ratio_cli_to_floor": cli / floor,
+            "floor_peak_rss_mb": statistics.median(self.floor_max_rss_kib) * 1024 / MB,
+            "cli_peak_rss_mb": statistics.median(self.cli_max_rss_kib) * 1024 / MB,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Machine and inputs
+# ---------------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, object]:
+    """What the figures were measured on: without it a number means little on shared hosts."""
+    mem_kib = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+                break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        usable = os.cpu_count() or 0
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": usable,
+        "mem_total_gb": round(mem_kib * 1024 / 1e9, 1),
+        "python": platform.python_version(),
+        "polars": pl.__version__,
+        "platform": platform.platform(),
+        "polars_max_threads": os.environ.get("POLARS_MAX_THREADS"),
+    }
+
+
+def count_rows(path: Path) -> int:
+    """Data rows of a generated return: its lines minus the header.
+
+    Good enough for our own files, which never quote a line break; it reads in blocks, so a
+    1M-row file is checked in well under a second instead of being parsed.
+    """
+    lines = 0
+    last = b"\n"
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 24):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    if last != b"\n":
+        lines += 1
+    return lines - 1
+
+
+def ensure_return(data_dir: Path, rows: int, seed: int, *, regenerate: bool) -> Path:
+    """The generated return for (rows, seed), written only when missing or of the wrong size.
+
+    Generating 1M rows costs more than a benchmark run, so files are kept between runs; the
+    seed is in the name because the generator is deterministic per seed.
+    """
+    path = data_dir / f"return_{rows}_seed{seed}.csv"
+    if path.exists() and not regenerate:
+        found = count_rows(path)
+        if found == rows:
+            print(f"reusing {path} ({found:,} rows)", flush=True)
+            return path
+        print(f"{path} has {found:,} rows, not {rows:,}: regenerating", flush=True)
+    if str(ROOT) not in sys.path:  # the package is used from the checkout, installed or not
+        sys.path.insert(0, str(ROOT))
+    from cld_polars.generate import write_return
+
+    began = time.perf_counter()
+    write_return(path, rows, seed=seed)
+    print(f"generated {path} ({rows:,} rows) in {time.perf_counter() - began:.1f} s", flush=True)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Running children
+# ---------------------------------------------------------------------------------------------
+
+
+def child_env() -> dict[str, str]:
+    """The environment for children: the checkout first on PYTHONPATH, so the code under test
+    is this working tree's even when an older copy of the package is installed."""
+    env = dict(os.environ)
+    old = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + old if old else "")
+    return env
+
+
+def _wait(pid: int, timeout: float) -> tuple[int, os.struct_rusage] | None:
+    """Reap ``pid`` with its own rusage, or return None when it outlives ``timeout`` seconds.
+
+    A pidfd lets us wait with a timeout and then reap exactly once, with no race against a
+    killer thread and no polling delay added to the measured time.
+    """
+    if hasattr(os, "pidfd_open"):
+        fd = os.pidfd_open(pid)
+        try:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            if not poller.poll(timeout * 1000):
+                return None
+        finally:
+            os.close(fd)
+        _, status, usage = os.wait4(pid, 0)
+        return status, usage
+    deadline = time.perf_counter() + timeout
+    while True:  # fallback: 5 ms polls
+        reaped, status, usage = os.wait4(pid, os.WNOHANG)
+        if reaped:
+            return status, usage
+        if time.perf_counter() > deadline:
+            return None
+        time.sleep(0.005)
+
+
+def run_child(argv: Sequence[str], timeout: float) -> Run:
+    """Run one child; wall time from just before the fork to the moment it has been reaped."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        began = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, cwd=ROOT, env=child_env())
+        waited = _wait(proc.pid, timeout)
+        seconds = time.perf_counter() - began
+        if waited is None:
+            proc.kill()  # our own child, by its id
+            proc.wait()
+            raise RunFailed(f"timed out after {timeout:.0f} s: {' '.join(argv)}")
+        status, usage = waited
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4, not by Popen
+        out.seek(0)
+        err.seek(0)
+        return Run(
+            seconds=seconds,
+            max_rss_kib=usage.ru_maxrss,
+            exit_code=proc.returncode,
+            stdout=out.read().decode("utf-8", "replace"),
+            stderr=err.read().decode("utf-8", "replace"),
+        )
+
+
+def run_floor(python: str, path: Path, timeout: float) -> tuple[Run, float]:
+    """The bare scan in a fresh interpreter: the process run, and the scan's own seconds."""
+    run = run_child([python, "-c", FLOOR_CODE, str(path)], timeout)
+    if run.exit_code != 0:
+        raise RunFailed(f"floor scan exited {run.exit_code}:\n{run.stderr[-2000:]}")
+    return run, float(run.stdout.strip().splitlines()[-1])
+
+
+def run_cli(python: str, path: Path, json_out: Path, timeout: float) -> Run:
+    """``python -m cld_polars.cli FILE --json OUT --quiet``; 0 (clean) and 1 (errors) are both
+    a finished validation, anything else means the run did not do the work."""
+    argv = [python, "-m", "cld_polars.cli", str(path), "--json", str(json_out), "--quiet"]
+    run = run_child(argv, timeout)
+    if run.exit_code not in (0, 1):
+        raise RunFailed(f"cld-validate exited {run.exit_code}:\n{run.stderr[-2000:]}")
+    return run
+
+
+def bench_size(
+    path: Path, rows: int, seed: int, repeats: int, python: str, timeout: float
+) -> SizeResult:
+    """All runs at one size: a warm-up floor, then floor and CLI alternately."""
+    result = SizeResult(rows=rows, seed=seed, file=str(path), file_bytes=path.stat().st_size)
+    run_floor(python, path, timeout)  # warm the page cache; not counted
+    with tempfile.TemporaryDirectory(prefix="cld_bench_") as tmp:
+        json_out = Path(tmp) / "result.json"
+        for i in range(repeats):
+            floor, scan = run_floor(python, path, timeout)
+            result.floor_seconds.append(floor.seconds)
+            result.floor_scan_seconds.append(scan)
+            result.floor_max_rss_kib.append(floor.max_rss_kib)
+            cli = run_cli(python, path, json_out, timeout)
+            result.cli_seconds.append(cli.seconds)
+            result.cli_max_rss_kib.append(cli.max_rss_kib)
+            result.cli_exit_codes.append(cli.exit_code)
+            print(
+                f"  {rows:>10,} rows  run {i + 1}/{repeats}: floor {floor.seconds:7.2f} s "
+                f"(scan {scan:6.2f} s, {floor.max_rss_kib * 1024 / MB:7.0f} MB)   "
+                f"cli {cli.seconds:7.2f} s ({cli.max_rss_kib * 1024 / MB:7.0f} MB, "
+                f"exit {cli.exit_code})",
+                flush=True,
+            )
+        report = json.loads(json_out.read_text(encoding="utf-8"))
+    # Proof the CLI did the whole job: it saw every row, and a clean return gives no errors.
+    result.cli_result = {
+        "rows": report.get("rows"),
+        "errors": report.get("errors"),
+        "warnings": report.get("warnings"),
+        "rules": [(r["code"], r["rows"]) for r in report.get("rules", [])],
+        "file_findings": [f.get("code") for f in report.get("file_findings", [])],
+    }
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------------------------
+
+
+def size_table(result: SizeResult) -> str:
+    """One size: every figure as median, min and max over the repeats."""
+    n = result.rows
+
+    def line(name: str, values: Sequence[float], unit: str, fmt: str) -> str:
+        cells = [statistics.median(values), min(values), max(values)]
+        return f"  {name:<26}" + "".join(f"{format(v, fmt):>14}" for v in cells) + f"  {unit}"
+
+    mb = [k * 1024 / MB for k in result.floor_max_rss_kib]
+    cli_mb = [k * 1024 / MB for k in result.cli_max_rss_kib]
+    ratios = [c / f for c, f in zip(result.cli_seconds, result.floor_seconds, strict=True)]
+    out = [
+        f"{n:,} rows, {result.file_bytes / MB:,.1f} MB ({result.file}), "
+        f"{len(result.cli_seconds)} repeats",
+        f"  {'':<26}{'median':>14}{'min':>14}{'max':>14}",
+        line("floor (process)", result.floor_seconds, "s", ".2f"),
+        line("floor scan in-process", result.floor_scan_seconds, "s", ".2f"),
+        line("floor rows/s", [n / s for s in result.floor_seconds], "rows/s", ",.0f"),
+        line("CLI (process)", result.cli_seconds, "s", ".2f"),
+        line("CLI rows/s", [n / s for s in result.cli_seconds], "rows/s", ",.0f"),
+        line("ratio CLI/floor (per run)", ratios, "x", ".2f"),
+        line("floor peak RSS", mb, "MB", ",.0f"),
+        line("CLI peak RSS", cli_mb, "MB", ",.0f"),
+    ]
+    res = result.cli_result
+    rules = ", ".join(f"{code} {rows:,}" for code, rows in res.get("rules", [])) or "none"
+    out.append(
+        f"  CLI result: rows {res.get('rows'):,}, rows with errors {res.get('errors'):,}, "
+        f"warnings {res.get('warnings'):,}, exit {sorted(set(result.cli_exit_codes))}; "
+        f"rules fired: {rules}; file findings: {res.get('file_findings') or 'none'}"
+    )
+    return "\n".join(out)
+
+
+def summary_table(results: Sequence[SizeResult]) -> str:
+    """All sizes side by side, from the medians (ratio = median CLI / median floor)."""
+    head = (
+        f"{'rows':>10} {'file MB':>8} {'floor s':>8} {'floor rows/s':>13} {'CLI s':>8} "
+        f"{'CLI rows/s':>11} {'CLI/floor':>9} {'floor RSS MB':>12} {'CLI RSS MB':>10}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in results:
+        m = r.medians()
+        lines.append(
+            f"{r.rows:>10,} {m['file_mb']:>8,.1f} {m['floor_seconds']:>8.2f} "
+            f"{m['floor_rows_per_s']:>13,.0f} {m['cli_seconds']:>8.2f} "
+            f"{m['cli_rows_per_s']:>11,.0f} {m['ratio_cli_to_floor']:>8.2f}x "
+            f"{m['floor_peak_rss_mb']:>12,.0f} {m['cli_peak_rss_mb']:>10,.0f}"
+        )
+    return "\n".join(lines)
+
+
+def target_statement(results: Sequence[SizeResult]) -> tuple[str, bool | None]:
+    """The target as a sentence and a verdict (None when 1M rows was not measured)."""
+    wanted = f"target: full validation at most {TARGET_RATIO:g}x the bare scan at {TARGET_ROWS:,} rows"
+    at = [r for r in results if r.rows == TARGET_ROWS]
+    if not at:
+        return f"{wanted}: not evaluated ({TARGET_ROWS:,} rows not in --sizes)", None
+    ratio = at[0].medians()["ratio_cli_to_floor"]
+    holds = ratio <= TARGET_RATIO
+    verdict = "HOLDS" if holds else "DOES NOT HOLD"
+    return f"{wanted}: {verdict} (median ratio {ratio:.2f}x)", holds
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a list of row counts: {text!r}") from exc
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"row counts must be positive: {text!r}")
+    return sizes
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Options; the defaults are the README's figures (100k and 1M rows, 3 repeats)."""
+    parser = argparse.ArgumentParser(
+        description="Time cld-validate on generated returns next to a bare Polars scan.",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=list(DEFAULT_SIZES),
+        help="comma-separated row counts (default 100000,1000000)",
+    )
+    parser.add_argument(
+        "--repeats", type=_positive, default=3, help="timed runs per size (default 3)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write every figure as JSON")
+    parser.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA, help="where returns are kept"
+    )
+    parser.add_argument(
+        "--regenerate", action="store_true", help="write the returns again even if present"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="seconds one child may take before the benchmark stops (default 600)",
+    )
+    parser.add_argument(
+        "--python", default=sys.executable, help="interpreter for the children (default: this)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; 0 when every run worked, 1 when one failed (never on time)."""
+    args = parse_args(argv)
+    info = machine()
+    print(
+        f"machine: {info['cpu_count']} CPUs ({info['cpus_usable']} usable), "
+        f"{info['mem_total_gb']} GB RAM, Python {info['python']}, Polars {info['polars']}, "
+        f"{info['platform']}"
+        + (f", POLARS_MAX_THREADS={info['polars_max_threads']}" if info["polars_max_threads"] else "")
+    )
+    print(f"sizes {args.sizes}, {args.repeats} repeats, seed {args.seed}\n", flush=True)
+
+    results: list[SizeResult] = []
+    failure: str | None = None
+    for rows in args.sizes:
+        path = ensure_return(args.data_dir, rows, args.seed, regenerate=args.regenerate)
+        try:
+            results.append(
+                bench_size(path, rows, args.seed, args.repeats, args.python, args.timeout)
+            )
+        except RunFailed as exc:
+            failure = f"{rows:,} rows: {exc}"
+            print(f"stopped: {failure}", file=sys.stderr)
+            break
+
+    print()
+    for result in results:
+        print(size_table(result) + "\n")
+    if results:
+        print("Medians (ratio = median CLI / median floor; process wall times):")
+        print(summary_table(results) + "\n")
+    statement, holds = target_statement(results)
+    print(statement)
+
+    if args.json:
+        payload = {
+            "machine": info,
+            "repeats": args.repeats,
+            "seed": args.seed,
+            "target": {"rows": TARGET_ROWS, "max_ratio": TARGET_RATIO, "holds": holds},
+            "failure": failure,
+            "sizes": [{**asdict(r), "medians": r.medians()} for r in results],
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        print(f"figures written to {args.json}")
+    return 1 if failure else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
