@@ -137,7 +137,7 @@ def machine() -> dict[str, object]:
     return {
         "cpu_count": os.cpu_count(),
         "cpus_usable": usable,
-        "mem_total_gb": round(mem_kib * 1024 / 1e9, 1),
+        "mem_total_gib": round(mem_kib / 2**20, 1),
         "python": platform.python_version(),
         "polars": pl.__version__,
         "platform": platform.platform(),
@@ -363,7 +363,9 @@ def summary_table(results: Sequence[SizeResult]) -> str:
 
 def target_statement(results: Sequence[SizeResult]) -> tuple[str, bool | None]:
     """The target as a sentence and a verdict (None when 1M rows was not measured)."""
-    wanted = f"target: full validation at most {TARGET_RATIO:g}x the bare scan at {TARGET_ROWS:,} rows"
+    wanted = (
+        f"target: full validation at most {TARGET_RATIO:g}x the bare scan at {TARGET_ROWS:,} rows"
+    )
     at = [r for r in results if r.rows == TARGET_ROWS]
     if not at:
         return f"{wanted}: not evaluated ({TARGET_ROWS:,} rows not in --sizes)", None
@@ -435,9 +437,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = machine()
     print(
         f"machine: {info['cpu_count']} CPUs ({info['cpus_usable']} usable), "
-        f"{info['mem_total_gb']} GB RAM, Python {info['python']}, Polars {info['polars']}, "
+        f"{info['mem_total_gib']} GiB RAM, Python {info['python']}, Polars {info['polars']}, "
         f"{info['platform']}"
-        + (f", POLARS_MAX_THREADS={info['polars_max_threads']}" if info["polars_max_threads"] else "")
+        + (
+            f", POLARS_MAX_THREADS={info['polars_max_threads']}"
+            if info["polars_max_threads"]
+            else ""
+        )
     )
     print(f"sizes {args.sizes}, {args.repeats} repeats, seed {args.seed}\n", flush=True)
 
