@@ -14,9 +14,8 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from cld_polars.checks import FILE_RULES, all_checks
+from cld_polars.checks import FAMILIES, FILE_RULES, all_checks
 from cld_polars.checks.context import LINE, Context, date_col, valid_col
-from cld_polars.checks.crossrow import ROW_HASH
 from cld_polars.checks.registry import Check, FileFinding
 from cld_polars.reader import ReturnSource, frame_source, read_return
 from cld_polars.report import Report
@@ -65,12 +64,8 @@ def run_checks(src: ReturnSource, spec: Spec, started: float | None = None) -> R
     file_findings: list[FileFinding] = list(src.findings)
     file_findings.extend(_missing_column_findings(src, skipped))
 
-    raw = src.frame.collect()
-    prepared = ctx.prepare(raw.lazy(), ctx.classify(raw)).with_columns(
-        pl.struct(list(spec.header)).hash().alias(ROW_HASH)
-    )
-    flags = [c.fails(ctx).fill_null(False).alias(c.code) for c in active]
-    data = prepared.with_columns(flags).collect()
+    data = prepare_frame(src.frame, ctx)
+    data = data.with_columns([c.fails(ctx).fill_null(False).alias(c.code) for c in active])
 
     error_codes = [c.code for c in active if c.severity == "error"]
     warning_codes = [c.code for c in active if c.severity == "warning"]
@@ -136,6 +131,17 @@ def run_checks(src: ReturnSource, spec: Spec, started: float | None = None) -> R
         seconds=time.perf_counter() - started,
         checks=tuple(active),
     )
+
+
+def prepare_frame(frame: pl.LazyFrame, ctx: Context) -> pl.DataFrame:
+    """Read the return once and add every helper column the checks read."""
+    raw = frame.collect()
+    data = ctx.prepare(raw.lazy(), ctx.classify(raw)).collect()
+    for family in FAMILIES:
+        prepare = getattr(family, "prepare", None)
+        if prepare is not None:
+            data = prepare(data, ctx)
+    return data
 
 
 def _any(codes: Sequence[str]) -> pl.Expr:

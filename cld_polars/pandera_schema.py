@@ -14,17 +14,13 @@ from pandera.api.polars.types import PolarsData
 
 from cld_polars.checks import all_checks
 from cld_polars.checks.context import Context
-from cld_polars.checks.crossrow import ROW_HASH
 from cld_polars.checks.registry import Check
+from cld_polars.engine import prepare_frame
 from cld_polars.spec import Spec, load_spec
 
 
 def _prepared(frame: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
-    data = frame.collect()
-    header = list(ctx.spec.header)
-    return ctx.prepare(data.lazy(), ctx.classify(data)).with_columns(
-        pl.struct(header).hash().alias(ROW_HASH)
-    )
+    return prepare_frame(frame, ctx).lazy()
 
 
 def _pandera_check(check: Check, ctx: Context) -> pa.Check:

@@ -25,14 +25,21 @@ def valid_col(name: str) -> str:
     return f"__valid:{name}"
 
 
+def blank_col(name: str) -> str:
+    return f"__blank:{name}"
+
+
+def formula_col(name: str) -> str:
+    return f"__formula:{name}"
+
+
+#: Codes of the list-class column: small integers keep a million-row frame small.
+LIST_CLASSES = {"valid": 1, "release1": 2, "near_miss": 3, "invalid": 4}
+
+
 def class_col(name: str) -> str:
-    """For a defined-list field: valid, release1, near_miss or invalid (null when blank)."""
+    """For a defined-list field: a code from ``LIST_CLASSES`` (null when blank or formula-like)."""
     return f"__class:{name}"
-
-
-def suggest_col(name: str) -> str:
-    """For a defined-list field: the Release 2 value a Release 1 value or near miss stands for."""
-    return f"__suggest:{name}"
 
 
 class Context:
@@ -40,29 +47,38 @@ class Context:
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
-        self._classified: set[str] = set()
+        self._lists: dict[str, pl.DataFrame] = {}
 
-    def list_class(self, name: str) -> pl.Expr:
-        """The class of a defined-list value (see :func:`class_col`), from ``prepare``."""
-        if name in self._classified:
-            return pl.col(class_col(name))
-        raise RuntimeError(f"{name}: prepare() was not given the classified list values")
+    def is_list_class(self, name: str, kind: str) -> pl.Expr:
+        """The defined-list value is of this kind (valid, release1, near_miss, invalid)."""
+        if name not in self._lists:
+            raise RuntimeError(f"{name}: prepare() was not given the classified list values")
+        return pl.col(class_col(name)) == LIST_CLASSES[kind]
 
     def list_suggestion(self, name: str) -> pl.Expr:
-        return pl.col(suggest_col(name))
+        """The Release 2 value for a Release 1 value or near miss (evaluated on findings only)."""
+        table = self._lists[name]
+        return pl.col(name).replace_strict(
+            table[name].to_list(),
+            table["suggestion"].to_list(),
+            default=None,
+            return_dtype=pl.String,
+        )
 
     # --- raw values -------------------------------------------------------------------
     def raw(self, name: str) -> pl.Expr:
         return pl.col(name)
 
     def blank(self, name: str) -> pl.Expr:
-        return parse.is_blank(pl.col(name))
+        """Null or only white space (computed once per field by ``prepare``)."""
+        return pl.col(blank_col(name))
 
     def present(self, name: str) -> pl.Expr:
-        return parse.present(pl.col(name))
+        return ~pl.col(blank_col(name))
 
     def formula(self, name: str) -> pl.Expr:
-        return parse.is_formula_like(pl.col(name))
+        """Starts like a spreadsheet formula (computed once per field by ``prepare``)."""
+        return pl.col(formula_col(name))
 
     # --- typed values (computed once by ``prepare``) ----------------------------------
     def date(self, name: str) -> pl.Expr:
@@ -152,9 +168,7 @@ class Context:
         elif f.kind == "gp_practice_code":
             ok = parse.gp_practice_code_valid(col)
         elif f.kind == "list":
-            ok = self.matchers[f.name].valid(col)
-            if f.name in self._classified:
-                ok = pl.col(class_col(f.name)) == "valid"
+            ok = self.is_list_class(f.name, "valid")
         else:
             ok = pl.lit(True)
         return (self.present(f.name) & ~self.formula(f.name) & ok).fill_null(False)
@@ -181,38 +195,27 @@ class Context:
             )
         return out
 
-    def prepare(
-        self, frame: pl.LazyFrame, lists: dict[str, pl.DataFrame] | None = None
-    ) -> pl.LazyFrame:
-        """Add the typed, validity and list-class columns every check reads."""
-        lists = lists or {}
-        classes = []
+    def prepare(self, frame: pl.LazyFrame, lists: dict[str, pl.DataFrame]) -> pl.LazyFrame:
+        """Add the columns every check reads: blank and formula flags, dates, list classes,
+        validity and age. Each is computed once per field, however many checks read it."""
+        self._lists = lists
+        first: list[pl.Expr] = []
+        for f in self.spec.fields:
+            col = pl.col(f.name)
+            first.append(parse.is_blank(col).alias(blank_col(f.name)))
+            first.append(parse.is_formula_like(col).alias(formula_col(f.name)))
+            if f.kind == "date":
+                first.append(parse.parse_date(col).alias(date_col(f.name)))
         for name, table in lists.items():
-            keys = table[name].to_list()
-            classes.append(
+            codes = [LIST_CLASSES.get(c) if c else None for c in table["class"].to_list()]
+            first.append(
                 pl.col(name)
-                .replace_strict(
-                    keys, table["class"].to_list(), default=None, return_dtype=pl.String
-                )
+                .replace_strict(table[name].to_list(), codes, default=None, return_dtype=pl.UInt8)
                 .alias(class_col(name))
             )
-            classes.append(
-                pl.col(name)
-                .replace_strict(
-                    keys, table["suggestion"].to_list(), default=None, return_dtype=pl.String
-                )
-                .alias(suggest_col(name))
-            )
-        dates = [
-            parse.parse_date(pl.col(f.name)).alias(date_col(f.name))
-            for f in self.spec.fields
-            if f.kind == "date"
-        ]
-        if classes:
-            frame = frame.with_columns(classes)
-        self._classified = set(lists)
+        frame = frame.with_columns(first)
         valid = [self.validity(f).alias(valid_col(f.name)) for f in self.spec.fields]
-        frame = frame.with_columns(*dates, *valid)
+        frame = frame.with_columns(valid)
         return frame.with_columns(
             parse.age_in_years(self.date("Date of Birth"), self.date("Event Start Date")).alias(
                 AGE_AT_EVENT_START

@@ -20,12 +20,48 @@ ROW_HASH = "__row_hash"
 LINKED = ("Adult 1 Linked Person_ID", "Adult 2 Linked Person_ID", "Adult 3 Linked Person_ID")
 
 
-def person_consensus(c: Context, name: str) -> pl.Expr:
-    """The value most of a person's rows give (ties: the smallest), on each of their rows."""
-    value = pl.when(c.valid(name) & c.present(PID)).then(c.raw(name))
-    count = pl.len().over(PID, value)
-    top = pl.when(value.is_not_null()).then(count).max().over(PID)
-    return pl.when(value.is_not_null() & (count == top)).then(value).min().over(PID)
+PERSON_FIELDS = ("Date of Birth", "NHS Number", "Gender")
+SHARED_REFERENCE = "__shared_reference"
+
+
+def consensus_col(name: str) -> str:
+    return f"__consensus:{name}"
+
+
+def prepare(data: pl.DataFrame, ctx: Context) -> pl.DataFrame:
+    """Add the helper columns the cross-row checks compare against, using group-bys and joins
+    (far cheaper than window expressions on a million rows):
+
+    - a hash of each row's 48 values (identical rows);
+    - for people whose rows disagree on DOB, NHS Number or Gender, the value most of their rows
+      give (ties: the smallest);
+    - whether an Event Type and Event Reference pair is on more than one distinct row.
+    """
+    header = list(ctx.spec.header)
+    data = data.with_columns(data.select(header).hash_rows().alias(ROW_HASH))
+    lazy = data.lazy()
+    for name in PERSON_FIELDS:
+        value = pl.when(ctx.valid(name) & ctx.present(PID)).then(ctx.raw(name)).alias("__v")
+        top = (
+            lazy.select(PID, value)
+            .drop_nulls()
+            .group_by(PID, "__v")
+            .len()
+            .filter(pl.len().over(PID) > 1)
+            .sort([PID, "len", "__v"], descending=[False, True, False])
+            .unique(PID, keep="first")
+            .select(PID, pl.col("__v").alias(consensus_col(name)))
+        )
+        lazy = lazy.join(top, on=PID, how="left", maintain_order="left")
+    pairs = (
+        lazy.filter(ctx.present("Event Reference") & ctx.valid("Event Type"))
+        .group_by("Event Type", "Event Reference")
+        .agg(pl.col(ROW_HASH).n_unique().alias("__distinct"))
+        .filter(pl.col("__distinct") > 1)
+        .select("Event Type", "Event Reference", pl.lit(True).alias(SHARED_REFERENCE))
+    )
+    lazy = lazy.join(pairs, on=["Event Type", "Event Reference"], how="left", maintain_order="left")
+    return lazy.collect()
 
 
 def checks(spec: Spec) -> Iterator[Check]:
@@ -63,7 +99,7 @@ def checks(spec: Spec) -> Iterator[Check]:
         ),
         value=lambda c: text("{} {}", c.raw("Event Type"), c.raw("Event Reference")),
     )
-    for name in ("Date of Birth", "NHS Number", "Gender"):
+    for name in PERSON_FIELDS:
         yield Check(
             code=f"PERSON_{spec.field(name).key}_INCONSISTENT",
             severity="warning",
@@ -76,9 +112,9 @@ def checks(spec: Spec) -> Iterator[Check]:
                 "person's rows is suggested. Check which is right on the case record."
             ),
             fails=lambda c, name=name: (
-                c.valid(name) & c.present(PID) & (c.raw(name) != person_consensus(c, name))
+                c.valid(name) & c.present(PID) & (c.raw(name) != pl.col(consensus_col(name)))
             ),
-            suggestion=lambda c, name=name: person_consensus(c, name),
+            suggestion=lambda c, name=name: pl.col(consensus_col(name)),
         )
     yield Check(
         code="NHS_NUMBER_ON_SEVERAL_PEOPLE",

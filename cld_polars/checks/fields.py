@@ -206,7 +206,7 @@ def _release1_check(f: FieldSpec) -> Iterator[Check]:
             "report flags it. Replace it with the Release 2 value suggested (where the suggestion "
             "is blank, the value was withdrawn and you must choose a new one)."
         ),
-        fails=lambda c, n=n: c.list_class(n) == "release1",
+        fails=lambda c, n=n: c.is_list_class(n, "release1"),
         suggestion=lambda c, n=n: c.list_suggestion(n),
     )
 
@@ -223,7 +223,7 @@ def _other_list_checks(f: FieldSpec) -> Iterator[Check]:
             f"{n} differs from a Release 2 value only in capitals, spaces or punctuation. The "
             "Data Landing Portal matches values exactly: replace it with the value suggested."
         ),
-        fails=lambda c, n=n: c.list_class(n) == "near_miss",
+        fails=lambda c, n=n: c.is_list_class(n, "near_miss"),
         suggestion=lambda c, n=n: c.list_suggestion(n),
     )
     yield Check(
@@ -237,7 +237,7 @@ def _other_list_checks(f: FieldSpec) -> Iterator[Check]:
             f"listed values (see the guidance section '{g}'); the closest listed value is "
             "suggested where one is close."
         ),
-        fails=lambda c, n=n: c.list_class(n) == "invalid",
+        fails=lambda c, n=n: c.is_list_class(n, "invalid"),
         # Filled in by the engine from the distinct invalid values (see engine.closest_values).
         suggestion=None,
     )
