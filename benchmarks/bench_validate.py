@@ -33,6 +33,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -76,6 +77,7 @@ class Run:
     """One child process: wall seconds, peak RSS in KiB, exit status, and what it printed."""
 
     seconds: float
+    cpu_seconds: float
     max_rss_kib: int
     exit_code: int
     stdout: str
@@ -92,10 +94,13 @@ class SizeResult:
     file_bytes: int
     floor_seconds: list[float] = field(default_factory=list)
     floor_scan_seconds: list[float] = field(default_factory=list)
+    floor_cpu_seconds: list[float] = field(default_factory=list)
     floor_max_rss_kib: list[int] = field(default_factory=list)
     cli_seconds: list[float] = field(default_factory=list)
+    cli_cpu_seconds: list[float] = field(default_factory=list)
     cli_max_rss_kib: list[int] = field(default_factory=list)
     cli_exit_codes: list[int] = field(default_factory=list)
+    source_digests: list[str] = field(default_factory=list)
     cli_result: dict[str, object] = field(default_factory=dict)
 
     def medians(self) -> dict[str, float]:
@@ -107,6 +112,8 @@ class SizeResult:
             "floor_seconds": floor,
             "floor_rows_per_s": self.rows / floor,
             "floor_scan_seconds": statistics.median(self.floor_scan_seconds),
+            "floor_cpu_seconds": statistics.median(self.floor_cpu_seconds),
+            "cli_cpu_seconds": statistics.median(self.cli_cpu_seconds),
             "cli_seconds": cli,
             "cli_rows_per_s": self.rows / cli,
             "ratio_cli_to_floor": cli / floor,
@@ -143,6 +150,21 @@ def machine() -> dict[str, object]:
         "platform": platform.platform(),
         "polars_max_threads": os.environ.get("POLARS_MAX_THREADS"),
     }
+
+
+def source_digest() -> str:
+    """A short hash of the package's code and specification as they are on disk now.
+
+    Why: the CLI children import this working tree, which may be edited while a benchmark
+    runs. Taken before every CLI run, it shows whether all repeats timed the same code.
+    """
+    digest = hashlib.sha256()
+    for folder in ("cld_polars", "schemas"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.suffix in (".py", ".toml", ".csv") and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(ROOT)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def count_rows(path: Path) -> int:
@@ -243,6 +265,7 @@ def run_child(argv: Sequence[str], timeout: float) -> Run:
         err.seek(0)
         return Run(
             seconds=seconds,
+            cpu_seconds=usage.ru_utime + usage.ru_stime,
             max_rss_kib=usage.ru_maxrss,
             exit_code=proc.returncode,
             stdout=out.read().decode("utf-8", "replace"),
@@ -280,16 +303,19 @@ def bench_size(
             floor, scan = run_floor(python, path, timeout)
             result.floor_seconds.append(floor.seconds)
             result.floor_scan_seconds.append(scan)
+            result.floor_cpu_seconds.append(floor.cpu_seconds)
             result.floor_max_rss_kib.append(floor.max_rss_kib)
+            result.source_digests.append(source_digest())
             cli = run_cli(python, path, json_out, timeout)
             result.cli_seconds.append(cli.seconds)
+            result.cli_cpu_seconds.append(cli.cpu_seconds)
             result.cli_max_rss_kib.append(cli.max_rss_kib)
             result.cli_exit_codes.append(cli.exit_code)
             print(
                 f"  {rows:>10,} rows  run {i + 1}/{repeats}: floor {floor.seconds:7.2f} s "
                 f"(scan {scan:6.2f} s, {floor.max_rss_kib * 1024 / MB:7.0f} MB)   "
                 f"cli {cli.seconds:7.2f} s ({cli.max_rss_kib * 1024 / MB:7.0f} MB, "
-                f"exit {cli.exit_code})",
+                f"exit {cli.exit_code}, code {result.source_digests[-1]})",
                 flush=True,
             )
         report = json.loads(json_out.read_text(encoding="utf-8"))
@@ -326,8 +352,10 @@ def size_table(result: SizeResult) -> str:
         f"  {'':<26}{'median':>14}{'min':>14}{'max':>14}",
         line("floor (process)", result.floor_seconds, "s", ".2f"),
         line("floor scan in-process", result.floor_scan_seconds, "s", ".2f"),
+        line("floor CPU (user+sys)", result.floor_cpu_seconds, "s", ".2f"),
         line("floor rows/s", [n / s for s in result.floor_seconds], "rows/s", ",.0f"),
         line("CLI (process)", result.cli_seconds, "s", ".2f"),
+        line("CLI CPU (user+sys)", result.cli_cpu_seconds, "s", ".2f"),
         line("CLI rows/s", [n / s for s in result.cli_seconds], "rows/s", ",.0f"),
         line("ratio CLI/floor (per run)", ratios, "x", ".2f"),
         line("floor peak RSS", mb, "MB", ",.0f"),
@@ -340,6 +368,11 @@ def size_table(result: SizeResult) -> str:
         f"warnings {res.get('warnings'):,}, exit {sorted(set(result.cli_exit_codes))}; "
         f"rules fired: {rules}; file findings: {res.get('file_findings') or 'none'}"
     )
+    if len(set(result.source_digests)) > 1:
+        out.append(
+            "  WARNING: the package code changed between runs (digests "
+            f"{', '.join(result.source_digests)}): these runs timed different code"
+        )
     return "\n".join(out)
 
 

@@ -113,12 +113,17 @@ def age_in_years(birth: pl.Expr, on: pl.Expr) -> pl.Expr:
 
 
 def nhs_number_valid(expr: pl.Expr) -> pl.Expr:
-    """Ten digits whose tenth is the Modulus 11 check digit of the first nine."""
-    digits = [expr.str.slice(i, 1).cast(pl.Int32, strict=False) for i in range(10)]
+    """Ten digits whose tenth is the Modulus 11 check digit of the first nine.
+
+    Digits are taken arithmetically from the number (integer division is far cheaper than
+    slicing ten substrings per row).
+    """
+    number = pl.when(expr.str.contains(NHS_PATTERN)).then(expr.cast(pl.Int64, strict=False))
+    digits = [(number // 10 ** (9 - i)) % 10 for i in range(10)]
     total = pl.sum_horizontal([d * w for d, w in zip(digits[:9], range(10, 1, -1), strict=True)])
     check = 11 - (total % 11)
     check = pl.when(check == 11).then(0).otherwise(check)
-    return expr.str.contains(NHS_PATTERN) & (check != 10) & (check == digits[9])
+    return (number.is_not_null() & (check != 10) & (check == digits[9])).fill_null(False)
 
 
 def suggest_nhs_number(expr: pl.Expr) -> pl.Expr:

@@ -39,29 +39,42 @@ def prepare(data: pl.DataFrame, ctx: Context) -> pl.DataFrame:
     """
     header = list(ctx.spec.header)
     data = data.with_columns(data.select(header).hash_rows().alias(ROW_HASH))
-    lazy = data.lazy()
+    helpers = []
     for name in PERSON_FIELDS:
         value = pl.when(ctx.valid(name) & ctx.present(PID)).then(ctx.raw(name)).alias("__v")
+        # Usually empty: only people whose rows disagree are looked up.
         top = (
-            lazy.select(PID, value)
+            data.lazy()
+            .select(PID, value)
             .drop_nulls()
             .group_by(PID, "__v")
             .len()
             .filter(pl.len().over(PID) > 1)
             .sort([PID, "len", "__v"], descending=[False, True, False])
             .unique(PID, keep="first")
-            .select(PID, pl.col("__v").alias(consensus_col(name)))
+            .collect()
         )
-        lazy = lazy.join(top, on=PID, how="left", maintain_order="left")
-    pairs = (
-        lazy.filter(ctx.present("Event Reference") & ctx.valid("Event Type"))
-        .group_by("Event Type", "Event Reference")
+        helpers.append(_lookup(PID, top[PID], top["__v"]).alias(consensus_col(name)))
+    pair = pl.concat_str([pl.col("Event Type"), pl.col("Event Reference")], separator="\x1f")
+    shared = (
+        data.lazy()
+        .filter(ctx.present("Event Reference") & ctx.valid("Event Type"))
+        .group_by(pair.alias("__pair"))
         .agg(pl.col(ROW_HASH).n_unique().alias("__distinct"))
         .filter(pl.col("__distinct") > 1)
-        .select("Event Type", "Event Reference", pl.lit(True).alias(SHARED_REFERENCE))
+        .collect()["__pair"]
     )
-    lazy = lazy.join(pairs, on=["Event Type", "Event Reference"], how="left", maintain_order="left")
-    return lazy.collect()
+    helpers.append(
+        (pair.is_in(shared.implode()) if shared.len() else pl.lit(False)).alias(SHARED_REFERENCE)
+    )
+    return data.with_columns(helpers)
+
+
+def _lookup(key: str, keys: pl.Series, values: pl.Series) -> pl.Expr:
+    """``values`` for the rows whose ``key`` is in ``keys``, null elsewhere (a hash lookup)."""
+    if keys.len() == 0:
+        return pl.lit(None, dtype=pl.String)
+    return pl.col(key).replace_strict(keys, values, default=None, return_dtype=pl.String)
 
 
 def checks(spec: Spec) -> Iterator[Check]:
