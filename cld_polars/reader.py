@@ -187,40 +187,54 @@ def match_header(header: list[str], spec: Spec) -> tuple[dict[int, str], list[Fi
     return mapping, findings
 
 
-def _structure(path: Path, n_fields: int, findings: list[FileFinding]) -> pl.DataFrame:
+def _structure(
+    path: Path, n_fields: int, findings: list[FileFinding]
+) -> tuple[pl.DataFrame | None, int]:
     """Find where each record starts, blank lines and rows with the wrong number of fields.
 
-    Works on physical lines with Polars: a line starts a record unless an odd number of quote
-    characters came before it (a quoted value spanning lines). Returns, per record, its line
-    number and whether it is blank.
+    Works on physical lines with Polars. In the usual file no line has an odd number of quote
+    characters, so every line is one record and this is a single cheap pass; returns None to
+    say "line = record number + 1". Otherwise a line starts a record unless an odd number of
+    quote characters came before it (a quoted value spanning lines), and the result gives, per
+    record, its first line and whether it is blank.
     """
-    lines = (
+    quotes = pl.col("text").str.count_matches('"', literal=True)
+    commas = pl.col("text").str.count_matches(",", literal=True)
+    quoted_commas = (
+        pl.col("text").str.replace_all(r'"[^"]*"', "").str.count_matches(",", literal=True)
+    )
+    per_line = (
         pl.scan_lines(path, name="text")
-        .with_row_index("physical", offset=1)
-        .with_columns(
-            inside=(pl.col("text").str.count_matches('"', literal=True) % 2)
-            .cum_sum()
-            .shift(1, fill_value=0)
-            % 2
-            == 1
+        .with_row_index("line", offset=1)
+        .filter(pl.col("line") > 1)
+        .select(
+            "line",
+            (quotes % 2 == 1).alias("odd"),
+            (pl.col("text").str.strip_chars() == "").alias("blank"),
+            (pl.when(quotes > 0).then(quoted_commas).otherwise(commas) + 1).alias("fields"),
         )
-        .with_columns(record=(~pl.col("inside")).cum_sum())
-        .filter(pl.col("record") > 1)  # the header is record 1
-        .group_by("record", maintain_order=True)
-        .agg(
-            line=pl.col("physical").first(),
-            text=pl.col("text").str.join("\n"),
-        )
-        .with_columns(
-            blank=pl.col("text").str.strip_chars() == "",
-            fields=pl.col("text")
-            .str.replace_all(r'"[^"]*"', "")
-            .str.count_matches(",", literal=True)
-            + 1,
-        )
-        .select("line", "blank", "fields")
         .collect()
     )
+    if per_line["odd"].any():
+        lines = (
+            pl.scan_lines(path, name="text")
+            .with_row_index("line", offset=1)
+            .with_columns(
+                inside=(quotes % 2).cum_sum().shift(1, fill_value=0) % 2 == 1,
+            )
+            .with_columns(record=(~pl.col("inside")).cum_sum())
+            .filter(pl.col("record") > 1)  # the header is record 1
+            .group_by("record", maintain_order=True)
+            .agg(line=pl.col("line").first(), text=pl.col("text").str.join("\n"))
+            .select(
+                "line",
+                (pl.col("text").str.strip_chars() == "").alias("blank"),
+                (quoted_commas + 1).alias("fields"),
+            )
+            .collect()
+        )
+    else:
+        lines = per_line.drop("odd")
     blank = lines.filter(pl.col("blank"))
     if blank.height:
         findings.append(RULES["BLANK_LINES"].finding(count=blank.height, first=blank["line"][0]))
@@ -235,7 +249,9 @@ def _structure(path: Path, n_fields: int, findings: list[FileFinding]) -> pl.Dat
                 expected=n_fields,
             )
         )
-    return lines.select("line", "blank")
+    if not per_line["odd"].any() and not blank.height:
+        return None, per_line.height
+    return lines.select("line", "blank"), int(lines.filter(~pl.col("blank")).height)
 
 
 def read_return(path: str | os.PathLike[str], spec: Spec | None = None) -> ReturnSource:
@@ -264,7 +280,7 @@ def read_return(path: str | os.PathLike[str], spec: Spec | None = None) -> Retur
             )
         mapping, header_findings = match_header(header, spec)
         findings.extend(header_findings)
-        structure = _structure(scan_path, len(header), findings)
+        structure, rows = _structure(scan_path, len(header), findings)
         positional = [f"__c{i}" for i in range(len(header))]
         scan = pl.scan_csv(
             scan_path,
@@ -281,14 +297,17 @@ def read_return(path: str | os.PathLike[str], spec: Spec | None = None) -> Retur
             (pl.col(by_field[f]) if f in by_field else pl.lit(None, dtype=pl.String)).alias(f)
             for f in spec.header
         ]
-        lines = structure.with_row_index("__record").lazy()
-        frame = (
-            scan.select("__record", *columns)
-            .join(lines, on="__record", how="left", maintain_order="left")
-            .filter(~pl.col("blank").fill_null(False))
-            .select(pl.col("line").cast(pl.Int64).alias(LINE), *spec.header)
-        )
-        rows = int(structure.filter(~pl.col("blank")).height)
+        if structure is None:
+            # One record per line: the line number is the record number plus the header.
+            frame = scan.select((pl.col("__record").cast(pl.Int64) + 2).alias(LINE), *columns)
+        else:
+            lines = structure.with_row_index("__record").lazy()
+            frame = (
+                scan.select("__record", *columns)
+                .join(lines, on="__record", how="left", maintain_order="left")
+                .filter(~pl.col("blank").fill_null(False))
+                .select(pl.col("line").cast(pl.Int64).alias(LINE), *spec.header)
+            )
         if rows == 0:
             findings.append(RULES["FILE_HEADER_ONLY"].finding())
         return ReturnSource(
