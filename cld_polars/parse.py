@@ -52,10 +52,6 @@ def is_blank(expr: pl.Expr) -> pl.Expr:
     return expr.is_null() | (expr.str.strip_chars() == "")
 
 
-def present(expr: pl.Expr) -> pl.Expr:
-    return ~is_blank(expr)
-
-
 def is_formula_like(expr: pl.Expr) -> pl.Expr:
     return expr.str.contains(FORMULA_PATTERN).fill_null(False)
 
@@ -209,17 +205,6 @@ def systematic_release2(value: str) -> str:
     return _SPACES.sub(" ", value).strip()
 
 
-def systematic_release2_expr(expr: pl.Expr) -> pl.Expr:
-    """The same transformation as :func:`systematic_release2`, as an expression."""
-    return (
-        expr.str.replace_all(r"\s*-\s+", ": ")
-        .str.replace_all("&", " and ", literal=True)
-        .str.replace_all("/", " or ", literal=True)
-        .str.replace_all(r"\s+", " ")
-        .str.strip_chars()
-    )
-
-
 def fold(value: str) -> str:
     """Release 1 folding: systematic changes plus case folding."""
     return systematic_release2(value).lower()
@@ -230,24 +215,11 @@ def near_key(value: str) -> str:
     return re.sub(r"[^a-z0-9]", "", value.lower())
 
 
-def near_key_expr(expr: pl.Expr) -> pl.Expr:
-    return expr.str.to_lowercase().str.replace_all(r"[^a-z0-9]", "")
-
-
-def lookup(expr: pl.Expr, mapping: Mapping[str, str]) -> pl.Expr:
-    """Map values through a small dictionary, null where the value is not a key."""
-    if not mapping:
-        return pl.lit(None, dtype=pl.String)
-    return expr.replace_strict(
-        list(mapping.keys()), list(mapping.values()), default=None, return_dtype=pl.String
-    )
-
-
 class ListMatcher:
     """Classifies the values of one defined-list field into the four kinds the report uses.
 
-    Built once per list from the specification; every method returns an expression, so the
-    classification runs inside the single Polars plan.
+    Built once per list from the specification and applied to the distinct values of a column
+    (a few dozen in a real return); the engine maps the verdicts back onto rows with a lookup.
     """
 
     def __init__(
@@ -283,34 +255,3 @@ class ListMatcher:
         if near is not None:
             return "near_miss", near
         return "invalid", None
-
-    def valid(self, expr: pl.Expr) -> pl.Expr:
-        return expr.is_in(list(self.values))
-
-    def release1_value(self, expr: pl.Expr) -> pl.Expr:
-        """The Release 2 equivalent of a Release 1 value ("" where none exists), else null."""
-        systematic = systematic_release2_expr(expr)
-        by_fold = pl.when(systematic != expr.str.strip_chars()).then(
-            lookup(systematic.str.to_lowercase(), self.folded)
-        )
-        return pl.coalesce(lookup(expr, self.release1), by_fold)
-
-    def is_release1(self, expr: pl.Expr) -> pl.Expr:
-        return ~self.valid(expr) & self.release1_value(expr).is_not_null()
-
-    def near_miss_value(self, expr: pl.Expr) -> pl.Expr:
-        return pl.coalesce(lookup(expr, self.explicit_near), lookup(near_key_expr(expr), self.near))
-
-    def is_near_miss(self, expr: pl.Expr) -> pl.Expr:
-        return (
-            ~self.valid(expr)
-            & self.release1_value(expr).is_null()
-            & self.near_miss_value(expr).is_not_null()
-        )
-
-    def is_invalid(self, expr: pl.Expr) -> pl.Expr:
-        return (
-            ~self.valid(expr)
-            & self.release1_value(expr).is_null()
-            & self.near_miss_value(expr).is_null()
-        )
