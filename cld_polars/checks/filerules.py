@@ -98,12 +98,6 @@ _RULES = [
         "Remove the repeated column.",
     ),
     FileRule(
-        "HEADER_ORDER",
-        "error",
-        "The columns are not in the specification's order.",
-        "Reorder the columns to match the Release 2 header row.",
-    ),
-    FileRule(
         "ROW_FIELD_COUNT",
         "error",
         "{count} row(s) have a different number of fields from the header (first at line "
