@@ -215,7 +215,8 @@ def _structure(
         )
         .collect()
     )
-    if per_line["odd"].any():
+    multiline = bool(per_line["odd"].any())
+    if multiline:
         lines = (
             pl.scan_lines(path, name="text")
             .with_row_index("line", offset=1)
@@ -249,7 +250,7 @@ def _structure(
                 expected=n_fields,
             )
         )
-    if not per_line["odd"].any() and not blank.height:
+    if not multiline and not blank.height:
         return None, per_line.height
     return lines.select("line", "blank"), int(lines.filter(~pl.col("blank")).height)
 

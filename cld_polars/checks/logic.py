@@ -14,24 +14,15 @@ import polars as pl
 
 from cld_polars.checks.context import Context
 from cld_polars.checks.registry import Check
-from cld_polars.parse import text
+from cld_polars.parse import age_in_years, text
 from cld_polars.spec import Spec
 
 START, END = "Event Start Date", "Event End Date"
 DOB, DOD = "Date of Birth", "Date of Death"
 P_START, P_END = "Reporting Period Start Date", "Reporting Period End Date"
-EVENTS = "Events (All)"
 CONTINUATION = "Continuation of support or services"
 CARER_PSR = "Social support: Support to unpaid carer"
 LINKED = ("Adult 1 Linked Person_ID", "Adult 2 Linked Person_ID", "Adult 3 Linked Person_ID")
-
-
-def _completed(c: Context) -> pl.Expr:
-    return c.is_value("Event Type", "Request", "Assessment", "Review")
-
-
-def _date_of(c: Context, name: str) -> pl.Expr:
-    return c.date(name)
 
 
 def checks(spec: Spec) -> Iterator[Check]:
@@ -151,7 +142,7 @@ def checks(spec: Spec) -> Iterator[Check]:
             "The person would be over 115 at the Reporting Period End Date: the Date of Birth is "
             "probably a dummy value. Give the real date, or leave it blank rather than estimate."
         ),
-        fails=lambda c: _age(c.date(DOB), c.date(P_END)) > 115,
+        fails=lambda c: age_in_years(c.date(DOB), c.date(P_END)) > 115,
     )
     yield Check(
         code="AGE_UNDER_18",
@@ -293,12 +284,6 @@ def checks(spec: Spec) -> Iterator[Check]:
             fails=lambda c, name=name: _contains_personal_data(c, name),
             requires=(name,),
         )
-
-
-def _age(birth: pl.Expr, on: pl.Expr) -> pl.Expr:
-    from cld_polars.parse import age_in_years
-
-    return age_in_years(birth, on)
 
 
 def _contains_personal_data(c: Context, name: str) -> pl.Expr:
