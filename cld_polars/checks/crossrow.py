@@ -30,8 +30,8 @@ def consensus_col(name: str) -> str:
 
 
 def prepare(data: pl.DataFrame, ctx: Context) -> pl.DataFrame:
-    """Add the helper columns the cross-row checks compare against, using group-bys and joins
-    (far cheaper than window expressions on a million rows):
+    """Add the helper columns the cross-row checks compare against, using group-bys and hash
+    lookups (far cheaper than window expressions on a million rows):
 
     - whether a row repeats an earlier identical row;
     - for people whose rows disagree on DOB, NHS Number or Gender, the value most of their rows
