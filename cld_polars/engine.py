@@ -19,7 +19,7 @@ from cld_polars.checks.context import LINE, Context, date_col, valid_col
 from cld_polars.checks.registry import Check, FileFinding
 from cld_polars.reader import ReturnSource, frame_source, read_return
 from cld_polars.report import Report
-from cld_polars.spec import Spec, load_spec
+from cld_polars.spec import FieldSpec, Spec, load_spec
 
 PID, REF, TYPE = "LA Person Unique Identifier", "Event Reference", "Event Type"
 #: Invalid values for which a closest listed value is looked up (most frequent first).
@@ -80,6 +80,7 @@ def run_checks(src: ReturnSource, spec: Spec, started: float | None = None) -> R
             for f in spec.header
             for sev in ("error", "warning")
         ],
+        *[e for f in spec.fields if f.name in src.present for e in field_validity(ctx, f)],
     ).row(0, named=True)
 
     fired = [c for c in active if counts[c.code]]
@@ -114,7 +115,20 @@ def run_checks(src: ReturnSource, spec: Spec, started: float | None = None) -> R
             "present": [f.name in src.present for f in spec.fields],
             "errors": [int(counts[f"error:{f}"] or 0) for f in spec.header],
             "warnings": [int(counts[f"warning:{f}"] or 0) for f in spec.header],
+            **{
+                measure: [int(counts.get(f"{measure}:{f}") or 0) for f in spec.header]
+                for measure in VALIDITY_MEASURES
+            },
         }
+    ).with_columns(
+        # Of the values that are required or were given where the field applies, the share that
+        # is valid: blanks where the field is optional neither help nor hurt.
+        (
+            pl.col("valid")
+            / (pl.col("mandatory_rows") + pl.col("optional_rows") - pl.col("blank_optional"))
+        )
+        .fill_nan(None)
+        .alias("pct_valid")
     )
     return Report(
         file=str(src.path),
@@ -130,7 +144,71 @@ def run_checks(src: ReturnSource, spec: Spec, started: float | None = None) -> R
         encoding=src.encoding,
         seconds=time.perf_counter() - started,
         checks=tuple(active),
+        data=data.select(LINE, *spec.header),
     )
+
+
+#: Per-field counts of rows, as the central data-quality report has them. The first three
+#: split every row by whether the field is mandatory, applies but is optional, or does not
+#: apply; the rest split the applicable rows by what they hold, plus values given where the
+#: field does not apply.
+VALIDITY_MEASURES = (
+    "mandatory_rows",
+    "optional_rows",
+    "not_applicable_rows",
+    "valid",
+    "blank_optional",
+    "blank_mandatory",
+    "invalid",
+    "release1",
+    "near_miss",
+    "given_not_applicable",
+)
+
+
+def field_validity(ctx: Context, f: FieldSpec) -> list[pl.Expr]:
+    """Aggregations for ``VALIDITY_MEASURES`` of one field (aliased ``measure:field``).
+
+    Where the field's applicability cannot be judged (the event type is blank, as on a
+    'known by association' row, or invalid) the row counts as not applicable, so the
+    denominators hold only rows the field is known to apply to; a value given there is not
+    counted as "given where not applicable", because the specification cannot say it is.
+    """
+    n = f.name
+    every_row = pl.col(LINE).is_not_null()  # a literal would sum to 1, not to the row count
+    if f.applies_when:
+        judged = ctx.condition(f.applies_when)
+        applies, surely_not = judged.fill_null(False), ~judged.fill_null(True)
+    else:
+        applies, surely_not = every_row, ~every_row
+    if f.mandatory == "always":
+        mandatory = every_row
+    elif f.mandatory == "conditional" and f.mandatory_when:
+        mandatory = ctx.condition(f.mandatory_when).fill_null(False)
+    else:
+        mandatory = ~every_row
+    mandatory = mandatory & applies
+    optional = applies & ~mandatory
+    blank, valid = ctx.blank(n), ctx.valid(n)
+    if f.kind == "list" and n in ctx.matchers:
+        release1 = ctx.is_list_class(n, "release1").fill_null(False)
+        near_miss = ctx.is_list_class(n, "near_miss").fill_null(False)
+    else:
+        release1 = near_miss = ~every_row
+    invalid = ~blank & ~valid & ~release1 & ~near_miss
+    measures = {
+        "mandatory_rows": mandatory,
+        "optional_rows": optional,
+        "not_applicable_rows": ~applies,
+        "valid": applies & valid,
+        "blank_optional": optional & blank,
+        "blank_mandatory": mandatory & blank,
+        "invalid": applies & invalid,
+        "release1": applies & release1,
+        "near_miss": applies & near_miss,
+        "given_not_applicable": surely_not & ~blank,
+    }
+    return [expr.sum().alias(f"{name}:{n}") for name, expr in measures.items()]
 
 
 def prepare_frame(frame: pl.LazyFrame, ctx: Context) -> pl.DataFrame:

@@ -32,7 +32,8 @@ class Report:
     #: Rows with at least one error / warning (row and frame checks).
     errors: int
     warnings: int
-    #: One row per specification field: errors and warnings are counts of rows.
+    #: One row per specification field: errors and warnings are counts of rows, then the
+    #: data-quality measures of ``engine.VALIDITY_MEASURES`` and ``pct_valid`` (0 to 1).
     fields: pl.DataFrame
     #: One row per check that fired: code, severity, fields, rows, message, guidance.
     rules: pl.DataFrame
@@ -43,6 +44,9 @@ class Report:
     encoding: str = "utf-8"
     seconds: float = 0.0
     checks: tuple[Check, ...] = ()
+    #: The return as read: ``__line`` and the 48 specification columns, all text. Summary
+    #: counts and the workbook are computed from it.
+    data: pl.DataFrame | None = field(default=None, repr=False)
 
     @property
     def file_errors(self) -> int:
