@@ -213,7 +213,9 @@ def field_validity(ctx: Context, f: FieldSpec) -> list[pl.Expr]:
 
 def prepare_frame(frame: pl.LazyFrame, ctx: Context) -> pl.DataFrame:
     """Read the return once and add every helper column the checks read."""
-    raw = frame.collect()
+    # One contiguous chunk per column: the CSV reader hands back hundreds of chunks, and every
+    # later step that adds columns would otherwise realign (copy) the whole frame.
+    raw = frame.collect().rechunk()
     data = ctx.prepare(raw.lazy(), ctx.classify(raw)).collect()
     for family in FAMILIES:
         prepare = getattr(family, "prepare", None)

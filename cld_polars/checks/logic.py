@@ -23,6 +23,35 @@ P_START, P_END = "Reporting Period Start Date", "Reporting Period End Date"
 CONTINUATION = "Continuation of support or services"
 CARER_PSR = "Social support: Support to unpaid carer"
 LINKED = ("Adult 1 Linked Person_ID", "Adult 2 Linked Person_ID", "Adult 3 Linked Person_ID")
+IDENTIFIERS = ("LA Person Unique Identifier", "Event Reference")
+#: An identifier can only hold a date of birth, postcode or name (3+ letters) if it has eight
+#: digits, a slash or two letters in a row, white space aside. Most system references do not,
+#: so the costly comparison runs on the few that do.
+PERSONAL_DATA_CANDIDATE = r"(?:\d\s*){8}|/|[A-Za-z]\s*[A-Za-z]"
+
+
+def personal_data_col(name: str) -> str:
+    return f"__personal_data:{name}"
+
+
+def prepare(data: pl.DataFrame, ctx: Context) -> pl.DataFrame:
+    """Flag identifiers holding personal data, comparing only candidate rows (see above)."""
+    flags = []
+    index = pl.int_range(pl.len(), dtype=pl.UInt32)
+    for name in IDENTIFIERS:
+        if name not in data.columns:
+            continue
+        hits = (
+            data.lazy()
+            .with_row_index("__i")
+            .filter(ctx.raw(name).str.contains(PERSONAL_DATA_CANDIDATE).fill_null(False))
+            .filter(_contains_personal_data(ctx, name))
+            .select("__i")
+            .collect()
+            .to_series()
+        )
+        flags.append(index.is_in(hits.implode()).alias(personal_data_col(name)))
+    return data.with_columns(flags)
 
 
 def checks(spec: Spec) -> Iterator[Check]:
@@ -270,7 +299,7 @@ def checks(spec: Spec) -> Iterator[Check]:
             )
         ),
     )
-    for name in ("LA Person Unique Identifier", "Event Reference"):
+    for name in IDENTIFIERS:
         yield Check(
             code=f"{spec.field(name).key}_PERSONAL_DATA",
             severity="warning",
@@ -281,7 +310,7 @@ def checks(spec: Spec) -> Iterator[Check]:
                 "The guidance forbids personal data, in full or in part, in identifiers: use a "
                 "system-generated reference instead."
             ),
-            fails=lambda c, name=name: _contains_personal_data(c, name),
+            fails=lambda c, name=name: pl.col(personal_data_col(name)),
             requires=(name,),
         )
 
