@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from cld_polars.checks import FAMILIES, FILE_RULES, all_checks
-from cld_polars.checks.context import LINE, Context, date_col, valid_col
+from cld_polars.checks.context import LINE, Context, date_col
 from cld_polars.checks.registry import Check, FileFinding
 from cld_polars.reader import ReturnSource, frame_source, read_return
 from cld_polars.report import Report
@@ -65,11 +65,20 @@ def run_checks(src: ReturnSource, spec: Spec, started: float | None = None) -> R
     file_findings.extend(_missing_column_findings(src, skipped))
 
     data = prepare_frame(src.frame, ctx)
-    data = data.with_columns([c.fails(ctx).fill_null(False).alias(c.code) for c in active])
+    # The check columns are computed once into a narrow frame (line and one boolean per
+    # check); counts and findings are read from it, never by widening the data frame.
+    flags, validity = pl.collect_all(
+        [
+            data.select(LINE, *[c.fails(ctx).fill_null(False).alias(c.code) for c in active]),
+            data.select(
+                *[e for f in spec.fields if f.name in src.present for e in field_validity(ctx, f)]
+            ),
+        ]
+    )
 
     error_codes = [c.code for c in active if c.severity == "error"]
     warning_codes = [c.code for c in active if c.severity == "warning"]
-    counts = data.select(
+    counts = flags.select(
         *[pl.col(c.code).sum().alias(c.code) for c in active],
         _any(error_codes).sum().alias("__errors"),
         _any(warning_codes).sum().alias("__warnings"),
@@ -80,12 +89,13 @@ def run_checks(src: ReturnSource, spec: Spec, started: float | None = None) -> R
             for f in spec.header
             for sev in ("error", "warning")
         ],
-        *[e for f in spec.fields if f.name in src.present for e in field_validity(ctx, f)],
     ).row(0, named=True)
+    if validity.width:
+        counts.update(validity.row(0, named=True))
 
     fired = [c for c in active if counts[c.code]]
-    findings = _findings(data, fired, ctx)
-    file_findings.extend(_coverage_findings(data, spec))
+    findings = _findings(data, flags, fired, ctx)
+    file_findings.extend(_coverage_findings(data, ctx))
     file_findings.sort(key=lambda f: (f.severity != "error", f.line or 0))
 
     rules = pl.DataFrame(
@@ -144,7 +154,7 @@ def run_checks(src: ReturnSource, spec: Spec, started: float | None = None) -> R
         encoding=src.encoding,
         seconds=time.perf_counter() - started,
         checks=tuple(active),
-        data=data.select(LINE, *spec.header),
+        data=data.select(LINE, *spec.header).collect(),
     )
 
 
@@ -211,17 +221,23 @@ def field_validity(ctx: Context, f: FieldSpec) -> list[pl.Expr]:
     return [expr.sum().alias(f"{name}:{n}") for name, expr in measures.items()]
 
 
-def prepare_frame(frame: pl.LazyFrame, ctx: Context) -> pl.DataFrame:
-    """Read the return once and add every helper column the checks read."""
-    # One contiguous chunk per column: the CSV reader hands back hundreds of chunks, and every
-    # later step that adds columns would otherwise realign (copy) the whole frame.
+def prepare_frame(frame: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
+    """Read the return once, add the helper columns the checks read, and return the plan that
+    adds the families' cross-row helpers (small lookups computed here) on top.
+
+    Returned lazy so that callers select only what they need: widening a million-row frame
+    with more columns costs a copy each time.
+    """
+    # One contiguous chunk per column: the CSV reader hands back hundreds of chunks, and
+    # columns of unequal chunking are realigned (copied) whenever they meet.
     raw = frame.collect().rechunk()
     data = ctx.prepare(raw.lazy(), ctx.classify(raw)).collect()
+    helpers: list[pl.Expr] = []
     for family in FAMILIES:
         prepare = getattr(family, "prepare", None)
         if prepare is not None:
-            data = prepare(data, ctx)
-    return data
+            helpers.extend(prepare(data, ctx))
+    return data.lazy().with_columns(helpers)
 
 
 def _any(codes: Sequence[str]) -> pl.Expr:
@@ -230,10 +246,11 @@ def _any(codes: Sequence[str]) -> pl.Expr:
     return pl.any_horizontal([pl.col(c) for c in codes])
 
 
-def _findings(data: pl.DataFrame, fired: Sequence[Check], ctx: Context) -> pl.DataFrame:
+def _findings(
+    data: pl.LazyFrame, flags: pl.DataFrame, fired: Sequence[Check], ctx: Context
+) -> pl.DataFrame:
     """One row per (row, check) failure, in line order, with value and suggestion."""
     parts = []
-    lazy = data.lazy()
     for check in fired:
         value = (
             check.value(ctx)
@@ -241,19 +258,18 @@ def _findings(data: pl.DataFrame, fired: Sequence[Check], ctx: Context) -> pl.Da
             else (ctx.raw(check.field) if check.fields else pl.lit("(whole row)"))
         )
         suggestion = check.suggestion(ctx) if check.suggestion else pl.lit(None, dtype=pl.String)
+        mask = pl.lit(flags[check.code])
         # Frame checks compare rows: their value and suggestion must see every row, so they
         # are computed before the failing rows are picked out.
-        base = (
-            lazy.with_columns(
-                value.cast(pl.String).alias("__value"), suggestion.cast(pl.String).alias("__sugg")
-            )
-            if check.scope == "frame"
-            else lazy
-        )
         if check.scope == "frame":
+            base = data.with_columns(
+                value.cast(pl.String).alias("__value"), suggestion.cast(pl.String).alias("__sugg")
+            ).filter(mask)
             value, suggestion = pl.col("__value"), pl.col("__sugg")
+        else:
+            base = data.filter(mask)
         parts.append(
-            base.filter(pl.col(check.code)).select(
+            base.select(
                 pl.col(LINE).alias("line"),
                 pl.col(PID).alias("person_id"),
                 pl.col(REF).alias("event_reference"),
@@ -325,19 +341,24 @@ def _missing_column_findings(src: ReturnSource, skipped: Sequence[Check]) -> lis
     return out
 
 
-def _coverage_findings(data: pl.DataFrame, spec: Spec) -> list[FileFinding]:
+def _coverage_findings(data: pl.LazyFrame, ctx: Context) -> list[FileFinding]:
     """Warn where the events do not fill the stated 12 months or an event type is absent.
 
     A month counts the requests, assessments and reviews completed in it and the services that
     started in it; a month holding under 2% of those is reported.
     """
-    if data.height == 0:
-        return []
-    p_start = data.select(pl.col(date_col("Reporting Period Start Date")).mode().first()).item()
-    p_end = data.select(pl.col(date_col("Reporting Period End Date")).mode().first()).item()
+    spec = ctx.spec
+    p_start, p_end = (
+        data.select(
+            pl.col(date_col(f"Reporting Period {which} Date")).drop_nulls().mode().first()
+            for which in ("Start", "End")
+        )
+        .collect()
+        .row(0)
+    )
     if p_start is None or p_end is None or p_start > p_end:
         return []
-    event_type = pl.when(pl.col(valid_col(TYPE))).then(pl.col(TYPE))
+    event_type = pl.when(ctx.valid(TYPE)).then(pl.col(TYPE))
     when = (
         pl.when(event_type == "Service")
         .then(pl.col(date_col("Event Start Date")))
@@ -355,7 +376,7 @@ def _coverage_findings(data: pl.DataFrame, spec: Spec) -> list[FileFinding]:
     total = int(months["len"].sum()) if months.height else 0
     per_month = dict(zip(months["month"].to_list(), months["len"].to_list(), strict=True))
     sparse = [m for m in expected.to_list() if per_month.get(m, 0) < 0.02 * total]
-    types = set(data.select(event_type.drop_nulls().unique()).to_series().to_list())
+    types = set(data.select(event_type.drop_nulls().unique()).collect().to_series().to_list())
     absent = [t for t in spec.lists["event_type"] if t not in types]
     details = []
     if sparse:

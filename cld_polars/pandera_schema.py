@@ -20,7 +20,7 @@ from cld_polars.spec import Spec, load_spec
 
 
 def _prepared(frame: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
-    return prepare_frame(frame, ctx).lazy()
+    return prepare_frame(frame, ctx)
 
 
 def _pandera_check(check: Check, ctx: Context) -> pa.Check:

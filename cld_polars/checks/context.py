@@ -33,13 +33,21 @@ def formula_col(name: str) -> str:
     return f"__formula:{name}"
 
 
-#: Codes of the list-class column: small integers keep a million-row frame small.
-LIST_CLASSES = {"valid": 1, "release1": 2, "near_miss": 3, "invalid": 4}
+#: Codes of a defined-list field's code column. A list column holds a few dozen distinct
+#: values, so each distinct value is judged once (blank, formula-like, Release 1, near miss,
+#: invalid, or which listed value) and the rows carry a one-byte code: conditions and
+#: validity become integer comparisons instead of string matching on a million rows.
+LIST_CLASSES = {"blank": 0, "formula": 1, "invalid": 2, "near_miss": 3, "release1": 4}
+#: A valid value is coded ``VALID_BASE + its position in the list``.
+VALID_BASE = 8
+#: Leading white space or a formula-like start: the only values that can be blank-but-not-null
+#: or formula-like. One anchored regex finds them; the detailed tests run on those alone.
+ODD_START = r"^(?:\s|[=+@]|-(?:[^0-9.]|$))"
 
 
-def class_col(name: str) -> str:
-    """For a defined-list field: a code from ``LIST_CLASSES`` (null when blank or formula-like)."""
-    return f"__class:{name}"
+def code_col(name: str) -> str:
+    """For a defined-list field: the code of its value (see ``LIST_CLASSES``, ``VALID_BASE``)."""
+    return f"__code:{name}"
 
 
 class Context:
@@ -49,11 +57,20 @@ class Context:
         self.spec = spec
         self._lists: dict[str, pl.DataFrame] = {}
 
+    def is_coded(self, name: str) -> bool:
+        """Whether the field is a defined list with a code column."""
+        return name in self._lists
+
+    def _code(self, name: str) -> pl.Expr:
+        return pl.col(code_col(name))
+
     def is_list_class(self, name: str, kind: str) -> pl.Expr:
         """The defined-list value is of this kind (valid, release1, near_miss, invalid)."""
         if name not in self._lists:
             raise RuntimeError(f"{name}: prepare() was not given the classified list values")
-        return pl.col(class_col(name)) == LIST_CLASSES[kind]
+        if kind == "valid":
+            return self._code(name) >= VALID_BASE
+        return self._code(name) == LIST_CLASSES[kind]
 
     def list_suggestion(self, name: str) -> pl.Expr:
         """The Release 2 value for a Release 1 value or near miss (evaluated on findings only)."""
@@ -71,13 +88,17 @@ class Context:
 
     def blank(self, name: str) -> pl.Expr:
         """Null or only white space (computed once per field by ``prepare``)."""
+        if self.is_coded(name):
+            return self._code(name) == LIST_CLASSES["blank"]
         return pl.col(blank_col(name))
 
     def present(self, name: str) -> pl.Expr:
-        return ~pl.col(blank_col(name))
+        return ~self.blank(name)
 
     def formula(self, name: str) -> pl.Expr:
         """Starts like a spreadsheet formula (computed once per field by ``prepare``)."""
+        if self.is_coded(name):
+            return self._code(name) == LIST_CLASSES["formula"]
         return pl.col(formula_col(name))
 
     # --- typed values (computed once by ``prepare``) ----------------------------------
@@ -86,10 +107,19 @@ class Context:
 
     def valid(self, name: str) -> pl.Expr:
         """True where the field holds a readable, valid value; false where blank or invalid."""
+        if self.is_coded(name):
+            return self._code(name) >= VALID_BASE
         return pl.col(valid_col(name))
 
     def is_value(self, name: str, *values: str) -> pl.Expr:
         """The field equals one of ``values``; null where the field cannot be read."""
+        if self.is_coded(name):
+            listed = self.spec.values(name)
+            unknown = [v for v in values if v not in listed]
+            if unknown:
+                raise ValueError(f"{name}: {unknown} are not in its defined list")
+            codes = [VALID_BASE + listed.index(v) for v in values]
+            return pl.when(self.valid(name)).then(self._code(name).is_in(codes))
         return pl.when(self.valid(name)).then(pl.col(name).is_in(list(values)))
 
     @property
@@ -168,13 +198,13 @@ class Context:
         elif f.kind == "gp_practice_code":
             ok = parse.gp_practice_code_valid(col)
         elif f.kind == "list":
-            ok = self.is_list_class(f.name, "valid")
+            return self.is_list_class(f.name, "valid")
         else:
             ok = pl.lit(True)
         return (self.present(f.name) & ~self.formula(f.name) & ok).fill_null(False)
 
     def classify(self, frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
-        """Classify the distinct values of each defined-list field.
+        """Judge the distinct values of each defined-list field: their code and suggestion.
 
         A list column holds few distinct values, so telling a Release 1 value from a near miss
         runs once per distinct value rather than once per row.
@@ -183,38 +213,65 @@ class Context:
         uniques = frame.select([pl.col(n).unique().drop_nulls().implode() for n in names])
         out = {}
         for name in names:
+            listed = self.spec.values(name)
+            if len(listed) + VALID_BASE > 255:
+                raise ValueError(f"{name}: too many listed values for a one-byte code")
             values = uniques[name][0].to_list()
-            classified = [self.matchers[name].classify(v) for v in values]
+            codes, suggestions = [], []
+            for value in values:
+                kind, suggestion = self.matchers[name].classify(value)
+                if kind is None:
+                    kind = "blank" if not value.strip() else "formula"
+                codes.append(
+                    VALID_BASE + listed.index(value) if kind == "valid" else LIST_CLASSES[kind]
+                )
+                suggestions.append(suggestion)
             out[name] = pl.DataFrame(
-                {
-                    name: values,
-                    "class": [c for c, _ in classified],
-                    "suggestion": [s for _, s in classified],
-                },
-                schema={name: pl.String, "class": pl.String, "suggestion": pl.String},
+                {name: values, "code": codes, "suggestion": suggestions},
+                schema={name: pl.String, "code": pl.UInt8, "suggestion": pl.String},
             )
         return out
 
     def prepare(self, frame: pl.LazyFrame, lists: dict[str, pl.DataFrame]) -> pl.LazyFrame:
-        """Add the columns every check reads: blank and formula flags, dates, list classes,
-        validity and age. Each is computed once per field, however many checks read it."""
+        """Add the columns every check reads, each computed once per field however many checks
+        read it: a one-byte code for defined lists; for other fields blank and formula flags,
+        the parsed date, and validity; and the age at the event start.
+
+        Blank-but-not-null and formula-like values are rare, so one anchored regex picks the
+        values that start oddly and the detailed tests run on those alone (null elsewhere,
+        which costs nothing). A date that parses is neither, so dates skip even the regex.
+        """
         self._lists = lists
         first: list[pl.Expr] = []
         for f in self.spec.fields:
             col = pl.col(f.name)
-            first.append(parse.is_blank(col).alias(blank_col(f.name)))
-            first.append(parse.is_formula_like(col).alias(formula_col(f.name)))
+            if f.name in lists:
+                table = lists[f.name]
+                first.append(
+                    col.replace_strict(table[f.name], table["code"], default=None)
+                    .fill_null(LIST_CLASSES["blank"])
+                    .cast(pl.UInt8)
+                    .alias(code_col(f.name))
+                )
+                continue
             if f.kind == "date":
-                first.append(parse.parse_date(col).alias(date_col(f.name)))
-        for name, table in lists.items():
-            codes = [LIST_CLASSES.get(c) if c else None for c in table["class"].to_list()]
+                parsed = parse.parse_date(col)
+                first.append(parsed.alias(date_col(f.name)))
+                odd = pl.when(parsed.is_null()).then(col)
+            else:
+                odd = pl.when(col.str.contains(ODD_START)).then(col)
             first.append(
-                pl.col(name)
-                .replace_strict(table[name].to_list(), codes, default=None, return_dtype=pl.UInt8)
-                .alias(class_col(name))
+                (col.is_null() | (odd.str.strip_chars() == "").fill_null(False)).alias(
+                    blank_col(f.name)
+                )
             )
+            first.append(parse.is_formula_like(odd).alias(formula_col(f.name)))
         frame = frame.with_columns(first)
-        valid = [self.validity(f).alias(valid_col(f.name)) for f in self.spec.fields]
+        valid = [
+            self.validity(f).alias(valid_col(f.name))
+            for f in self.spec.fields
+            if f.name not in lists
+        ]
         frame = frame.with_columns(valid)
         return frame.with_columns(
             parse.age_in_years(self.date("Date of Birth"), self.date("Event Start Date")).alias(

@@ -29,7 +29,7 @@ def consensus_col(name: str) -> str:
     return f"__consensus:{name}"
 
 
-def prepare(data: pl.DataFrame, ctx: Context) -> pl.DataFrame:
+def prepare(data: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
     """Add the helper columns the cross-row checks compare against, using group-bys and hash
     lookups (far cheaper than window expressions on a million rows):
 
@@ -54,7 +54,7 @@ def prepare(data: pl.DataFrame, ctx: Context) -> pl.DataFrame:
             .collect()
         )
         helpers.append(_lookup(PID, top[PID], top["__v"]).alias(consensus_col(name)))
-    return data.with_columns(helpers)
+    return helpers
 
 
 def _duplicates(data: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
@@ -68,11 +68,21 @@ def _duplicates(data: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
     pair_ok = ctx.present("Event Reference") & ctx.valid("Event Type")
     same_key = pl.struct(PID, "Event Type", "Event Reference", "Event Start Date").is_duplicated()
     same_pair = pair_ok & pl.struct("Event Type", "Event Reference").is_duplicated()
-    candidates = data.with_row_index("__i").filter(same_key | same_pair)
+    candidates = (
+        data.lazy()
+        .with_columns(
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias("__i"),
+            (same_key | same_pair).alias("__candidate"),
+            pair_ok.alias("__pair_ok"),
+        )
+        .filter(pl.col("__candidate"))
+        .select("__i", "__pair_ok", *header)
+        .collect()
+    )
     candidates = candidates.with_columns(candidates.select(header).hash_rows().alias(ROW_HASH))
     repeats = candidates.filter(~pl.col(ROW_HASH).is_first_distinct())["__i"]
     shared = (
-        candidates.filter(pair_ok)
+        candidates.filter(pl.col("__pair_ok"))
         .group_by("Event Type", "Event Reference")
         .agg(pl.col(ROW_HASH).n_unique().alias("__distinct"))
         .filter(pl.col("__distinct") > 1)

@@ -34,24 +34,22 @@ def personal_data_col(name: str) -> str:
     return f"__personal_data:{name}"
 
 
-def prepare(data: pl.DataFrame, ctx: Context) -> pl.DataFrame:
+def prepare(data: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
     """Flag identifiers holding personal data, comparing only candidate rows (see above)."""
     flags = []
     index = pl.int_range(pl.len(), dtype=pl.UInt32)
     for name in IDENTIFIERS:
-        if name not in data.columns:
-            continue
-        hits = (
+        # Collected in two steps on purpose: Polars would merge two filters into one
+        # predicate and compare every row.
+        candidates = (
             data.lazy()
-            .with_row_index("__i")
+            .with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("__i"))
             .filter(ctx.raw(name).str.contains(PERSONAL_DATA_CANDIDATE).fill_null(False))
-            .filter(_contains_personal_data(ctx, name))
-            .select("__i")
             .collect()
-            .to_series()
         )
+        hits = candidates.filter(_contains_personal_data(ctx, name))["__i"]
         flags.append(index.is_in(hits.implode()).alias(personal_data_col(name)))
-    return data.with_columns(flags)
+    return flags
 
 
 def checks(spec: Spec) -> Iterator[Check]:
