@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import tempfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +49,15 @@ class Report:
     #: The return as read: ``__line`` and the 48 specification columns, all text. Summary
     #: counts and the workbook are computed from it.
     data: pl.DataFrame | None = field(default=None, repr=False)
+    #: When the validation finished (local time): the workbook's Summary shows it.
+    validated_at: datetime.datetime = field(default_factory=datetime.datetime.now)
+
+    @cached_property
+    def summary(self) -> dict[str, pl.DataFrame]:
+        """The summary-count tables (``cld_polars.summary``), computed once from ``data``."""
+        from cld_polars.summary import summary_tables
+
+        return summary_tables(self.data)
 
     @property
     def file_errors(self) -> int:
