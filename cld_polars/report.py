@@ -22,6 +22,7 @@ from cld_polars.parse import text
 
 if TYPE_CHECKING:
     from cld_polars.checks.registry import Check
+    from cld_polars.workbook import WorkbookResult
 
 
 @dataclass
@@ -58,6 +59,18 @@ class Report:
         from cld_polars.summary import summary_tables
 
         return summary_tables(self.data)
+
+    def to_excel(self, path: str | os.PathLike[str], max_rows: int | None = None) -> WorkbookResult:
+        """The Excel workbook (``cld_polars.workbook``), written whole or not at all.
+
+        ``max_rows`` caps the Rows to fix sheet (default: as many findings as a sheet holds);
+        beyond it every finding is also written beside the workbook as ``<stem>_findings.csv``.
+        """
+        from cld_polars.workbook import MAX_FINDING_ROWS, write_workbook
+
+        return write_workbook(
+            self, path, max_rows=MAX_FINDING_ROWS if max_rows is None else max_rows
+        )
 
     @property
     def file_errors(self) -> int:
