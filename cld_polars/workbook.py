@@ -319,10 +319,7 @@ def _summary_sheet(
 
     title("What to fix first")
     if report.rules.height:
-        ws.append(
-            _styled(ws, "File-level errors first, then the checks that affect most rows:")
-            for _ in (0,)
-        )
+        ws.append(["File-level errors first, then the checks that affect the most rows:"])
         ws.append(_header(ws, ["Severity", "Check", "Rows affected", "Fields", "What to do"]))
         for rule in report.rules.head(FIX_FIRST).iter_rows(named=True):
             ws.append(
