@@ -24,10 +24,16 @@ Inputs come from the project's own generator (``cld_polars.generate.write_return
 kept in ``benchmarks/data/`` (git-ignored) as ``return_<rows>_seed<seed>.csv``; a file there
 with the right number of rows is reused.
 
+With ``--xlsx`` each repeat also runs the CLI with ``--xlsx`` (validation, JSON and the Excel
+workbook) and a child that validates in-process and times ``Report.to_excel`` alone, so the
+workbook's share of the whole run is printed from both sides: the difference of the CLI
+medians, and the workbook's own seconds.
+
 Usage::
 
     python benchmarks/bench_validate.py                      # 100,000 and 1,000,000 rows
     python benchmarks/bench_validate.py --sizes 100000 --repeats 5 --json results.json
+    python benchmarks/bench_validate.py --xlsx               # also time the Excel workbook
 """
 
 from __future__ import annotations
@@ -68,6 +74,29 @@ print(time.perf_counter() - began)
 """
 
 
+# The workbook alone, run with ``python -c`` on the same file: validate, then time the summary
+# counts and the workbook (``Report.to_excel``) in-process. Prints JSON on stdout.
+WORKBOOK_CODE = """\
+import json, sys, time
+from cld_polars import validate
+began = time.perf_counter()
+report = validate(sys.argv[1])
+validated = time.perf_counter()
+report.summary
+summarised = time.perf_counter()
+written = report.to_excel(sys.argv[2])
+done = time.perf_counter()
+print(json.dumps({
+    "validate_seconds": validated - began,
+    "summary_seconds": summarised - validated,
+    "sheets_seconds": done - summarised,
+    "workbook_seconds": done - validated,
+    "findings": written.findings,
+    "findings_written": written.findings_written,
+}))
+"""
+
+
 class RunFailed(RuntimeError):
     """A child process failed or ran out of time: the figures would be meaningless."""
 
@@ -102,11 +131,34 @@ class SizeResult:
     cli_exit_codes: list[int] = field(default_factory=list)
     source_digests: list[str] = field(default_factory=list)
     cli_result: dict[str, object] = field(default_factory=dict)
+    #: With ``--xlsx``: the CLI run with ``--xlsx`` too, and the in-process workbook timings.
+    xlsx_seconds: list[float] = field(default_factory=list)
+    xlsx_cpu_seconds: list[float] = field(default_factory=list)
+    xlsx_max_rss_kib: list[int] = field(default_factory=list)
+    xlsx_bytes: int = 0
+    workbook_seconds: list[float] = field(default_factory=list)
+    workbook_summary_seconds: list[float] = field(default_factory=list)
+    workbook_sheets_seconds: list[float] = field(default_factory=list)
+    workbook_findings: int = 0
 
     def medians(self) -> dict[str, float]:
         """The figures the table prints; rows/s and the ratio are taken from the medians."""
         floor = statistics.median(self.floor_seconds)
         cli = statistics.median(self.cli_seconds)
+        xlsx = {}
+        if self.xlsx_seconds:
+            with_xlsx = statistics.median(self.xlsx_seconds)
+            xlsx = {
+                "cli_xlsx_seconds": with_xlsx,
+                "cli_xlsx_cpu_seconds": statistics.median(self.xlsx_cpu_seconds),
+                "cli_xlsx_peak_rss_mb": statistics.median(self.xlsx_max_rss_kib) * 1024 / MB,
+                "xlsx_minus_cli_seconds": with_xlsx - cli,
+                "workbook_seconds": statistics.median(self.workbook_seconds),
+                "workbook_summary_seconds": statistics.median(self.workbook_summary_seconds),
+                "workbook_sheets_seconds": statistics.median(self.workbook_sheets_seconds),
+                "workbook_share": statistics.median(self.workbook_seconds) / with_xlsx,
+                "xlsx_mb": self.xlsx_bytes / MB,
+            }
         return {
             "file_mb": self.file_bytes / MB,
             "floor_seconds": floor,
@@ -119,6 +171,7 @@ class SizeResult:
             "ratio_cli_to_floor": cli / floor,
             "floor_peak_rss_mb": statistics.median(self.floor_max_rss_kib) * 1024 / MB,
             "cli_peak_rss_mb": statistics.median(self.cli_max_rss_kib) * 1024 / MB,
+            **xlsx,
         }
 
 
@@ -281,24 +334,45 @@ def run_floor(python: str, path: Path, timeout: float) -> tuple[Run, float]:
     return run, float(run.stdout.strip().splitlines()[-1])
 
 
-def run_cli(python: str, path: Path, json_out: Path, timeout: float) -> Run:
-    """``python -m cld_polars.cli FILE --json OUT --quiet``; 0 (clean) and 1 (errors) are both
-    a finished validation, anything else means the run did not do the work."""
+def run_cli(
+    python: str, path: Path, json_out: Path, timeout: float, xlsx_out: Path | None = None
+) -> Run:
+    """``python -m cld_polars.cli FILE --json OUT --quiet [--xlsx BOOK]``; 0 (clean) and 1
+    (errors) are both a finished validation, anything else means the run did not do the work."""
     argv = [python, "-m", "cld_polars.cli", str(path), "--json", str(json_out), "--quiet"]
+    if xlsx_out is not None:
+        argv += ["--xlsx", str(xlsx_out)]
     run = run_child(argv, timeout)
     if run.exit_code not in (0, 1):
         raise RunFailed(f"cld-validate exited {run.exit_code}:\n{run.stderr[-2000:]}")
     return run
 
 
+def run_workbook(python: str, path: Path, book: Path, timeout: float) -> dict[str, float]:
+    """The in-process workbook timings (see ``WORKBOOK_CODE``)."""
+    run = run_child([python, "-c", WORKBOOK_CODE, str(path), str(book)], timeout)
+    if run.exit_code != 0:
+        raise RunFailed(f"the workbook child exited {run.exit_code}:\n{run.stderr[-2000:]}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 def bench_size(
-    path: Path, rows: int, seed: int, repeats: int, python: str, timeout: float
+    path: Path,
+    rows: int,
+    seed: int,
+    repeats: int,
+    python: str,
+    timeout: float,
+    *,
+    xlsx: bool = False,
 ) -> SizeResult:
-    """All runs at one size: a warm-up floor, then floor and CLI alternately."""
+    """All runs at one size: a warm-up floor, then floor and CLI alternately (with ``xlsx``,
+    then the CLI with ``--xlsx`` and the in-process workbook child in the same repeat)."""
     result = SizeResult(rows=rows, seed=seed, file=str(path), file_bytes=path.stat().st_size)
     run_floor(python, path, timeout)  # warm the page cache; not counted
     with tempfile.TemporaryDirectory(prefix="cld_bench_") as tmp:
         json_out = Path(tmp) / "result.json"
+        book = Path(tmp) / "report.xlsx"
         for i in range(repeats):
             floor, scan = run_floor(python, path, timeout)
             result.floor_seconds.append(floor.seconds)
@@ -318,6 +392,26 @@ def bench_size(
                 f"exit {cli.exit_code}, code {result.source_digests[-1]})",
                 flush=True,
             )
+            if xlsx:
+                with_book = run_cli(python, path, json_out, timeout, xlsx_out=book)
+                result.xlsx_seconds.append(with_book.seconds)
+                result.xlsx_cpu_seconds.append(with_book.cpu_seconds)
+                result.xlsx_max_rss_kib.append(with_book.max_rss_kib)
+                result.xlsx_bytes = book.stat().st_size
+                timed = run_workbook(python, path, Path(tmp) / "inprocess.xlsx", timeout)
+                result.workbook_seconds.append(timed["workbook_seconds"])
+                result.workbook_summary_seconds.append(timed["summary_seconds"])
+                result.workbook_sheets_seconds.append(timed["sheets_seconds"])
+                result.workbook_findings = int(timed["findings"])
+                print(
+                    f"  {'':>10}       run {i + 1}/{repeats}: "
+                    f"cli --xlsx {with_book.seconds:7.2f} s "
+                    f"({with_book.max_rss_kib * 1024 / MB:7.0f} MB)   workbook in-process "
+                    f"{timed['workbook_seconds']:6.2f} s "
+                    f"(summary {timed['summary_seconds']:.2f} s, "
+                    f"sheets {timed['sheets_seconds']:.2f} s, {int(timed['findings']):,} findings)",
+                    flush=True,
+                )
         report = json.loads(json_out.read_text(encoding="utf-8"))
     # Proof the CLI did the whole job: it saw every row, and a clean return gives no errors.
     result.cli_result = {
@@ -361,6 +455,24 @@ def size_table(result: SizeResult) -> str:
         line("floor peak RSS", mb, "MB", ",.0f"),
         line("CLI peak RSS", cli_mb, "MB", ",.0f"),
     ]
+    if result.xlsx_seconds:
+        with_mb = [k * 1024 / MB for k in result.xlsx_max_rss_kib]
+        extra = [x - c for x, c in zip(result.xlsx_seconds, result.cli_seconds, strict=True)]
+        share = [w / x for w, x in zip(result.workbook_seconds, result.xlsx_seconds, strict=True)]
+        out += [
+            line("CLI --xlsx (process)", result.xlsx_seconds, "s", ".2f"),
+            line("CLI --xlsx CPU (user+sys)", result.xlsx_cpu_seconds, "s", ".2f"),
+            line("CLI --xlsx minus CLI", extra, "s", ".2f"),
+            line("workbook in-process", result.workbook_seconds, "s", ".2f"),
+            line("  summary counts", result.workbook_summary_seconds, "s", ".2f"),
+            line("  sheets and save", result.workbook_sheets_seconds, "s", ".2f"),
+            line("workbook share of --xlsx", [100 * v for v in share], "%", ".0f"),
+            line("CLI --xlsx peak RSS", with_mb, "MB", ",.0f"),
+        ]
+        out.append(
+            f"  workbook: {result.xlsx_bytes / MB:,.2f} MB, "
+            f"{result.workbook_findings:,} findings on Rows to fix"
+        )
     res = result.cli_result
     rules = ", ".join(f"{code} {rows:,}" for code, rows in res.get("rules", [])) or "none"
     out.append(
@@ -374,6 +486,29 @@ def size_table(result: SizeResult) -> str:
             f"{', '.join(result.source_digests)}): these runs timed different code"
         )
     return "\n".join(out)
+
+
+def xlsx_table(results: Sequence[SizeResult]) -> str:
+    """With ``--xlsx``: validation alone next to validation plus workbook, from the medians."""
+    head = (
+        f"{'rows':>10} {'CLI s':>8} {'CLI --xlsx s':>13} {'difference s':>13} "
+        f"{'CPU diff s':>10} {'workbook s':>11} {'share':>6} {'CLI RSS MB':>10} "
+        f"{'--xlsx RSS MB':>13}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in results:
+        if not r.xlsx_seconds:
+            continue
+        m = r.medians()
+        lines.append(
+            f"{r.rows:>10,} {m['cli_seconds']:>8.2f} {m['cli_xlsx_seconds']:>13.2f} "
+            f"{m['xlsx_minus_cli_seconds']:>13.2f} "
+            f"{m['cli_xlsx_cpu_seconds'] - m['cli_cpu_seconds']:>10.2f} "
+            f"{m['workbook_seconds']:>11.2f} "
+            f"{100 * m['workbook_share']:>5.0f}% {m['cli_peak_rss_mb']:>10,.0f} "
+            f"{m['cli_xlsx_peak_rss_mb']:>13,.0f}"
+        )
+    return "\n".join(lines)
 
 
 def summary_table(results: Sequence[SizeResult]) -> str:
@@ -461,6 +596,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--python", default=sys.executable, help="interpreter for the children (default: this)"
     )
+    parser.add_argument(
+        "--xlsx",
+        action="store_true",
+        help="also time the CLI with --xlsx and the workbook alone (in-process)",
+    )
     return parser.parse_args(argv)
 
 
@@ -486,7 +626,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = ensure_return(args.data_dir, rows, args.seed, regenerate=args.regenerate)
         try:
             results.append(
-                bench_size(path, rows, args.seed, args.repeats, args.python, args.timeout)
+                bench_size(
+                    path,
+                    rows,
+                    args.seed,
+                    args.repeats,
+                    args.python,
+                    args.timeout,
+                    xlsx=args.xlsx,
+                )
             )
         except RunFailed as exc:
             failure = f"{rows:,} rows: {exc}"
@@ -499,6 +647,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if results:
         print("Medians (ratio = median CLI / median floor; process wall times):")
         print(summary_table(results) + "\n")
+        if any(r.xlsx_seconds for r in results):
+            print(
+                "Excel workbook (medians; difference = CLI --xlsx s - CLI s, CPU diff the same\n"
+                "for CPU seconds, steadier on a busy machine; workbook s = summary counts +\n"
+                "sheets + save, timed in-process; share = workbook s / CLI --xlsx s):"
+            )
+            print(xlsx_table(results) + "\n")
     statement, holds = target_statement(results)
     print(statement)
 
@@ -508,6 +663,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "repeats": args.repeats,
             "seed": args.seed,
             "target": {"rows": TARGET_ROWS, "max_ratio": TARGET_RATIO, "holds": holds},
+            "xlsx": args.xlsx,
             "failure": failure,
             "sizes": [{**asdict(r), "medians": r.medians()} for r in results],
         }

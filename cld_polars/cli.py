@@ -45,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="write every finding as .csv or .parquet (a folder when several returns are given)",
     )
+    parser.add_argument(
+        "--xlsx",
+        type=Path,
+        metavar="PATH",
+        help="write the Excel workbook (validation report and summary counts) here "
+        "(a folder when several returns are given)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but problems")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     parser.add_argument("--version", action="version", version=f"cld_polars {__version__}")
@@ -99,16 +106,28 @@ def _run_one(path: Path, args: argparse.Namespace, several: bool) -> int:
         several,
         "_findings" + (args.errors.suffix if args.errors and args.errors.suffix else ".csv"),
     )
+    xlsx_path = _output_for(args.xlsx, path, several, ".xlsx")
+    notes: list[str] = []
     try:
         if json_path:
             report.to_json(json_path)
         if errors_path:
             report.write_findings(errors_path)
+        if xlsx_path:
+            written = report.to_excel(xlsx_path)
+            if written.overflow is not None:
+                notes.append(
+                    f"  {xlsx_path}: the Rows to fix sheet holds the first "
+                    f"{written.findings_written:,} of {written.findings:,} findings; "
+                    f"all of them are in {written.overflow}"
+                )
     except (OSError, ValueError) as exc:
         print(f"cld-validate: cannot write output: {exc}", file=sys.stderr)
         return 2
     if not args.quiet:
         print(_summary(report))
+    for note in notes:
+        print(note)
     return report.exit_code
 
 
@@ -124,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     several = len(paths) > 1
-    for option in (args.json, args.errors):
+    for option in (args.json, args.errors, args.xlsx):
         if several and option is not None and not option.is_dir():
             print(
                 f"cld-validate: with several returns, {option} must be an existing folder",

@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import tempfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +22,7 @@ from cld_polars.parse import text
 
 if TYPE_CHECKING:
     from cld_polars.checks.registry import Check
+    from cld_polars.workbook import WorkbookResult
 
 
 @dataclass
@@ -47,6 +50,27 @@ class Report:
     #: The return as read: ``__line`` and the 48 specification columns, all text. Summary
     #: counts and the workbook are computed from it.
     data: pl.DataFrame | None = field(default=None, repr=False)
+    #: When the validation finished (local time): the workbook's Summary shows it.
+    validated_at: datetime.datetime = field(default_factory=datetime.datetime.now)
+
+    @cached_property
+    def summary(self) -> dict[str, pl.DataFrame]:
+        """The summary-count tables (``cld_polars.summary``), computed once from ``data``."""
+        from cld_polars.summary import summary_tables
+
+        return summary_tables(self.data)
+
+    def to_excel(self, path: str | os.PathLike[str], max_rows: int | None = None) -> WorkbookResult:
+        """The Excel workbook (``cld_polars.workbook``), written whole or not at all.
+
+        ``max_rows`` caps the Rows to fix sheet (default: as many findings as a sheet holds);
+        beyond it every finding is also written beside the workbook as ``<stem>_findings.csv``.
+        """
+        from cld_polars.workbook import MAX_FINDING_ROWS, write_workbook
+
+        return write_workbook(
+            self, path, max_rows=MAX_FINDING_ROWS if max_rows is None else max_rows
+        )
 
     @property
     def file_errors(self) -> int:

@@ -218,3 +218,10 @@ def clean_rows() -> list[dict[str, str]]:
     rows = [{name: r.get(name, "") for name in HEADER} for r in LINK_TARGETS]
     rows += [row(name, 100 + n) for n, name in enumerate(TEMPLATES)]
     return rows
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """A return as plain dicts of text, read with the csv module: the independent reading the
+    summary and workbook tests count from (no Polars, nothing of the package)."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
