@@ -166,6 +166,11 @@ def write_atomic_with(target: Path, writer: object) -> Path:
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     os.close(fd)
     tmp = Path(name)
+    # mkstemp makes the file private (0600); a report is for sharing, so give it the
+    # permissions any new file would get under the user's umask.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         writer(tmp)  # type: ignore[operator]
         os.replace(tmp, target)

@@ -216,3 +216,17 @@ def test_json_file_findings_keep_the_contract_keys(tmp_path: Path) -> None:
     assert all(set(f) == {"code", "severity", "message"} for f in result["file_findings"])
     assert result["file_findings"][0]["code"] == "HEADER_VARIANT"
     assert result["file_findings"][0]["message"].startswith("Line 1: Column 'gender'")
+
+
+def test_outputs_get_the_usual_file_permissions(tmp_path: Path) -> None:
+    """Reports go on shared drives: not the private 0600 of a temporary file."""
+    import os
+
+    source = write_csv(tmp_path / "r.csv", clean_rows())
+    out = tmp_path / "r.json"
+    old = os.umask(0o022)
+    try:
+        assert main([str(source), "--json", str(out), "--quiet"]) == 0
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644
