@@ -13,7 +13,9 @@ from importlib import resources
 from pathlib import Path
 
 from cld_polars import __version__
+from cld_polars.batch import BatchError, BatchResult, exit_status, validate_many
 from cld_polars.engine import validate
+from cld_polars.progress import for_terminal
 from cld_polars.reader import ReturnReadError
 from cld_polars.report import Report
 
@@ -55,7 +57,42 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but problems")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     parser.add_argument("--version", action="version", version=f"cld_polars {__version__}")
+    _add_batch_options(parser)
     return parser
+
+
+def _add_batch_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the output-folder mode (``--out-dir``): several returns, one index."""
+    group = parser.add_argument_group("output folder (several returns, scheduled runs)")
+    group.add_argument(
+        "--out-dir",
+        type=Path,
+        metavar="DIR",
+        help="write each return's JSON (and findings) here, plus index.json and index.csv; "
+        "created if missing",
+    )
+    group.add_argument(
+        "--findings",
+        choices=("csv", "parquet"),
+        help="with --out-dir: also write each return's findings as <name>_findings.csv/.parquet",
+    )
+    group.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="with --out-dir: returns checked at once (default: as many as memory and cores "
+        "allow; 1: one after another)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value
 
 
 def _output_for(option: Path | None, source: Path, several: bool, suffix: str) -> Path | None:
@@ -94,11 +131,32 @@ def _summary(report: Report) -> str:
 
 
 def _run_one(path: Path, args: argparse.Namespace, several: bool) -> int:
-    try:
-        report = validate(path)
-    except ReturnReadError as exc:
-        print(f"cld-validate: {exc}", file=sys.stderr)
+    report: Report | None = None
+    notes: list[str] = []
+    with for_terminal(args.quiet) as progress:
+        try:
+            report = validate(path, progress=lambda stage: progress(f"{stage} {path.name}"))
+        except ReturnReadError as exc:
+            problem: str | None = str(exc)
+        else:
+            progress(f"writing {path.name}")
+            problem, notes = _write_outputs(report, path, args, several)
+    # Printed once the progress line is gone, so the two never share a line.
+    if problem is not None or report is None:
+        print(f"cld-validate: {problem}", file=sys.stderr)
         return 2
+    if not args.quiet:
+        print(_summary(report))
+    for note in notes:
+        print(note)
+    return report.exit_code
+
+
+def _write_outputs(
+    report: Report, path: Path, args: argparse.Namespace, several: bool
+) -> tuple[str | None, list[str]]:
+    """Writes ``--json``, ``--errors`` and ``--xlsx``. Returns the problem as a sentence if one
+    cannot be written, and notes for the analyst (where an overflowing findings list went)."""
     json_path = _output_for(args.json, path, several, ".json")
     errors_path = _output_for(
         args.errors,
@@ -122,13 +180,8 @@ def _run_one(path: Path, args: argparse.Namespace, several: bool) -> int:
                     f"all of them are in {written.overflow}"
                 )
     except (OSError, ValueError) as exc:
-        print(f"cld-validate: cannot write output: {exc}", file=sys.stderr)
-        return 2
-    if not args.quiet:
-        print(_summary(report))
-    for note in notes:
-        print(note)
-    return report.exit_code
+        return f"cannot write output: {exc}", notes
+    return None, notes
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -142,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cld-validate: give a return file, or --sample to try the bundled one", file=sys.stderr
         )
         return 2
+    if args.out_dir is not None or args.workers is not None or args.findings is not None:
+        return _run_batch(paths, args)
     several = len(paths) > 1
     for option in (args.json, args.errors, args.xlsx):
         if several and option is not None and not option.is_dir():
@@ -168,6 +223,64 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = 2
         status = max(status, code)
     return status
+
+
+def _run_batch(paths: list[Path], args: argparse.Namespace) -> int:
+    """``--out-dir``: every return checked (in parallel where memory allows), one index."""
+    if args.out_dir is None:
+        print("cld-validate: --workers and --findings go with --out-dir DIR", file=sys.stderr)
+        return 2
+    if args.json is not None or args.errors is not None or args.xlsx is not None:
+        print(
+            "cld-validate: --out-dir writes each return's JSON and workbook itself (and "
+            "findings with --findings): leave out --json, --errors and --xlsx",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        with for_terminal(args.quiet) as progress:
+            results = validate_many(
+                paths,
+                args.out_dir,
+                workers=args.workers,
+                xlsx=True,
+                errors_format=args.findings,
+                progress=progress,
+                debug=args.debug,
+            )
+    except KeyboardInterrupt:
+        print("cld-validate: interrupted", file=sys.stderr)
+        return 130
+    except (BatchError, OSError) as exc:
+        print(f"cld-validate: {exc}", file=sys.stderr)
+        return 2
+    for result in results:
+        if result.message:
+            print(f"cld-validate: {result.message}", file=sys.stderr)
+    if not args.quiet:
+        print(_batch_table(results, args.out_dir))
+    return exit_status(results)
+
+
+def _batch_table(results: list[BatchResult], out_dir: Path) -> str:
+    """One line per return, then the totals and where the index is."""
+    head = f"{'status':<10} {'rows':>10} {'errors':>9} {'warnings':>9}  council  file"
+    lines = [head]
+    for r in results:
+        council = f"{r.council_code or '-'} {r.council_name or ''}".strip()
+        lines.append(
+            f"{r.status:<10} {_count(r.rows):>10} {_count(r.errors):>9} {_count(r.warnings):>9}"
+            f"  {council}  {r.file}"
+        )
+    counts = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "unreadable")}
+    counts["crashed"] = sum(r.status == "crashed" for r in results)
+    totals = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    lines.append(f"{len(results)} returns: {totals}. Index: {out_dir / 'index.csv'}")
+    return "\n".join(lines)
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
 
 
 def entry() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import polars as pl
 
@@ -39,19 +39,27 @@ FINDINGS_SCHEMA = {
 
 
 def validate(
-    source: str | os.PathLike[str] | pl.DataFrame | pl.LazyFrame, spec: Spec | None = None
+    source: str | os.PathLike[str] | pl.DataFrame | pl.LazyFrame,
+    spec: Spec | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Report:
     """Validate a return (a CSV path, or a frame with the specification's columns).
 
-    Raises :class:`cld_polars.reader.ReturnReadError` when a path cannot be read at all.
+    ``progress``, when given, is told each stage ("reading", "checking") as it starts, for a
+    display on the terminal. Raises :class:`cld_polars.reader.ReturnReadError` when a path
+    cannot be read at all.
     """
     spec = spec or load_spec()
     started = time.perf_counter()
+    if progress:
+        progress("reading")
     if isinstance(source, pl.DataFrame | pl.LazyFrame):
         opened = frame_source(source, spec)
     else:
         opened = read_return(source, spec)
     with opened:
+        if progress:
+            progress("checking")
         return run_checks(opened, spec, started)
 
 

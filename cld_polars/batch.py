@@ -1,0 +1,591 @@
+"""Validate several returns in one run, for scheduled checks of a whole folder.
+
+Why it exists: a regional team or a scheduled job checks many councils' returns at once
+(``cld-validate returns/*.csv --out-dir reports/``). It wants one result per return, one
+index to read (file, council, period, rows, errors, warnings, status) and a run that
+finishes even when one file is missing, garbled or trips a bug: that return is marked
+``unreadable`` or ``crashed`` in the index and the others are still checked.
+
+Returns are validated in parallel worker processes when memory allows (one return at a time
+can take several times its file size in memory, see :func:`estimate_peak_bytes`), each
+worker with its share of the cores for Polars. Outputs go through :data:`OUTPUTS`, a registry
+of writers, so another output (the Excel workbook) is one more entry, not a change here.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import csv
+import io
+import json
+import multiprocessing
+import os
+import struct
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from cld_polars.engine import validate
+from cld_polars.reader import ReturnReadError
+from cld_polars.report import Report, write_atomic_with
+from cld_polars.spec import load_spec
+
+MB = 1_000_000
+#: Peak memory of validating one return: a fixed part (interpreter, Polars, the
+#: specification) plus a multiple of the uncompressed file size. Fitted to measured peak RSS
+#: of ``cld-validate`` on generated returns (Polars 2.1, 2 threads): 156 MB at 4.9 MB,
+#: 379 MB at 48.6 MB, 721 MB at 146 MB, 2,043 MB at 486 MB (1M rows); 200 MB + 4x the size
+#: is at or above each of them but the smallest (where the fixed part dominates anyway).
+BASE_PEAK_BYTES = 200 * MB
+PEAK_PER_FILE_BYTE = 4.0
+#: Share of the available memory the workers may plan to use: the rest is head room for the
+#: parent process, other programs and returns with many findings (findings take memory too).
+MEMORY_SHARE = 0.8
+#: Below this many bytes in all, the returns are checked one after another in this process:
+#: starting a worker (a new interpreter importing Polars) costs about 0.7 s, more than
+#: running such a batch in parallel can save (100 MB is about 200,000 rows, 2-3 s of work).
+SMALL_BATCH_BYTES = 100 * MB
+#: Names a return's outputs may not take: the index lives next to them.
+RESERVED_STEMS = frozenset({"index"})
+CGROUP = Path("/sys/fs/cgroup")
+
+Status = Literal["pass", "fail", "unreadable", "crashed"]
+#: A writer of one output of a return: ``(report, out_dir, stem) -> path written``. It must
+#: be a module-level function: it is sent to worker processes by reference (pickled by name).
+Writer = Callable[[Report, Path, str], Path]
+Stage = Callable[[str], None]
+
+
+class BatchError(Exception):
+    """The run cannot start (output folder unusable, unknown output): nothing was checked."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs
+# ---------------------------------------------------------------------------------------------
+
+
+def write_json(report: Report, out_dir: Path, stem: str) -> Path:
+    """``<stem>.json``: the JSON result of the contract (``Report.to_json``)."""
+    target = out_dir / f"{stem}.json"
+    report.to_json(target)
+    return target
+
+
+def write_findings_csv(report: Report, out_dir: Path, stem: str) -> Path:
+    """``<stem>_findings.csv``: every finding, as ``--errors`` writes it."""
+    return report.write_findings(out_dir / f"{stem}_findings.csv")
+
+
+def write_findings_parquet(report: Report, out_dir: Path, stem: str) -> Path:
+    """``<stem>_findings.parquet``: every finding, for loading into a notebook."""
+    return report.write_findings(out_dir / f"{stem}_findings.parquet")
+
+
+def write_xlsx(report: Report, out_dir: Path, stem: str) -> Path:
+    """``<stem>.xlsx``: the workbook (an overflowing findings list goes beside it as CSV)."""
+    target = out_dir / f"{stem}.xlsx"
+    report.to_excel(target)
+    return target
+
+
+#: Outputs by name. The JSON result is always written; the others on request. Register new
+#: outputs here at import time (a worker process only sees what its imports register).
+OUTPUTS: dict[str, Writer] = {
+    "json": write_json,
+    "findings-csv": write_findings_csv,
+    "findings-parquet": write_findings_parquet,
+    "xlsx": write_xlsx,
+}
+
+
+def output_names(*, xlsx: bool = False, errors_format: str | None = None) -> list[str]:
+    """The outputs a run writes for each return, checked against :data:`OUTPUTS`."""
+    names = ["json"]
+    if errors_format:
+        fmt = errors_format.lower().lstrip(".")
+        if fmt not in ("csv", "parquet"):
+            raise BatchError(f"findings can be written as csv or parquet, not {errors_format!r}")
+        names.append(f"findings-{fmt}")
+    if xlsx:
+        names.append("xlsx")
+    missing = [n for n in names if n not in OUTPUTS]
+    if missing:
+        raise BatchError(f"output not available in this version: {', '.join(missing)}")
+    return names
+
+
+# ---------------------------------------------------------------------------------------------
+# One return
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """What every return's run needs besides its path: picklable, sent to each worker."""
+
+    writers: tuple[tuple[str, Writer], ...] = (("json", write_json),)
+    #: Print the traceback of an unexpected error (to stderr of the process that met it).
+    debug: bool = False
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One return's line in the index: what was found, and which outputs were written.
+
+    Counts are None when the return could not be checked (``unreadable`` or ``crashed``).
+    ``outputs`` are file names inside the output folder, so the folder can be moved whole.
+    """
+
+    file: str
+    stem: str
+    status: Status
+    exit_code: int
+    council_code: str | None = None
+    council_name: str | None = None
+    period_start: str | None = None
+    period_end: str | None = None
+    rows: int | None = None
+    errors: int | None = None
+    warnings: int | None = None
+    file_errors: int | None = None
+    seconds: float = 0.0
+    message: str | None = None
+    outputs: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, object]:
+        record = asdict(self)
+        record["outputs"] = list(self.outputs)
+        return record
+
+
+INDEX_COLUMNS = tuple(f.name for f in fields(BatchResult))
+
+
+def summarise(report: Report) -> dict[str, object]:
+    """The index's view of a report: council and period are the most common values, so one
+    stray row does not hide which council's return this is (their checks report the stray)."""
+    code = start = end = None
+    data = report.data
+    columns = ("LA Code", "Reporting Period Start Date", "Reporting Period End Date")
+    if data is not None and data.height and set(columns) <= set(data.columns):
+        code, start, end = data.select(
+            pl.col(c).drop_nulls().mode().sort().first() for c in columns
+        ).row(0)
+    council = load_spec().councils.get(code.strip()) if code else None
+    return {
+        "council_code": code,
+        "council_name": council.name if council else None,
+        "period_start": start,
+        "period_end": end,
+        "rows": report.rows,
+        "errors": report.errors,
+        "warnings": report.warnings,
+        "file_errors": report.file_errors,
+    }
+
+
+def run_one(
+    path: Path, out_dir: Path, stem: str, options: BatchOptions, stage: Stage | None = None
+) -> BatchResult:
+    """Validate one return and write its outputs; never raises for a bad file.
+
+    Module level and picklable (with ``stage`` None) so worker processes can run it. Whatever
+    goes wrong becomes the result's status and one-line message, so the batch carries on.
+    """
+    began = time.perf_counter()
+
+    def done(
+        status: Status, exit_code: int, message: str | None = None, **kw: object
+    ) -> BatchResult:
+        return BatchResult(
+            file=str(path),
+            stem=stem,
+            status=status,
+            exit_code=exit_code,
+            seconds=round(time.perf_counter() - began, 3),
+            message=message,
+            **kw,  # type: ignore[arg-type]
+        )
+
+    try:
+        report = validate(path, progress=stage)
+        summary = summarise(report)
+    except ReturnReadError as exc:
+        return done("unreadable", 2, str(exc))
+    except Exception as exc:  # a bug or exhausted memory: this return only
+        if options.debug:
+            traceback.print_exc()
+        return done("crashed", 2, f"{path}: unexpected error ({type(exc).__name__}: {exc})")
+    written: list[str] = []
+    for name, writer in options.writers:
+        if stage:
+            stage("writing")
+        try:
+            written.append(writer(report, out_dir, stem).name)
+        except Exception as exc:
+            if options.debug:
+                traceback.print_exc()
+            message = f"{path}: could not write the {name} output ({type(exc).__name__}: {exc})"
+            return done("crashed", 2, message, outputs=tuple(written), **summary)
+    status: Status = "fail" if report.exit_code else "pass"
+    return done(status, report.exit_code, outputs=tuple(written), **summary)
+
+
+# ---------------------------------------------------------------------------------------------
+# Names, folders, memory
+# ---------------------------------------------------------------------------------------------
+
+
+def return_stem(path: Path) -> str:
+    """``north.csv`` and ``north.csv.gz`` give ``north``; other dots stay (``q2.2025.csv``)."""
+    name = path.name
+    if name.lower().endswith(".gz"):
+        name = name[:-3]
+    stem = Path(name).stem if "." in name else name
+    return stem or "return"
+
+
+def output_stems(paths: Sequence[Path]) -> list[str]:
+    """One output name per return, distinct even when file names clash.
+
+    Two ``return.csv`` in different folders would overwrite each other's outputs, so every
+    member of a clash takes its folder's name as a prefix (``north_return``), with ``-2``,
+    ``-3`` added where that still clashes. Case is ignored when comparing (case-insensitive
+    file systems). Depends only on the paths and their order: the same command line gives the
+    same names on every run, which a scheduled job relies on.
+    """
+    stems = [return_stem(p) for p in paths]
+    counts = collections.Counter(s.casefold() for s in stems)
+    clashing = {s for s, n in counts.items() if n > 1} | RESERVED_STEMS
+    taken = {s.casefold() for s in stems if s.casefold() not in clashing} | RESERVED_STEMS
+    names: list[str] = []
+    for path, stem in zip(paths, stems, strict=True):
+        if stem.casefold() not in clashing:
+            names.append(stem)
+            continue
+        folder = path.resolve().parent.name
+        base = f"{folder}_{stem}" if folder else stem
+        name, n = base, 1
+        while name.casefold() in taken:
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name.casefold())
+        names.append(name)
+    return names
+
+
+def prepare_out_dir(out_dir: str | os.PathLike[str]) -> Path:
+    """Create the output folder if needed and make sure files can be written in it.
+
+    Checked before any return is validated: finding out after an hour's run that nothing
+    could be saved would waste the run.
+    """
+    target = Path(out_dir)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        with open(target / f".cld_polars_write_test.{os.getpid()}", "wb") as probe:
+            probe_path = Path(probe.name)
+        probe_path.unlink()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise BatchError(f"{target}: cannot create or write the output folder ({reason})") from exc
+    return target
+
+
+def uncompressed_size(path: Path) -> int:
+    """The bytes the reader will see: a ``.gz`` return's size from its gzip trailer."""
+    try:
+        size = path.stat().st_size
+        if path.suffix.lower() == ".gz" and size >= 18:
+            with path.open("rb") as handle:
+                handle.seek(-4, os.SEEK_END)
+                # ISIZE: the uncompressed size modulo 2**32 (the DLP's limit is 4 GB anyway).
+                return max(size, struct.unpack("<I", handle.read(4))[0])
+        return size
+    except OSError:
+        return 0  # missing or unreadable: it will fail fast, using next to no memory
+
+
+def peak_for_size(size: int) -> int:
+    """Planned peak memory of validating a return of ``size`` bytes (:data:`BASE_PEAK_BYTES`)."""
+    return int(BASE_PEAK_BYTES + PEAK_PER_FILE_BYTE * size)
+
+
+def estimate_peak_bytes(path: Path) -> int:
+    """Planned peak memory of validating ``path``."""
+    return peak_for_size(uncompressed_size(path))
+
+
+def available_memory() -> int | None:
+    """Bytes that can be used without swapping: MemAvailable, capped by a cgroup limit."""
+    found: int | None = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found = int(line.split()[1]) * 1024
+                break
+    except (OSError, ValueError, IndexError):
+        pass
+    if found is None:
+        try:
+            found = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            return None
+    for limit_file, usage_file in (
+        ("memory.max", "memory.current"),  # cgroup v2
+        ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes"),  # cgroup v1
+    ):
+        try:
+            limit = (CGROUP / limit_file).read_text().strip()
+            usage = int((CGROUP / usage_file).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit() and int(limit) < 2**60:
+            found = min(found, max(0, int(limit) - usage))
+        break
+    return found
+
+
+def usable_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def choose_workers(
+    paths: Sequence[Path], *, available: int | None = None, cores: int | None = None
+) -> int:
+    """How many returns to validate at once: as many as cores allow and memory holds.
+
+    A small batch runs in this process (:data:`SMALL_BATCH_BYTES`). Memory is planned for the
+    worst case, the largest returns running together: the most workers ``w`` such that the
+    ``w`` largest estimates fit in :data:`MEMORY_SHARE` of the available memory. Never more
+    than the returns, never fewer than one.
+    """
+    sizes = [uncompressed_size(p) for p in paths]
+    if sum(sizes) < SMALL_BATCH_BYTES:
+        return 1
+    cores = cores if cores is not None else usable_cores()
+    available = available if available is not None else available_memory()
+    limit = max(1, min(cores, len(paths)))
+    if available is None:
+        return 1  # unknown memory: one at a time is always safe
+    budget = MEMORY_SHARE * available
+    planned, workers = 0, 0
+    for estimate in sorted((peak_for_size(size) for size in sizes), reverse=True)[:limit]:
+        if planned + estimate > budget:
+            break
+        planned += estimate
+        workers += 1
+    return max(1, workers)
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """Set an environment variable while worker processes are started, then restore it.
+
+    Polars sizes its thread pool from ``POLARS_MAX_THREADS`` when it is first imported, and a
+    spawned worker imports it before any code of ours runs there: the variable has to be in
+    the environment the worker inherits.
+    """
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+
+
+def _unique(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """The returns in the order given, each file once (a glob and a name may both match it)."""
+    seen: set[Path] = set()
+    unique: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    return unique
+
+
+def validate_many(
+    paths: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    workers: int | None = None,
+    xlsx: bool = False,
+    errors_format: str | None = None,
+    progress: Stage | None = None,
+    debug: bool = False,
+) -> list[BatchResult]:
+    """Validate every return, write each one's outputs and the index; results in input order.
+
+    ``workers``: returns validated at once (None: chosen from memory and cores by
+    :func:`choose_workers`; 1: one after another in this process). ``errors_format``:
+    ``"csv"`` or ``"parquet"`` to write each return's findings too. ``progress`` is told what
+    is happening ("2/5 returns done; checking north.csv"). Raises :class:`BatchError` before
+    any work when the output folder or an output is unusable, ``OSError`` if the index cannot
+    be written; a bad return never raises, it is a line of the index.
+    """
+    folder = prepare_out_dir(out_dir)
+    names = output_names(xlsx=xlsx, errors_format=errors_format)
+    options = BatchOptions(writers=tuple((n, OUTPUTS[n]) for n in names), debug=debug)
+    unique = _unique(paths)
+    stems = output_stems(unique)
+    chosen = workers if workers is not None else choose_workers(unique)
+    chosen = max(1, min(chosen, len(unique)))
+    if chosen == 1:
+        results = _run_here(unique, stems, folder, options, progress)
+    else:
+        results = _run_in_workers(unique, stems, folder, options, chosen, progress)
+    write_index(folder, results)
+    return results
+
+
+def _run_here(
+    paths: Sequence[Path],
+    stems: Sequence[str],
+    out_dir: Path,
+    options: BatchOptions,
+    progress: Stage | None,
+) -> list[BatchResult]:
+    """One return after another in this process: no start-up cost, least memory."""
+    results: list[BatchResult] = []
+    for done, (path, stem) in enumerate(zip(paths, stems, strict=True)):
+        stage = _stage_reporter(progress, f"{done}/{len(paths)} returns done; ", path.name)
+        results.append(run_one(path, out_dir, stem, options, stage))
+    return results
+
+
+def _stage_reporter(progress: Stage | None, prefix: str, name: str) -> Stage | None:
+    """Turns the engine's stage ("checking") into a line naming the return."""
+    if progress is None:
+        return None
+    return lambda what: progress(f"{prefix}{what} {name}")
+
+
+def _crashed(path: Path, stem: str, message: str) -> BatchResult:
+    return BatchResult(file=str(path), stem=stem, status="crashed", exit_code=2, message=message)
+
+
+def _run_in_workers(
+    paths: Sequence[Path],
+    stems: Sequence[str],
+    out_dir: Path,
+    options: BatchOptions,
+    workers: int,
+    progress: Stage | None,
+) -> list[BatchResult]:
+    """Returns in ``workers`` spawned processes, largest first so the run ends evenly.
+
+    Spawned, not forked: forking a process whose Polars threads are running can deadlock. If
+    a worker dies (the system ran out of memory and killed it), the pool cannot say whose
+    return it was running, so the returns it lost are run again one per fresh worker: the
+    one that dies again alone is ``crashed``, the others get their results.
+    """
+    context = multiprocessing.get_context("spawn")
+    threads = str(max(1, usable_cores() // workers))
+    results: dict[int, BatchResult] = {}
+    order = sorted(range(len(paths)), key=lambda i: -uncompressed_size(paths[i]))
+    lost: list[int] = []
+
+    def report_progress(pending: Sequence[int]) -> None:
+        if progress:
+            running = ", ".join(paths[i].name for i in pending[:workers])
+            progress(f"{len(results)}/{len(paths)} returns done; checking {running}")
+
+    with (
+        _environment("POLARS_MAX_THREADS", threads),
+        ProcessPoolExecutor(workers, mp_context=context) as pool,
+    ):
+        futures: dict[Future[BatchResult], int] = {
+            pool.submit(run_one, paths[i], out_dir, stems[i], options): i for i in order
+        }
+        report_progress(order)
+        try:
+            for future in as_completed(futures):
+                i = futures[future]
+                try:
+                    results[i] = future.result()
+                except BrokenProcessPool:
+                    lost.append(i)
+                except Exception as exc:  # e.g. a writer that cannot be sent to a worker
+                    results[i] = _crashed(paths[i], stems[i], f"{paths[i]}: {exc}")
+                report_progress([j for j in order if j not in results and j not in lost])
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    for i in sorted(lost):
+        with (
+            _environment("POLARS_MAX_THREADS", str(usable_cores())),
+            ProcessPoolExecutor(1, mp_context=context) as alone,
+        ):
+            try:
+                results[i] = alone.submit(run_one, paths[i], out_dir, stems[i], options).result()
+            except BrokenProcessPool:
+                message = (
+                    f"{paths[i]}: the worker process stopped unexpectedly "
+                    "(it may have run out of memory; try --workers 1)"
+                )
+                results[i] = _crashed(paths[i], stems[i], message)
+        report_progress([j for j in order if j not in results])
+    return [results[i] for i in range(len(paths))]
+
+
+# ---------------------------------------------------------------------------------------------
+# The index
+# ---------------------------------------------------------------------------------------------
+
+
+def exit_status(results: Sequence[BatchResult]) -> int:
+    """The run's exit status: the worst of its returns (0 pass, 1 errors, 2 not checked)."""
+    return max((r.exit_code for r in results), default=0)
+
+
+def write_index(out_dir: Path, results: Sequence[BatchResult]) -> tuple[Path, Path]:
+    """``index.json`` and ``index.csv``: one line per return, written whole or not at all."""
+    records = [r.as_dict() for r in results]
+    statuses = collections.Counter(r.status for r in results)
+    payload = {
+        "returns": records,
+        "exit_code": exit_status(results),
+        "statuses": {s: statuses.get(s, 0) for s in ("pass", "fail", "unreadable", "crashed")},
+    }
+    text = json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+    json_path = write_atomic_with(
+        out_dir / "index.json", lambda tmp: tmp.write_text(text, encoding="utf-8")
+    )
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=INDEX_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow(
+            {
+                **{k: "" if v is None else v for k, v in record.items()},
+                "outputs": ";".join(record["outputs"]),  # type: ignore[arg-type]
+            }
+        )
+    csv_text = buffer.getvalue()
+    csv_path = write_atomic_with(
+        out_dir / "index.csv", lambda tmp: tmp.write_text(csv_text, encoding="utf-8")
+    )
+    return json_path, csv_path
