@@ -6,6 +6,7 @@ Exit status: 0 no errors, 1 errors found, 2 an input could not be read (or bad u
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from cld_polars import __version__
 from cld_polars.engine import validate
-from cld_polars.reader import ReturnReadError
+from cld_polars.reader import ReturnReadError, one_line
 from cld_polars.report import Report
 
 TOP_RULES = 10
@@ -31,7 +32,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Validate Adult Social Care Client Level Data (CLD) Release 2 returns.",
         epilog="Exit status: 0 no errors, 1 errors found, 2 an input could not be read.",
     )
-    parser.add_argument("returns", nargs="*", type=Path, help="return files (.csv or .csv.gz)")
+    parser.add_argument(
+        "returns",
+        nargs="*",
+        type=Path,
+        help="return files (.csv, .csv.gz, or .xlsx/.parquet to check before saving as CSV)",
+    )
     parser.add_argument("--sample", action="store_true", help="validate the bundled sample return")
     parser.add_argument(
         "--json",
@@ -90,6 +96,8 @@ def _run_one(path: Path, args: argparse.Namespace, several: bool) -> int:
     try:
         report = validate(path)
     except ReturnReadError as exc:
+        if args.debug:
+            traceback.print_exc()
         print(f"cld-validate: {exc}", file=sys.stderr)
         return 2
     json_path = _output_for(args.json, path, several, ".json")
@@ -105,11 +113,34 @@ def _run_one(path: Path, args: argparse.Namespace, several: bool) -> int:
         if errors_path:
             report.write_findings(errors_path)
     except (OSError, ValueError) as exc:
-        print(f"cld-validate: cannot write output: {exc}", file=sys.stderr)
+        if args.debug:
+            traceback.print_exc()
+        print(f"cld-validate: cannot write output: {one_line(exc)}", file=sys.stderr)
         return 2
     if not args.quiet:
         print(_summary(report))
     return report.exit_code
+
+
+def _output_problem(option: Path | None, flag: str, several: bool) -> str | None:
+    """Why an output path cannot be written, checked before any return is validated."""
+    if option is None:
+        return None
+    if several or option.is_dir():
+        if not option.is_dir():
+            return f"with several returns, {flag} {option} must be an existing folder"
+        folder = option
+    else:
+        folder = option.parent if str(option.parent) else Path(".")
+        if flag == "--errors" and option.suffix.lower() not in (".csv", ".parquet"):
+            return f"{flag} {option}: findings are written as .csv or .parquet; name it so"
+    if not folder.exists():
+        return f"{flag} {option}: the output folder {folder} does not exist; create it first"
+    if not folder.is_dir():
+        return f"{flag} {option}: {folder} is a file, not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{flag} {option}: the output folder {folder} cannot be written to"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -124,12 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     several = len(paths) > 1
-    for option in (args.json, args.errors):
-        if several and option is not None and not option.is_dir():
-            print(
-                f"cld-validate: with several returns, {option} must be an existing folder",
-                file=sys.stderr,
-            )
+    for option, flag in ((args.json, "--json"), (args.errors, "--errors")):
+        problem = _output_problem(option, flag, several)
+        if problem:  # before any validation, so that nothing is half done
+            print(f"cld-validate: {problem}", file=sys.stderr)
             return 2
     status = 0
     for path in paths:
@@ -142,8 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.debug:
                 traceback.print_exc()
             print(
-                f"cld-validate: {path}: unexpected error ({type(exc).__name__}: {exc}). "
-                "Run again with --debug for details and report it.",
+                f"cld-validate: {path}: unexpected error ({type(exc).__name__}: "
+                f"{one_line(exc)}). Run again with --debug for details and report it.",
                 file=sys.stderr,
             )
             code = 2
