@@ -88,7 +88,9 @@ def _find_header(book: object, spec: Spec) -> tuple[object, int, list[str]] | No
             while names and not names[-1].strip():
                 names.pop()
             hits = header_hits(names, spec)
-            if hits and (best is None or hits > best[0]):
+            filled = sum(1 for n in names if n.strip())
+            # Mostly names: a data row can hold a value that reads like a column name.
+            if hits and 2 * hits >= filled and (best is None or hits > best[0]):
                 best = (hits, sheet, number, names)
     return None if best is None else best[1:]
 

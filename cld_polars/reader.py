@@ -415,7 +415,7 @@ class _Layout:
 
 def _layout(path: Path, spec: Spec, name: Path) -> _Layout | None:
     """Find the header row: the line among the first 20, read with the delimiter, that holds
-    the most specification names. None for a file that holds only white space.
+    the most specification names (and mostly them). None for a file of white space only.
 
     A first line holding no name but exactly 48 values is data without a header: the columns
     are taken in specification order. Anything else without a header cannot be checked.
@@ -434,8 +434,11 @@ def _layout(path: Path, spec: Spec, name: Path) -> _Layout | None:
     for index, line in enumerate(lines):
         for sep in DELIMITERS:
             if sep == "," or sep in line:
-                hits = header_hits(split_record(line, sep)[0], spec, keys)
-                if hits > best[0]:
+                names = split_record(line, sep)[0]
+                hits = header_hits(names, spec, keys)
+                # At least half the names: a data row can hold a value that reads like a
+                # column name ('Eligible needs identified').
+                if hits > best[0] and 2 * hits >= sum(1 for n in names if n.strip()):
                     best = (hits, index, sep)
     hits, index, sep = best
     findings: list[FileFinding] = []
