@@ -17,8 +17,9 @@ import polars as pl
 DATE_FORMAT = "%d/%m/%Y"
 DATE_PATTERN = r"^\d{2}/\d{2}/\d{4}$"
 NHS_PATTERN = r"^\d{10}$"
-INTEGER_PATTERN = r"^\d+$"
-DECIMAL_PATTERN = r"^\d+(\.\d{1,2})?$"
+#: ASCII digits only: in Polars (Rust regex) ``\d`` also matches other scripts' digits.
+INTEGER_PATTERN = r"^[0-9]+$"
+DECIMAL_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
 #: A full postcode: outward code (area letters, district digit, optional letter/digit), one
 #: space, inward code (digit and two letters).
 POSTCODE_FULL = r"^[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2}$"
