@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
+import polars as pl
+
 from cld_polars import __version__
 from cld_polars.engine import validate
 from cld_polars.reader import ReturnReadError, one_line
@@ -167,7 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("cld-validate: interrupted", file=sys.stderr)
             return 130
-        except Exception as exc:  # the last resort: one line, never a traceback
+        except (Exception, pl.exceptions.PanicException) as exc:  # the last resort: one line
+            # (a Polars panic is a BaseException: caught by name so it too is one line)
             if args.debug:
                 traceback.print_exc()
             print(

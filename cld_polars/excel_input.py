@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-import zipfile
 from pathlib import Path
 
 import polars as pl
@@ -60,7 +59,7 @@ def read_workbook(path: Path, spec: Spec) -> ReturnSource:
             # openpyxl warns about workbook features it ignores (data validation, styles).
             warnings.simplefilter("ignore")
             book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
+    except Exception as exc:  # a damaged workbook fails in zipfile, zlib, XML or openpyxl
         raise ReturnReadError(
             f"{path}: is not a readable Excel workbook ({one_line(exc)}). "
             "Open it in Excel and save it again, or save the return as CSV."
@@ -69,7 +68,9 @@ def read_workbook(path: Path, spec: Spec) -> ReturnSource:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return _read_sheet(path, book, spec)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
+    except ReturnReadError:
+        raise
+    except Exception as exc:  # the sheet's XML is read as it streams: damage shows here
         raise ReturnReadError(
             f"{path}: the workbook could not be read ({one_line(exc)}). "
             "Open it in Excel and save it again, or save the return as CSV."

@@ -447,7 +447,7 @@ def _layout(path: Path, spec: Spec, name: Path) -> _Layout | None:
         counts = {s: len(split_record(first, s)[0]) for s in DELIMITERS}
         sep = next((s for s, n in counts.items() if n == len(spec.header)), "")
         if not sep:
-            snippet = first.strip()[:60]
+            snippet = "".join(c if c.isprintable() else "?" for c in first.strip()[:60])
             raise ReturnReadError(
                 f"{name}: does not look like a CLD return: none of its first {len(lines)} "
                 f"line(s) holds a Release 2 column name and line 1 has {counts[',']} "
@@ -528,8 +528,9 @@ def _structure(path: Path, layout: _Layout, findings: list[FileFinding]) -> _Str
     and this is a single cheap pass. Otherwise a line starts a record unless an odd number of
     quote characters came before it (a quoted value spanning lines). A quote never closed is
     isolated to its own line, so one stray quote does not swallow the rest of the file; a
-    record whose quotes are not well formed is read line by line with every delimiter a
-    separator and the quotes kept as ordinary characters, and written to a clean copy.
+    record whose quotes are not well formed is read line by line, leniently (values properly
+    quoted keep their meaning, stray quotes are ordinary characters: ``split_record``), and
+    the records are written to a clean copy for Polars to scan.
     """
     sep = layout.sep
     text = pl.col("text")
@@ -893,27 +894,35 @@ def _as_text(expr: pl.Expr, dtype: pl.DataType, name: str, path: Path) -> pl.Exp
 
 
 def _read_parquet(path: Path, spec: Spec) -> ReturnSource:
-    """A return kept as Parquet: columns matched like a header, each value as text."""
+    """A return kept as Parquet: columns matched like a header, each value as text.
+
+    Read whole with pyarrow, which reports a damaged file as an error where Polars' reader
+    can panic (a Rust panic prints its own lines and is no ``Exception``); the engine reads
+    the whole return into memory at once anyway.
+    """
     if _head(path, 4) != b"PAR1":
         raise ReturnReadError(
             f"{path}: is not a Parquet file despite its name. "
             "Give the Parquet file, or name a CSV .csv."
         )
+    # Imported here: only Parquet input needs pyarrow.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
-        lazy = pl.scan_parquet(path)
-        schema = lazy.collect_schema()
-        rows = int(lazy.select(pl.len()).collect().item())
-    except (pl.exceptions.PolarsError, OSError) as exc:
+        data = pl.from_arrow(pq.read_table(path))
+    except (pa.ArrowException, OSError, ValueError, pl.exceptions.PolarsError) as exc:
         raise ReturnReadError(
             f"{path}: is not a readable Parquet file ({one_line(exc)}). Export it again."
         ) from exc
-    names = schema.names()
+    assert isinstance(data, pl.DataFrame)
+    names = data.columns
     mapping, findings = match_header(names, spec)
     findings.insert(0, RULES["FILE_NOT_CSV"].finding(kind="a Parquet file"))
     typed: dict[str, str] = {}
     by_field: dict[str, pl.Expr] = {}
     for i, target in mapping.items():
-        dtype = schema[names[i]]
+        dtype = data.schema[names[i]]
         by_field[target] = _as_text(pl.col(names[i]), dtype, names[i], path)
         if dtype != pl.String:
             typed[names[i]] = str(dtype)
@@ -925,12 +934,22 @@ def _read_parquet(path: Path, spec: Spec) -> ReturnSource:
             )
         )
     columns = [by_field.get(f, pl.lit(None, dtype=pl.String)).alias(f) for f in spec.header]
-    frame = lazy.with_row_index("__i").select(
-        (pl.col("__i").cast(pl.Int64) + 2).alias(LINE), *columns
-    )
-    if rows == 0:
+    try:
+        frame = (
+            data.with_row_index("__i")
+            .select((pl.col("__i").cast(pl.Int64) + 2).alias(LINE), *columns)
+            .lazy()
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise ReturnReadError(
+            f"{path}: its values could not be read as text ({one_line(exc)}). "
+            "Export the return as CSV."
+        ) from exc
+    if data.height == 0:
         findings.append(RULES["FILE_HEADER_ONLY"].finding())
-    return ReturnSource(path, frame, names, frozenset(mapping.values()), findings, "n/a", rows)
+    return ReturnSource(
+        path, frame, names, frozenset(mapping.values()), findings, "n/a", data.height
+    )
 
 
 def _empty_frame(spec: Spec) -> pl.LazyFrame:

@@ -611,6 +611,14 @@ def test_unexpected_errors_are_one_line(
     err = capsys.readouterr().err
     assert "Traceback" in err and "with a second line of detail" in err
 
+    def panics(source: object) -> None:
+        raise pl.exceptions.PanicException("assertion `left == right` failed")
+
+    monkeypatch.setattr(cli, "validate", panics)  # a Rust panic is no Exception in Python
+    assert cli.main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "unexpected error (PanicException" in err and len(err.strip().splitlines()) == 1
+
 
 def test_one_bad_return_does_not_stop_the_others(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
