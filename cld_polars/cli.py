@@ -157,9 +157,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     several = len(paths) > 1
-    for option, flag in ((args.json, "--json"), (args.errors, "--errors")):
+    for option in (args.json, args.errors):
+        if several and option is not None and not option.is_dir():
+            print(
+                f"cld-validate: with several returns, {option} must be an existing folder",
+                file=sys.stderr,
+            )
+            return 2
+    outputs = [("--json", args.json), ("--errors", args.errors)]
+    outputs.append(("--xlsx", getattr(args, "xlsx", None)))  # the workbook, where there is one
+    for flag, option in outputs:
         problem = _output_problem(option, flag, several)
-        if problem:  # before any validation, so that nothing is half done
+        if problem:  # checked before any validation, so that nothing is half done
             print(f"cld-validate: {problem}", file=sys.stderr)
             return 2
     status = 0

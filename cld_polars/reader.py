@@ -491,7 +491,8 @@ def match_header(
             target = keys[header_key(name)]
             findings.append(RULES["HEADER_VARIANT"].finding(line=line, found=name, field=target))
         else:
-            findings.append(RULES["HEADER_EXTRA_COLUMN"].finding(line=line, found=name))
+            shown = name if name.strip() else f"(unnamed, column {i + 1})"
+            findings.append(RULES["HEADER_EXTRA_COLUMN"].finding(line=line, found=shown))
             continue
         positions.setdefault(target, []).append(i + 1)
         if len(positions[target]) == 1:

@@ -376,6 +376,17 @@ def test_trailing_delimiter_on_rows_only(
     assert gender_lines(path) == [ROWS + 2]
 
 
+def test_unnamed_column_in_the_middle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    header = list(HEADER)
+    header.insert(5, "")
+    rows = [{**r, "": ""} for r in clean_rows()]
+    r = run(write_csv(tmp_path / "r.csv", rows, header=header), capsys)
+    assert r.code == 0 and r.severity("HEADER_EXTRA_COLUMN") == "warning"
+    assert r.findings["HEADER_EXTRA_COLUMN"].startswith(
+        "Line 1: Column '(unnamed, column 6)' is not in the Release 2 specification"
+    )
+
+
 def test_semicolons(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = (b"\n".join([*LINES, bad_row()]) + b"\n").decode()
     rows = list(csv.reader(io.StringIO(text)))
