@@ -180,7 +180,7 @@ def _cell_text(value: object) -> str | None:
     significant digits, as Excel shows them.
     """
     if value is None or isinstance(value, str):
-        return value
+        return value or None  # an empty cell, as the CSV scan reads an empty field
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, dt.datetime):

@@ -872,6 +872,11 @@ def _read_csv(
 # --- Parquet ------------------------------------------------------------------------------
 
 
+def _empty_as_null(expr: pl.Expr) -> pl.Expr:
+    """An empty string as null, as the CSV scan reads an empty field: one blank, one form."""
+    return pl.when(expr != "").then(expr)
+
+
 def _as_text(expr: pl.Expr, dtype: pl.DataType, name: str, path: Path) -> pl.Expr:
     """A typed Parquet column as the text a CSV export would hold (dates as dd/mm/yyyy)."""
     if dtype == pl.String:
@@ -924,7 +929,8 @@ def _read_parquet(path: Path, spec: Spec) -> ReturnSource:
     by_field: dict[str, pl.Expr] = {}
     for i, target in mapping.items():
         dtype = data.schema[names[i]]
-        by_field[target] = _as_text(pl.col(names[i]), dtype, names[i], path)
+        text = _as_text(pl.col(names[i]), dtype, names[i], path)
+        by_field[target] = _empty_as_null(text)
         if dtype != pl.String:
             typed[names[i]] = str(dtype)
     if typed:
@@ -960,7 +966,10 @@ def _empty_frame(spec: Spec) -> pl.LazyFrame:
 def frame_source(
     frame: pl.DataFrame | pl.LazyFrame, spec: Spec | None = None, name: str = "<frame>"
 ) -> ReturnSource:
-    """Wrap a frame a notebook already holds as a return (columns matched like a header)."""
+    """Wrap a frame a notebook already holds as a return (columns matched like a header).
+
+    Values are cast to text and empty strings read as null, as the CSV scan reads them.
+    """
     spec = spec or load_spec()
     lazy = frame.lazy()
     header = lazy.collect_schema().names()
@@ -968,7 +977,9 @@ def frame_source(
     by_field = {name_: header[i] for i, name_ in mapping.items()}
     columns = [
         (
-            pl.col(by_field[f]).cast(pl.String) if f in by_field else pl.lit(None, dtype=pl.String)
+            _empty_as_null(pl.col(by_field[f]).cast(pl.String))
+            if f in by_field
+            else pl.lit(None, dtype=pl.String)
         ).alias(f)
         for f in spec.header
     ]
