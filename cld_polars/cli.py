@@ -17,7 +17,7 @@ import polars as pl
 
 from cld_polars import __version__
 from cld_polars.engine import validate
-from cld_polars.reader import ReturnReadError, one_line
+from cld_polars.reader import ReturnReadError
 from cld_polars.report import Report
 
 TOP_RULES = 10
@@ -98,8 +98,6 @@ def _run_one(path: Path, args: argparse.Namespace, several: bool) -> int:
     try:
         report = validate(path)
     except ReturnReadError as exc:
-        if args.debug:
-            traceback.print_exc()
         print(f"cld-validate: {exc}", file=sys.stderr)
         return 2
     json_path = _output_for(args.json, path, several, ".json")
@@ -115,9 +113,7 @@ def _run_one(path: Path, args: argparse.Namespace, several: bool) -> int:
         if errors_path:
             report.write_findings(errors_path)
     except (OSError, ValueError) as exc:
-        if args.debug:
-            traceback.print_exc()
-        print(f"cld-validate: cannot write output: {one_line(exc)}", file=sys.stderr)
+        print(f"cld-validate: cannot write output: {exc}", file=sys.stderr)
         return 2
     if not args.quiet:
         print(_summary(report))
@@ -182,9 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             # (a Polars panic is a BaseException: caught by name so it too is one line)
             if args.debug:
                 traceback.print_exc()
+            first = (str(exc).strip().splitlines() or [""])[0][:200]  # library errors run long
             print(
-                f"cld-validate: {path}: unexpected error ({type(exc).__name__}: "
-                f"{one_line(exc)}). Run again with --debug for details and report it.",
+                f"cld-validate: {path}: unexpected error ({type(exc).__name__}: {first}). "
+                "Run again with --debug for details and report it.",
                 file=sys.stderr,
             )
             code = 2

@@ -596,13 +596,6 @@ def test_a_failed_write_leaves_nothing_behind(
 # --- error paths ----------------------------------------------------------------------
 
 
-def test_debug_shows_the_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    png = write(tmp_path / "r.csv", b"\x89PNG\r\n\x1a\n" + bytes(100))
-    assert cli.main([str(png), "--debug"]) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("cld-validate: ")
-
-
 def test_unexpected_errors_are_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
