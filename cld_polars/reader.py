@@ -786,14 +786,14 @@ def _gunzip(path: Path, tmpdir: Path) -> Path:
             if not_text(path) is None
             else "compress the CSV again with gzip, or give the CSV itself"
         )
-        raise ReturnReadError(f"{path}: is not a gzip file despite its name; {hint}.")
+        raise ReturnReadError(f"{path}: not a readable gzip file despite its name; {hint}.")
     target = tmpdir / "decompressed.csv"
     try:
         with gzip.open(path, "rb") as src, target.open("wb") as dst:
             shutil.copyfileobj(src, dst, CHUNK)
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise ReturnReadError(
-            f"{path}: the gzip file is damaged or cut short ({one_line(exc)}). "
+            f"{path}: not a readable gzip file: it is damaged or cut short ({one_line(exc)}). "
             "Compress the CSV again, or give the CSV itself."
         ) from exc
     return target

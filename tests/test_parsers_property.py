@@ -9,6 +9,7 @@ digits, white space and punctuation, since council returns hold all of them.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Callable
 
@@ -19,7 +20,15 @@ from hypothesis import strategies as st
 from cld_polars import parse
 from cld_polars.spec import load_spec
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: Fixed examples by default, so the suite is repeatable; PROPERTY_EXAMPLES=2000 explores
+#: afresh (random examples) when changing a parser.
+EXPLORE = os.environ.get("PROPERTY_EXAMPLES")
+SETTINGS = settings(
+    max_examples=int(EXPLORE or 60),
+    derandomize=EXPLORE is None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 #: Characters returns really hold, plus the awkward ones: Unicode digits (Arabic-Indic,
 #: full-width), non-breaking and other spaces, currency, dashes and quotes.
@@ -307,7 +316,13 @@ def test_list_classification_of_any_text(picks: list[tuple[str, str]]) -> None:
 
 @SETTINGS
 @given(any_text)
-def test_systematic_release2_is_idempotent(value: str) -> None:
+def test_systematic_release2_leaves_no_release1_punctuation(value: str) -> None:
+    """Ampersands and slashes become words, spacing is single, and folding is its lower case.
+
+    (Not idempotent, and need not be: '-/' gives '- or', whose dash a second pass would turn
+    into a colon; the matcher applies it once to a value and once to each listed value.)
+    """
     once = parse.systematic_release2(value)
-    assert parse.systematic_release2(once) == once
-    assert parse.fold(once) == parse.fold(value)
+    assert "&" not in once and "/" not in once
+    assert once == once.strip() and "  " not in once
+    assert parse.fold(value) == once.lower()

@@ -435,7 +435,7 @@ def test_gzip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert r.code == 1 and gender_lines(path) == [ROWS + 2]
     plain = write(tmp_path / "plain.csv.gz", clean_csv_bytes())
     r = run(plain, capsys)
-    assert r.code == 2 and "is not a gzip file despite its name; it is plain text" in r.err
+    assert r.code == 2 and "not a readable gzip file despite its name; it is plain" in r.err
     cut = write(tmp_path / "cut.csv.gz", gzip.compress(clean_csv_bytes())[:-30])
     r = run(cut, capsys)
     assert r.code == 2 and "damaged or cut short" in r.err
@@ -601,7 +601,7 @@ def test_unexpected_errors_are_one_line(
 ) -> None:
     path = write(tmp_path / "r.csv", clean_csv_bytes())
 
-    def broken(source: object) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("engine failure\nwith a second line of detail")
 
     monkeypatch.setattr(cli, "validate", broken)
@@ -615,7 +615,7 @@ def test_unexpected_errors_are_one_line(
     err = capsys.readouterr().err
     assert "Traceback" in err and "with a second line of detail" in err
 
-    def panics(source: object) -> None:
+    def panics(*args: object, **kwargs: object) -> None:
         raise pl.exceptions.PanicException("assertion `left == right` failed")
 
     monkeypatch.setattr(cli, "validate", panics)  # a Rust panic is no Exception in Python
