@@ -232,16 +232,41 @@ def _input_kind(path: Path) -> str:
 # --- bytes --------------------------------------------------------------------------------
 
 
-def _lines_matching(path: Path, pattern: re.Pattern[bytes]) -> list[int]:
-    """The line numbers (with repeats) where a byte pattern occurs. Only run on a file
-    already known to hold the pattern, so the common file pays nothing for it."""
-    lines: list[int] = []
+class _LineTally:
+    """The distinct lines on which a byte pattern occurs, counted chunk by chunk.
+
+    Newlines are counted from one match to the next, never from the chunk's start, so a file
+    full of matches (every accented letter of a UTF-8 file) stays one linear pass.
+    """
+
+    def __init__(self, pattern: re.Pattern[bytes]) -> None:
+        self.pattern = pattern
+        self.count = 0
+        self.first = 0
+        self._last = 0
+
+    def add(self, chunk: bytes, line: int) -> None:
+        """Count the matches in a chunk whose first byte is on ``line``."""
+        at, pos = line, 0
+        for match in self.pattern.finditer(chunk):
+            at += chunk.count(b"\n", pos, match.start())
+            pos = match.start()
+            if at != self._last:
+                self.count += 1
+                self._last = at
+                self.first = self.first or at
+
+
+def _lines_matching(path: Path, pattern: re.Pattern[bytes]) -> _LineTally:
+    """Where a byte pattern occurs in a file. Only run on a file already known to hold it,
+    so the common file pays nothing for it."""
+    tally = _LineTally(pattern)
     line = 1
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
-            lines.extend(line + chunk.count(b"\n", 0, m.start()) for m in pattern.finditer(chunk))
+            tally.add(chunk, line)
             line += chunk.count(b"\n")
-    return lines
+    return tally
 
 
 def _bytes_pass(path: Path, tmpdir: Path, findings: list[FileFinding]) -> tuple[Path, str]:
@@ -287,9 +312,6 @@ def _bytes_pass(path: Path, tmpdir: Path, findings: list[FileFinding]) -> tuple[
     if not utf8:
         path = _from_cp1252(path, tmpdir / "from_cp1252.csv", findings)
         encoding = "windows-1252"
-    if has_nul:
-        lines = _lines_matching(path, re.compile(rb"\x00"))
-        findings.append(RULES["FILE_NUL_BYTES"].finding(count=len(set(lines)), first=lines[0]))
     if has_cr and not has_lf:
         findings.append(RULES["FILE_LINE_ENDINGS"].finding())
         target = tmpdir / "line_feeds.csv"
@@ -297,29 +319,29 @@ def _bytes_pass(path: Path, tmpdir: Path, findings: list[FileFinding]) -> tuple[
             while chunk := src.read(CHUNK):
                 dst.write(chunk.replace(b"\r", b"\n"))
         path = target
+    if has_nul:
+        nul = _lines_matching(path, re.compile(rb"\x00"))
+        findings.append(RULES["FILE_NUL_BYTES"].finding(count=nul.count, first=nul.first))
     return path, encoding
 
 
 def _from_cp1252(path: Path, target: Path, findings: list[FileFinding]) -> Path:
     """A UTF-8 copy of a Windows-1252 file, noting bytes valid in neither encoding and
     UTF-8 characters mixed in (they are read as Windows-1252 and come out garbled)."""
-    undefined: list[int] = []
-    mixed: list[int] = []
+    undefined, mixed = _LineTally(CP1252_UNDEFINED), _LineTally(UTF8_CHARACTER)
     line = 1
     with path.open("rb") as src, target.open("w", encoding="utf-8", newline="") as dst:
         while chunk := src.read(CHUNK):
-            for match in CP1252_UNDEFINED.finditer(chunk):
-                undefined.append(line + chunk.count(b"\n", 0, match.start()))
-            for match in UTF8_CHARACTER.finditer(chunk):
-                mixed.append(line + chunk.count(b"\n", 0, match.start()))
+            undefined.add(chunk, line)
+            mixed.add(chunk, line)
             dst.write(chunk.decode("cp1252", errors="replace"))
             line += chunk.count(b"\n")
-    if undefined:
+    if undefined.count:
         findings.append(
-            RULES["FILE_ENCODING"].finding(count=len(set(undefined)), first=undefined[0])
+            RULES["FILE_ENCODING"].finding(count=undefined.count, first=undefined.first)
         )
-    if mixed:
-        findings.append(RULES["FILE_MIXED_ENCODING"].finding(count=len(set(mixed)), first=mixed[0]))
+    if mixed.count:
+        findings.append(RULES["FILE_MIXED_ENCODING"].finding(count=mixed.count, first=mixed.first))
     return target
 
 
