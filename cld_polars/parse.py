@@ -66,11 +66,9 @@ def parse_date(expr: pl.Expr) -> pl.Expr:
     Polars 2 has no string-to-date cast; ``str.to_date(strict=False)`` gives null for a value
     that is not a real calendar date, and the pattern rejects the lenient forms chrono accepts.
     """
-    return (
-        pl.when(expr.str.contains(DATE_PATTERN))
-        .then(expr.str.to_date(DATE_FORMAT, strict=False))
-        .otherwise(None)
-    )
+    date = expr.str.to_date(DATE_FORMAT, strict=False)
+    # chrono's proleptic calendar has a year 0; the Gregorian calendar (and Python) does not.
+    return pl.when(expr.str.contains(DATE_PATTERN) & (date.dt.year() > 0)).then(date)
 
 
 def suggest_date(expr: pl.Expr) -> pl.Expr:

@@ -106,6 +106,23 @@ def test_parse_date_matches_the_reference(values: list[str]) -> None:
             assert got == value  # a date that parses reads back as the same text
 
 
+digits = st.text(alphabet="0123456789", min_size=2, max_size=2)
+date_like = st.builds(
+    lambda d, m, y: f"{d}/{m}/{y}",
+    digits,
+    digits,
+    st.one_of(st.text(alphabet="0123456789", min_size=4, max_size=4), st.just("0000")),
+)
+
+
+@SETTINGS
+@given(st.lists(date_like, min_size=1, max_size=40))
+def test_date_shaped_values_parse_only_when_real(values: list[str]) -> None:
+    """Every dd/mm/yyyy-shaped value: a date exactly when the calendar has that day."""
+    parsed = apply(lambda e: parse.parse_date(e).is_not_null(), values)
+    assert parsed == [ref_date(v) is not None for v in values]
+
+
 @SETTINGS
 @given(st.lists(dates, min_size=1, max_size=40))
 def test_every_real_date_parses_and_other_forms_are_suggested(days: list[dt.date]) -> None:
