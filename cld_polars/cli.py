@@ -6,11 +6,14 @@ Exit status: 0 no errors, 1 errors found, 2 an input could not be read (or bad u
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+
+import polars as pl
 
 from cld_polars import __version__
 from cld_polars.batch import BatchError, BatchResult, exit_status, validate_many
@@ -33,7 +36,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Validate Adult Social Care Client Level Data (CLD) Release 2 returns.",
         epilog="Exit status: 0 no errors, 1 errors found, 2 an input could not be read.",
     )
-    parser.add_argument("returns", nargs="*", type=Path, help="return files (.csv or .csv.gz)")
+    parser.add_argument(
+        "returns",
+        nargs="*",
+        type=Path,
+        help="return files (.csv, .csv.gz, or .xlsx/.parquet to check before saving as CSV)",
+    )
     parser.add_argument("--sample", action="store_true", help="validate the bundled sample return")
     parser.add_argument(
         "--json",
@@ -103,6 +111,12 @@ def _output_for(option: Path | None, source: Path, several: bool, suffix: str) -
     return option
 
 
+def _clip(value: object, limit: int = 80) -> str:
+    """A value short enough for one terminal line (a field can hold a megabyte)."""
+    text = "" if value is None else str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _summary(report: Report) -> str:
     lines = [
         f"{report.file}: {report.rows:,} rows checked in {report.seconds:.1f} s",
@@ -119,9 +133,9 @@ def _summary(report: Report) -> str:
             lines.append(f"    {rule['rows']:>9,}  {rule['severity']:<7} {rule['code']} ({fields})")
             example = examples.get(rule["code"])
             if example:
-                hint = f" -> '{example['suggestion']}'" if example["suggestion"] else ""
+                hint = f" -> '{_clip(example['suggestion'])}'" if example["suggestion"] else ""
                 lines.append(
-                    f"               e.g. line {example['line']}: '{example['value']}'{hint}"
+                    f"               e.g. line {example['line']}: '{_clip(example['value'])}'{hint}"
                 )
         if report.rules.height > TOP_RULES:
             lines.append(f"    ... and {report.rules.height - TOP_RULES} more rules (see --json)")
@@ -137,6 +151,8 @@ def _run_one(path: Path, args: argparse.Namespace, several: bool) -> int:
         try:
             report = validate(path, progress=lambda stage: progress(f"{stage} {path.name}"))
         except ReturnReadError as exc:
+            if args.debug:
+                traceback.print_exc()
             problem: str | None = str(exc)
         else:
             progress(f"writing {path.name}")
@@ -184,6 +200,27 @@ def _write_outputs(
     return None, notes
 
 
+def _output_problem(option: Path | None, flag: str, several: bool) -> str | None:
+    """Why an output path cannot be written, checked before any return is validated."""
+    if option is None:
+        return None
+    if several or option.is_dir():
+        if not option.is_dir():
+            return f"with several returns, {flag} {option} must be an existing folder"
+        folder = option
+    else:
+        folder = option.parent if str(option.parent) else Path(".")
+        if flag == "--errors" and option.suffix.lower() not in (".csv", ".parquet"):
+            return f"{flag} {option}: findings are written as .csv or .parquet; name it so"
+    if not folder.exists():
+        return f"{flag} {option}: the output folder {folder} does not exist; create it first"
+    if not folder.is_dir():
+        return f"{flag} {option}: {folder} is a file, not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{flag} {option}: the output folder {folder} cannot be written to"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     paths: list[Path] = list(args.returns)
@@ -205,6 +242,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
+    outputs = [("--json", args.json), ("--errors", args.errors)]
+    outputs.append(("--xlsx", getattr(args, "xlsx", None)))  # the workbook, where there is one
+    for flag, option in outputs:
+        problem = _output_problem(option, flag, several)
+        if problem:  # checked before any validation, so that nothing is half done
+            print(f"cld-validate: {problem}", file=sys.stderr)
+            return 2
     status = 0
     for path in paths:
         try:
@@ -212,11 +256,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("cld-validate: interrupted", file=sys.stderr)
             return 130
-        except Exception as exc:  # the last resort: one line, never a traceback
+        except (Exception, pl.exceptions.PanicException) as exc:  # the last resort: one line
+            # (a Polars panic is a BaseException: caught by name so it too is one line)
             if args.debug:
                 traceback.print_exc()
+            first = (str(exc).strip().splitlines() or [""])[0][:200]  # library errors run long
             print(
-                f"cld-validate: {path}: unexpected error ({type(exc).__name__}: {exc}). "
+                f"cld-validate: {path}: unexpected error ({type(exc).__name__}: {first}). "
                 "Run again with --debug for details and report it.",
                 file=sys.stderr,
             )

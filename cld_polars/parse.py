@@ -17,8 +17,9 @@ import polars as pl
 DATE_FORMAT = "%d/%m/%Y"
 DATE_PATTERN = r"^\d{2}/\d{2}/\d{4}$"
 NHS_PATTERN = r"^\d{10}$"
-INTEGER_PATTERN = r"^\d+$"
-DECIMAL_PATTERN = r"^\d+(\.\d{1,2})?$"
+#: ASCII digits only: in Polars (Rust regex) ``\d`` also matches other scripts' digits.
+INTEGER_PATTERN = r"^[0-9]+$"
+DECIMAL_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
 #: A full postcode: outward code (area letters, district digit, optional letter/digit), one
 #: space, inward code (digit and two letters).
 POSTCODE_FULL = r"^[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2}$"
@@ -65,11 +66,9 @@ def parse_date(expr: pl.Expr) -> pl.Expr:
     Polars 2 has no string-to-date cast; ``str.to_date(strict=False)`` gives null for a value
     that is not a real calendar date, and the pattern rejects the lenient forms chrono accepts.
     """
-    return (
-        pl.when(expr.str.contains(DATE_PATTERN))
-        .then(expr.str.to_date(DATE_FORMAT, strict=False))
-        .otherwise(None)
-    )
+    date = expr.str.to_date(DATE_FORMAT, strict=False)
+    # chrono's proleptic calendar has a year 0; the Gregorian calendar (and Python) does not.
+    return pl.when(expr.str.contains(DATE_PATTERN) & (date.dt.year() > 0)).then(date)
 
 
 def suggest_date(expr: pl.Expr) -> pl.Expr:

@@ -2,21 +2,31 @@
 
 Whatever the input looks like, the result is a lazy frame with the 48 specification columns
 as text (blank columns where the return lacks them), a ``__line`` column giving the line in
-the file where each row starts, and the file-level findings met on the way. The input file is
-only ever opened for reading; where it must be transcoded (Windows-1252, gzip) a temporary
-UTF-8 copy is scanned instead and removed when the source is closed.
+the file where each row starts, and the file-level findings met on the way.
+
+Council returns come out of SQL exports, Excel and hand edits, so the reader expects damage:
+a file that can be read at all is read as far as it can be, and each problem becomes a
+file-level finding naming the line to look at (see ``checks/filerules.py``). What cannot be
+read (a missing file, a folder, an image or archive named ``.csv``, a file with no header
+row) raises :class:`ReturnReadError` with one sentence saying what the file is and what to do.
+
+The input file is only ever opened for reading. Where it must be transcoded (Windows-1252,
+UTF-16, gzip, old Macintosh line endings) or has lines a CSV parser cannot read (quotes that
+do not pair up), a temporary UTF-8 copy is scanned instead and removed when the source is
+closed. Excel workbooks are read by :mod:`cld_polars.excel_input`.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import datetime as dt
 import gzip
-import io
 import os
 import re
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,8 +40,56 @@ from cld_polars.spec import Spec, load_spec
 CHUNK = 16 * 1024 * 1024
 DLP_MAX_BYTES = 4 * 1024**3
 BOM = b"\xef\xbb\xbf"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 #: Bytes that Windows-1252 leaves undefined: valid in neither encoding the DLP reads.
 CP1252_UNDEFINED = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
+#: A UTF-8 encoded character beyond ASCII. In a file that is not valid UTF-8 as a whole it
+#: means two encodings were mixed (a UTF-8 export edited in a Windows-1252 editor).
+UTF8_CHARACTER = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+#: Control bytes that text never holds (tab, line feed, form feed and carriage return aside).
+CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+#: How much of a file is looked at to tell text from binary, and the share of control bytes
+#: in it above which the file is binary (text has none; random bytes about one in eight).
+SNIFF_BYTES = 8192
+BINARY_SHARE = 0.01
+#: The header row is looked for in this many first lines (a title above it, blank lines).
+HEADER_SEARCH_LINES = 20
+HEADER_SEARCH_BYTES = 1024 * 1024
+#: Excel's limit for one cell: no value of a real return comes near it.
+LONG_VALUE = 32_767
+#: Delimiters a return may have been saved with, and their names for messages.
+DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+_IN_CLASS = {",": ",", ";": ";", "\t": r"\t", "|": r"\|"}
+
+#: Signatures of files that are not text, with what to call them and what to do.
+_SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
+    (
+        b"\x89PNG\r\n\x1a\n",
+        "a PNG image",
+        "Check that you chose the return exported from the case management system.",
+    ),
+    (b"\xff\xd8\xff", "a JPEG image", "Check that you chose the return file."),
+    (b"GIF8", "a GIF image", "Check that you chose the return file."),
+    (b"%PDF", "a PDF document", "Check that you chose the return file."),
+    (
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+        "an old-format Excel workbook (.xls), a password-protected workbook or another "
+        "Office document",
+        "Open it in Excel and save it as 'CSV UTF-8 (Comma delimited)' or as .xlsx.",
+    ),
+    (b"PAR1", "a Parquet file", "Name it .parquet to check it, or export it as CSV."),
+    (
+        b"\x1f\x8b",
+        "gzip-compressed",
+        "Name it .csv.gz to check it as it is, or decompress it first.",
+    ),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "Extract the CSV from it and check that."),
+    (b"Rar!", "a RAR archive", "Extract the CSV from it and check that."),
+    (b"PK\x03\x04", "a ZIP archive", "Extract the CSV from it and check that."),
+    (b"PK\x05\x06", "an empty ZIP archive", "Check that you chose the return file."),
+)
 
 
 class ReturnReadError(Exception):
@@ -69,6 +127,16 @@ class ReturnSource:
         self.close()
 
 
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's text, cut to ``limit`` characters.
+
+    Library errors (Polars' especially) run to many lines with advice meant for programmers;
+    an analyst gets one line and ``--debug`` shows the rest.
+    """
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def header_key(name: str) -> str:
     """A header folded for matching variants: case, spaces, underscores and punctuation go."""
     return re.sub(r"[^a-z0-9]", "", name.lower())
@@ -85,6 +153,12 @@ def _header_keys(spec: Spec) -> dict[str, str]:
     return keys
 
 
+def header_hits(names: list[str], spec: Spec, keys: dict[str, str] | None = None) -> int:
+    """How many names are specification fields (exactly or as a recognised variant)."""
+    keys = keys if keys is not None else _header_keys(spec)
+    return sum(1 for n in names if n.strip("\ufeff") in spec.by_name or header_key(n) in keys)
+
+
 def _check_path(path: Path) -> None:
     if not path.exists():
         raise ReturnReadError(f"{path}: no such file. Check the path and try again.")
@@ -94,67 +168,334 @@ def _check_path(path: Path) -> None:
         raise ReturnReadError(f"{path}: permission denied. Ask for read access to the file.")
 
 
-def _bytes_pass(path: Path, tmpdir: Path, findings: list[FileFinding]) -> tuple[Path, str, int]:
-    """Check the bytes once: BOM, encoding, size. Returns the UTF-8 file to scan.
-
-    UTF-8 is validated incrementally; at the first invalid byte the file is read as
-    Windows-1252 (the DLP's encoding) into a temporary UTF-8 copy.
-    """
-    size = path.stat().st_size
+def _head(path: Path, size: int = SNIFF_BYTES) -> bytes:
     with path.open("rb") as handle:
-        head = handle.read(len(BOM))
-    if head == BOM:
-        findings.append(RULES["FILE_BOM"].finding(line=1))
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    newlines = 0
-    utf8 = True
+        return handle.read(size)
+
+
+def not_text(path: Path) -> tuple[str, str] | None:
+    """What a file that is not text is, and what to do; None for a text file.
+
+    Known signatures name the file (an image, a workbook, an archive); otherwise a file whose
+    first 8 KB hold more than a few control bytes is binary. UTF-16 text is recognised by its
+    byte-order mark, or by every other byte being zero when it has none.
+    """
+    head = _head(path)
+    if head.startswith(UTF16_BOMS):
+        return None
+    for signature, what, action in _SIGNATURES:
+        if head.startswith(signature):
+            if signature == b"PK\x03\x04" and _is_workbook(path):
+                return (
+                    "an Excel workbook",
+                    "Save it from Excel as 'CSV UTF-8 (Comma delimited)', or name it .xlsx "
+                    "to check the workbook itself.",
+                )
+            return what, action
+    if len(head) >= 64 and head[1::2].count(0) > 0.4 * len(head) / 2:
+        return (
+            "UTF-16 text without a byte-order mark",
+            "Save it as 'CSV UTF-8 (Comma delimited)'.",
+        )
+    if head and len(CONTROL.findall(head)) > BINARY_SHARE * len(head):
+        return (
+            "binary data (it holds bytes that never occur in text)",
+            "Check that you chose the right file and that it was not damaged when copied: "
+            "a return is a CSV text file.",
+        )
+    return None
+
+
+def _is_workbook(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.startswith("xl/") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
+
+
+def _input_kind(path: Path) -> str:
+    name = path.name.lower()
+    for suffix, kind in (
+        (".xlsx", "xlsx"),
+        (".xlsm", "xlsx"),
+        (".xls", "xls"),
+        (".parquet", "parquet"),
+        (".pq", "parquet"),
+        (".gz", "gzip"),
+    ):
+        if name.endswith(suffix):
+            return kind
+    return "csv"
+
+
+# --- bytes --------------------------------------------------------------------------------
+
+
+class _LineTally:
+    """The distinct lines on which a byte pattern occurs, counted chunk by chunk.
+
+    Newlines are counted from one match to the next, never from the chunk's start, so a file
+    full of matches (every accented letter of a UTF-8 file) stays one linear pass.
+    """
+
+    def __init__(self, pattern: re.Pattern[bytes]) -> None:
+        self.pattern = pattern
+        self.count = 0
+        self.first = 0
+        self._last = 0
+
+    def add(self, chunk: bytes, line: int) -> None:
+        """Count the matches in a chunk whose first byte is on ``line``."""
+        at, pos = line, 0
+        for match in self.pattern.finditer(chunk):
+            at += chunk.count(b"\n", pos, match.start())
+            pos = match.start()
+            if at != self._last:
+                self.count += 1
+                self._last = at
+                self.first = self.first or at
+
+
+def _lines_matching(path: Path, pattern: re.Pattern[bytes]) -> _LineTally:
+    """Where a byte pattern occurs in a file. Only run on a file already known to hold it,
+    so the common file pays nothing for it."""
+    tally = _LineTally(pattern)
+    line = 1
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError:
-                utf8 = False
-                break
-            newlines += chunk.count(b"\n")
-        else:
-            try:
-                decoder.decode(b"", final=True)
-            except UnicodeDecodeError:
-                utf8 = False
+            tally.add(chunk, line)
+            line += chunk.count(b"\n")
+    return tally
+
+
+def _bytes_pass(path: Path, tmpdir: Path, findings: list[FileFinding]) -> tuple[Path, str]:
+    """Check the bytes: size, byte-order marks, encoding, NUL bytes and line endings.
+
+    Returns the UTF-8 file to scan and the encoding the return was read in. UTF-8 is validated
+    incrementally; a file that is not valid UTF-8 is read as Windows-1252 (the DLP's
+    encoding) into a temporary UTF-8 copy, and UTF-16 likewise.
+    """
+    size = path.stat().st_size
     if size > DLP_MAX_BYTES:
         findings.append(RULES["FILE_TOO_LARGE"].finding(size=f"{size / 1024**3:.1f} GB"))
+    head = _head(path, 4)
+    encoding = "utf-8"
+    if head.startswith(UTF16_BOMS):
+        findings.append(RULES["FILE_UTF16"].finding())
+        target = tmpdir / "from_utf16.csv"
+        with (
+            path.open("r", encoding="utf-16", errors="replace", newline="") as src,
+            target.open("w", encoding="utf-8", newline="") as dst,
+        ):
+            shutil.copyfileobj(src, dst, CHUNK)
+        path, encoding = target, "utf-16"
+    elif head.startswith(BOM):
+        findings.append(RULES["FILE_BOM"].finding(line=1))
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    utf8, has_lf, has_cr, has_nul = True, False, False, False
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            if utf8:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    utf8 = False
+            has_lf = has_lf or b"\n" in chunk
+            has_cr = has_cr or b"\r" in chunk
+            has_nul = has_nul or b"\x00" in chunk
     if utf8:
-        return path, "utf-8", newlines
-    target = tmpdir / "transcoded.csv"
-    bad_lines: list[int] = []
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            utf8 = False
+    if not utf8:
+        path = _from_cp1252(path, tmpdir / "from_cp1252.csv", findings)
+        encoding = "windows-1252"
+    if has_cr and not has_lf:
+        findings.append(RULES["FILE_LINE_ENDINGS"].finding())
+        target = tmpdir / "line_feeds.csv"
+        with path.open("rb") as src, target.open("wb") as dst:
+            while chunk := src.read(CHUNK):
+                dst.write(chunk.replace(b"\r", b"\n"))
+        path = target
+    if has_nul:
+        nul = _lines_matching(path, re.compile(rb"\x00"))
+        findings.append(RULES["FILE_NUL_BYTES"].finding(count=nul.count, first=nul.first))
+    return path, encoding
+
+
+def _from_cp1252(path: Path, target: Path, findings: list[FileFinding]) -> Path:
+    """A UTF-8 copy of a Windows-1252 file, noting bytes valid in neither encoding and
+    UTF-8 characters mixed in (they are read as Windows-1252 and come out garbled)."""
+    undefined, mixed = _LineTally(CP1252_UNDEFINED), _LineTally(UTF8_CHARACTER)
     line = 1
     with path.open("rb") as src, target.open("w", encoding="utf-8", newline="") as dst:
         while chunk := src.read(CHUNK):
-            for match in CP1252_UNDEFINED.finditer(chunk):
-                bad_lines.append(line + chunk.count(b"\n", 0, match.start()))
+            undefined.add(chunk, line)
+            mixed.add(chunk, line)
             dst.write(chunk.decode("cp1252", errors="replace"))
             line += chunk.count(b"\n")
-    if bad_lines:
+    if undefined.count:
         findings.append(
-            RULES["FILE_ENCODING"].finding(count=len(set(bad_lines)), first=bad_lines[0])
+            RULES["FILE_ENCODING"].finding(count=undefined.count, first=undefined.first)
         )
-    return target, "windows-1252", line - 1
+    if mixed.count:
+        findings.append(RULES["FILE_MIXED_ENCODING"].finding(count=mixed.count, first=mixed.first))
+    return target
 
 
-def _read_header(path: Path) -> list[str] | None:
-    with path.open("r", encoding="utf-8", newline="") as handle:
-        first = handle.read(1024 * 1024)
-    if not first.strip():
+# --- header -------------------------------------------------------------------------------
+
+
+def _record_pattern(sep: str) -> str:
+    """A regular expression for one well-formed CSV record (RFC 4180): each value either
+    wrapped in double quotes with inner quotes doubled, or holding no quote at all.
+
+    The same pattern serves Python's ``re`` and Polars (Rust ``regex``); both match it in
+    linear time.
+    """
+    value = rf'(?:"(?:[^"]|"")*"|[^{_IN_CLASS[sep]}"]*)'
+    return rf"^{value}(?:{re.escape(sep)}{value})*$"
+
+
+def _token_pattern(sep: str) -> str:
+    """One value and its delimiter, read leniently: a quoted value counts only where its
+    closing quote is followed by the delimiter or the end of the line; anything else is
+    read up to the next delimiter with its quotes as ordinary characters. (Rust ``regex``
+    has no look-ahead; leftmost-first alternation gives the same reading.)"""
+    return rf'(?:"(?:[^"]|"")*"|[^{_IN_CLASS[sep]}]*)(?:{re.escape(sep)}|$)'
+
+
+def split_record(line: str, sep: str = ",") -> tuple[list[str], bool]:
+    """The values of one record, and whether its quotes were well formed.
+
+    A record whose quotes are not well formed is read leniently (see ``_token_pattern``):
+    values that are properly quoted keep their meaning, stray quotes are kept as ordinary
+    characters. This is the reading the reader gives damaged lines.
+    """
+    if '"' not in line:
+        return line.split(sep), True
+    if re.match(_record_pattern(sep), line):
+        return next(csv.reader([line], delimiter=sep)), True
+    values = []
+    for match in re.finditer(_token_pattern(sep), line):
+        token = match.group(0)
+        if not token and match.start() == len(line) and values:
+            break
+        value = token.removesuffix(sep) if token.endswith(sep) else token
+        if re.fullmatch(r'"(?:[^"]|"")*"', value):
+            value = value[1:-1].replace('""', '"')
+        values.append(value)
+    if line.endswith(sep):
+        values.append("")
+    return values, False
+
+
+def _lenient(sep: str) -> tuple[pl.Expr, pl.Expr]:
+    """For damaged lines: the number of values and the line rewritten as well-formed CSV,
+    read as ``split_record`` reads them (properly quoted values kept, stray quotes literal).
+    """
+    text = pl.col("text")
+    tokens = text.str.extract_all(_token_pattern(sep))
+    value = pl.element().str.strip_suffix(sep)
+    quoted = value.str.contains(r'^"(?:[^"]|"")*"$')
+    literal = pl.concat_str(
+        pl.lit('"'), value.str.replace_all('"', '""', literal=True), pl.lit('"')
+    )
+    ends = text.str.ends_with(sep)
+    fields = tokens.list.len().cast(pl.Int64) + ends.cast(pl.Int64)
+    fixed = pl.concat_str(
+        tokens.list.eval(pl.when(quoted).then(value).otherwise(literal)).list.join(sep),
+        pl.when(ends).then(pl.lit(sep)).otherwise(pl.lit("")),
+    )
+    return fields, fixed
+
+
+@dataclass
+class _Layout:
+    """Where the header is, what it holds and how values are separated."""
+
+    #: The line of the header row; 0 when the file has none (columns in specification order).
+    header_line: int
+    names: list[str]
+    sep: str = ","
+    #: The header's quotes are malformed (its names were read with the quotes removed).
+    damaged: bool = False
+    findings: list[FileFinding] = field(default_factory=list)
+
+    @property
+    def start(self) -> int:
+        """The first line of data."""
+        return self.header_line + 1
+
+    @property
+    def trailing(self) -> bool:
+        """The header row ends with a delimiter (an unnamed last column)."""
+        return len(self.names) > 1 and not self.names[-1].strip()
+
+
+def _layout(path: Path, spec: Spec, name: Path) -> _Layout | None:
+    """Find the header row: the line among the first 20, read with the delimiter, that holds
+    the most specification names (and mostly them). None for a file of white space only.
+
+    A first line holding no name but exactly 48 values is data without a header: the columns
+    are taken in specification order. Anything else without a header cannot be checked.
+    """
+    with path.open("r", encoding="utf-8", errors="replace", newline="") as handle:
+        head = handle.read(HEADER_SEARCH_BYTES)
+    head = head.removeprefix("\ufeff")
+    if not head.strip():
         return None
-    first = first.removeprefix("\ufeff")
-    reader = csv.reader(io.StringIO(first))
-    try:
-        return next(reader)
-    except (StopIteration, csv.Error):
-        return None
+    lines = head.split("\n")
+    if len(head) == HEADER_SEARCH_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # cut short by the read
+    lines = [line.removesuffix("\r") for line in lines[:HEADER_SEARCH_LINES]]
+    keys = _header_keys(spec)
+    best: tuple[int, int, str] = (0, 0, ",")
+    for index, line in enumerate(lines):
+        for sep in DELIMITERS:
+            if sep == "," or sep in line:
+                names = split_record(line, sep)[0]
+                hits = header_hits(names, spec, keys)
+                # At least half the names: a data row can hold a value that reads like a
+                # column name ('Eligible needs identified').
+                if hits > best[0] and 2 * hits >= sum(1 for n in names if n.strip()):
+                    best = (hits, index, sep)
+    hits, index, sep = best
+    findings: list[FileFinding] = []
+    if hits == 0:
+        first = lines[0]
+        counts = {s: len(split_record(first, s)[0]) for s in DELIMITERS}
+        sep = next((s for s, n in counts.items() if n == len(spec.header)), "")
+        if not sep:
+            snippet = "".join(c if c.isprintable() else "?" for c in first.strip()[:60])
+            raise ReturnReadError(
+                f"{name}: does not look like a CLD return: none of its first {len(lines)} "
+                f"line(s) holds a Release 2 column name and line 1 has {counts[',']} "
+                f"comma-separated value(s), not {len(spec.header)} (it starts '{snippet}'). "
+                "Check that this is the return: its first line must be the header row "
+                "(LA Code,Reporting Period Start Date,...)."
+            )
+        findings.append(RULES["HEADER_NOT_FOUND"].finding(line=1, count=len(spec.header)))
+        if sep != ",":
+            findings.append(RULES["FILE_DELIMITER"].finding(name=DELIMITERS[sep]))
+        return _Layout(0, list(spec.header), sep, False, findings)
+    names, ok = split_record(lines[index], sep)
+    if not ok:
+        names = [n.replace('"', "") for n in names]
+    if index > 0:
+        findings.append(
+            RULES["HEADER_NOT_FIRST"].finding(line=index + 1, header=index + 1, count=index)
+        )
+    if sep != ",":
+        findings.append(RULES["FILE_DELIMITER"].finding(name=DELIMITERS[sep]))
+    return _Layout(index + 1, [n.strip("\ufeff") for n in names], sep, not ok, findings)
 
 
-def match_header(header: list[str], spec: Spec) -> tuple[dict[int, str], list[FileFinding]]:
+def match_header(
+    header: list[str], spec: Spec, line: int = 1
+) -> tuple[dict[int, str], list[FileFinding]]:
     """Map column positions to specification fields, with the header's file-level findings."""
     keys = _header_keys(spec)
     dropped = {header_key(d): d for d in spec.dropped_columns}
@@ -166,13 +507,14 @@ def match_header(header: list[str], spec: Spec) -> tuple[dict[int, str], list[Fi
         if name in spec.by_name:
             target = name
         elif header_key(name) in dropped:
-            findings.append(RULES["HEADER_DROPPED_COLUMN"].finding(line=1, found=name))
+            findings.append(RULES["HEADER_DROPPED_COLUMN"].finding(line=line, found=name))
             continue
         elif header_key(name) in keys:
             target = keys[header_key(name)]
-            findings.append(RULES["HEADER_VARIANT"].finding(line=1, found=name, field=target))
+            findings.append(RULES["HEADER_VARIANT"].finding(line=line, found=name, field=target))
         else:
-            findings.append(RULES["HEADER_EXTRA_COLUMN"].finding(line=1, found=name))
+            shown = name if name.strip() else f"(unnamed, column {i + 1})"
+            findings.append(RULES["HEADER_EXTRA_COLUMN"].finding(line=line, found=shown))
             continue
         positions.setdefault(target, []).append(i + 1)
         if len(positions[target]) == 1:
@@ -181,65 +523,191 @@ def match_header(header: list[str], spec: Spec) -> tuple[dict[int, str], list[Fi
         if len(cols) > 1:
             findings.append(
                 RULES["HEADER_DUPLICATE_COLUMN"].finding(
-                    line=1, field=target, found=target, positions=", ".join(map(str, cols))
+                    line=line, field=target, found=target, positions=", ".join(map(str, cols))
                 )
             )
     return mapping, findings
 
 
-def _structure(
-    path: Path, n_fields: int, findings: list[FileFinding]
-) -> tuple[pl.DataFrame | None, int]:
-    """Find where each record starts, blank lines and rows with the wrong number of fields.
+# --- structure ----------------------------------------------------------------------------
 
-    Works on physical lines with Polars. In the usual file no line has an odd number of quote
-    characters, so every line is one record and this is a single cheap pass; returns None to
-    say "line = record number + 1". Otherwise a line starts a record unless an odd number of
-    quote characters came before it (a quoted value spanning lines), and the result gives, per
-    record, its first line and whether it is blank.
+
+@dataclass
+class _Structure:
+    #: Per record (data rows and blank lines, in order): its first line and whether it is
+    #: blank. None when every line is one non-blank record.
+    lines: pl.DataFrame | None
+    rows: int
+    #: The records' text for a clean copy (damaged lines rewritten); None when the file can
+    #: be scanned as it is.
+    records: pl.Series | None = None
+
+
+def _structure(path: Path, layout: _Layout, findings: list[FileFinding]) -> _Structure:
+    """Find where each record starts, blank lines, quotes that do not pair up and rows with
+    the wrong number of fields.
+
+    Works on physical lines with Polars. In the usual file every line is a well-formed record
+    and this is a single cheap pass. Otherwise a line starts a record unless an odd number of
+    quote characters came before it (a quoted value spanning lines). A quote never closed is
+    isolated to its own line, so one stray quote does not swallow the rest of the file; a
+    record whose quotes are not well formed is read line by line, leniently (values properly
+    quoted keep their meaning, stray quotes are ordinary characters: ``split_record``), and
+    the records are written to a clean copy for Polars to scan.
     """
-    quotes = pl.col("text").str.count_matches('"', literal=True)
-    commas = pl.col("text").str.count_matches(",", literal=True)
-    quoted_commas = (
-        pl.col("text").str.replace_all(r'"[^"]*"', "").str.count_matches(",", literal=True)
+    sep = layout.sep
+    text = pl.col("text")
+    quotes = text.str.count_matches('"', literal=True)
+    # Each quoted stretch becomes one marker byte: the delimiters left are those between
+    # values, and a well-formed line has markers only next to delimiters (or each other, for
+    # doubled quotes) and no quote left over. One pass, as cheap as counting the delimiters.
+    marked = text.str.replace_all(r'"[^"]*"', "\x01")
+    fields = marked.str.count_matches(sep, literal=True) + 1
+    cls = _IN_CLASS[sep]
+    misplaced = marked.str.contains(rf'"|[^{cls}\x01]\x01|\x01[^{cls}\x01]')
+    well_formed = text.str.contains(_record_pattern(sep))
+    lines = pl.scan_lines(path, name="text").with_row_index("line", offset=1)
+    lines = lines.filter(pl.col("line") >= layout.start).with_columns(pl.col("line").cast(pl.Int64))
+    per_line = lines.select(
+        "line",
+        misplaced.alias("bad"),
+        (text.str.strip_chars() == "").alias("blank"),
+        fields.alias("fields"),
+        text.str.ends_with(sep).alias("trailing"),
+        text.str.len_bytes().alias("length"),
+    ).collect()
+    if not per_line["bad"].any() and not layout.damaged:
+        _record_findings(per_line, layout, findings, path)
+        blank = per_line["blank"]
+        rows = per_line.height - int(blank.sum())
+        if not blank.any():
+            return _Structure(None, rows)
+        return _Structure(per_line.select("line", "blank"), rows)
+
+    # Records: group lines by quote parity, isolate an unclosed quote, split damaged records.
+    grouped = lines.with_columns(quotes.alias("quotes")).collect()
+    odd = (pl.col("quotes") % 2 == 1).cast(pl.Int64)
+    grouped = grouped.with_columns(
+        record=(~(odd.cum_sum().shift(1, fill_value=0) % 2 == 1)).cast(pl.Int64).cum_sum()
     )
-    per_line = (
-        pl.scan_lines(path, name="text")
-        .with_row_index("line", offset=1)
-        .filter(pl.col("line") > 1)
-        .select(
-            "line",
-            (quotes % 2 == 1).alias("odd"),
-            (pl.col("text").str.strip_chars() == "").alias("blank"),
-            (pl.when(quotes > 0).then(quoted_commas).otherwise(commas) + 1).alias("fields"),
+    unclosed: int | None = None
+    if int(grouped["quotes"].sum() or 0) % 2 == 1:
+        last = grouped["record"].max()
+        unclosed = int(grouped.filter(pl.col("record") == last)["line"][0])
+        grouped = grouped.with_columns(
+            record=pl.when(pl.col("line") >= unclosed)
+            .then(pl.col("line") + grouped.height + 1)
+            .otherwise(pl.col("record"))
         )
-        .collect()
+    merged = (
+        grouped.group_by("record", maintain_order=True)
+        .agg("line", "text")
+        .with_columns(joined=pl.col("text").list.join("\n"))
+        .with_columns(
+            bad=pl.col("joined").str.contains('"', literal=True)
+            & ~pl.col("joined").str.contains(_record_pattern(sep))
+        )
     )
-    multiline = bool(per_line["odd"].any())
-    if multiline:
-        lines = (
-            pl.scan_lines(path, name="text")
-            .with_row_index("line", offset=1)
-            .with_columns(
-                inside=(quotes % 2).cum_sum().shift(1, fill_value=0) % 2 == 1,
-            )
-            .with_columns(record=(~pl.col("inside")).cum_sum())
-            .filter(pl.col("record") > 1)  # the header is record 1
-            .group_by("record", maintain_order=True)
-            .agg(line=pl.col("line").first(), text=pl.col("text").str.join("\n"))
-            .select(
-                "line",
-                (pl.col("text").str.strip_chars() == "").alias("blank"),
-                (quoted_commas + 1).alias("fields"),
-            )
-            .collect()
+    whole = merged.filter(~pl.col("bad")).select(
+        pl.col("line").list.first(), pl.col("joined").alias("text"), "bad"
+    )
+    split = (
+        merged.filter(pl.col("bad"))
+        .select("line", "text")
+        .explode("line", "text")
+        .with_columns(bad=(quotes > 0) & ~well_formed)
+    )
+    records = (
+        pl.concat([whole, split])
+        .sort("line")
+        .with_columns(
+            (text.str.strip_chars() == "").alias("blank"),
+            fields.alias("fields"),
+            text.str.ends_with(sep).alias("trailing"),
+            text.str.len_bytes().alias("length"),
         )
-    else:
-        lines = per_line.drop("odd")
-    blank = lines.filter(pl.col("blank"))
+    )
+    lenient_fields, lenient_text = _lenient(sep)
+    records = records.with_columns(
+        pl.when(pl.col("bad")).then(lenient_fields).otherwise(pl.col("fields")).alias("fields")
+    )
+    _quote_findings(records, layout, unclosed, grouped.height, findings)
+    _record_findings(records, layout, findings, path)
+    copy = None
+    if records["bad"].any() or layout.damaged:
+        fixed = pl.when(pl.col("bad")).then(lenient_text).otherwise(text)
+        copy = records.select(fixed.alias("text"))["text"]
+    rows = int((~records["blank"]).sum())
+    return _Structure(records.select("line", "blank"), rows, copy)
+
+
+def _quote_findings(
+    records: pl.DataFrame,
+    layout: _Layout,
+    unclosed: int | None,
+    data_lines: int,
+    findings: list[FileFinding],
+) -> None:
+    if unclosed is not None:
+        after = layout.start + data_lines - 1 - unclosed
+        consequence = (
+            f", so the {after} line(s) after it would be read as part of that value (they "
+            "were read as rows of their own)"
+            if after
+            else ""
+        )
+        findings.append(
+            RULES["ROW_UNTERMINATED_QUOTE"].finding(line=unclosed, consequence=consequence)
+        )
+    bad = records.filter(pl.col("bad") & (pl.col("line") != (unclosed or 0)))["line"].to_list()
+    if layout.damaged:
+        bad.insert(0, layout.header_line)
+    if bad:
+        findings.append(RULES["ROW_QUOTES"].finding(line=bad[0], count=len(bad), first=bad[0]))
+
+
+def _record_findings(
+    records: pl.DataFrame, layout: _Layout, findings: list[FileFinding], path: Path
+) -> None:
+    """Blank lines, trailing delimiters, wrong numbers of fields and very long values."""
+    n = len(layout.names)
+    blank = records.filter(pl.col("blank"))
     if blank.height:
         findings.append(RULES["BLANK_LINES"].finding(count=blank.height, first=blank["line"][0]))
-    ragged = lines.filter(~pl.col("blank") & (pl.col("fields") != n_fields))
+    filled = pl.col("fields") == n
+    if layout.trailing:
+        # Rows without the trailing delimiter lack only the unnamed column: nothing is lost.
+        expected = pl.col("fields").is_in([n, n - 1])
+        row_trailing = pl.lit(False)
+        with_value = records.filter(~pl.col("blank") & filled & ~pl.col("trailing"))
+        detail = ""
+        if with_value.height:
+            detail = (
+                f" ({with_value.height} row(s) have a value in it, "
+                f"first at line {with_value['line'][0]})"
+            )
+        findings.append(
+            RULES["HEADER_TRAILING_DELIMITER"].finding(
+                line=layout.header_line, last=layout.names[-2], filled=detail
+            )
+        )
+    else:
+        # Rows ending with a delimiter the header lacks: an export setting when it is most
+        # rows; on a few rows the extra field more likely comes from an unquoted comma.
+        expected = filled
+        row_trailing = pl.col("trailing") & (pl.col("fields") == n + 1)
+        values = records.filter(~pl.col("blank"))
+        if values.height and values.filter(row_trailing).height * 2 <= values.height:
+            row_trailing = pl.lit(False)
+    trailing = records.filter(~pl.col("blank") & row_trailing)
+    if trailing.height:
+        first = int(trailing["line"][0])
+        findings.append(
+            RULES["ROW_TRAILING_DELIMITER"].finding(
+                line=first, count=trailing.height, first=first, fields=n + 1, expected=n
+            )
+        )
+    ragged = records.filter(~pl.col("blank") & ~expected & ~row_trailing)
     if ragged.height:
         findings.append(
             RULES["ROW_FIELD_COUNT"].finding(
@@ -247,79 +715,270 @@ def _structure(
                 count=ragged.height,
                 first=ragged["line"][0],
                 fields=ragged["fields"][0],
-                expected=n_fields,
+                expected=n,
             )
         )
-    if not multiline and not blank.height:
-        return None, per_line.height
-    return lines.select("line", "blank"), int(lines.filter(~pl.col("blank")).height)
+    long = records.filter(pl.col("length") > LONG_VALUE)
+    if long.height:
+        first = int(long["line"][0])
+        name, length = _longest_value(path, first, layout)
+        findings.append(
+            RULES["FIELD_TOO_LONG"].finding(
+                line=first,
+                field=name,
+                count=long.height,
+                first=first,
+                limit=LONG_VALUE,
+                length=length,
+            )
+        )
+
+
+def _longest_value(path: Path, line: int, layout: _Layout) -> tuple[str, int]:
+    """The column and length of the longest value on one line (the first very long one)."""
+    text = (
+        pl.scan_lines(path, name="text")
+        .with_row_index("line", offset=1)
+        .filter(pl.col("line") == line)
+        .collect()["text"][0]
+    )
+    values, _ = split_record(text, layout.sep)
+    index = max(range(len(values)), key=lambda i: len(values[i]))
+    name = layout.names[index] if index < len(layout.names) else ""
+    return name.strip() or f"column {index + 1}", len(values[index])
+
+
+# --- reading ------------------------------------------------------------------------------
 
 
 def read_return(path: str | os.PathLike[str], spec: Spec | None = None) -> ReturnSource:
-    """Open a return for validation. Raises :class:`ReturnReadError` if it cannot be read."""
+    """Open a return for validation. Raises :class:`ReturnReadError` if it cannot be read.
+
+    ``.csv`` (or any other name) is read as delimited text, ``.csv.gz`` decompressed first,
+    ``.xlsx``/``.xlsm`` from the sheet holding the header row, ``.parquet`` column by column.
+    """
     spec = spec or load_spec()
     path = Path(path)
     _check_path(path)
-    findings: list[FileFinding] = []
+    kind = _input_kind(path)
+    try:
+        if kind == "xls":
+            raise ReturnReadError(
+                f"{path}: is an old-format Excel workbook (.xls), which cannot be read. "
+                "Open it in Excel and save it as .xlsx or as 'CSV UTF-8 (Comma delimited)'."
+            )
+        if kind == "xlsx":
+            # Imported here: openpyxl is only needed for workbooks.
+            from cld_polars.excel_input import read_workbook
+
+            return read_workbook(path, spec)
+        if kind == "parquet":
+            return _read_parquet(path, spec)
+    except PermissionError as exc:
+        raise ReturnReadError(f"{path}: permission denied. Ask for read access.") from exc
     tmp = tempfile.TemporaryDirectory(prefix="cld_polars_")
-    tmpdir = Path(tmp.name)
     try:
         source = path
-        if path.suffix.lower() == ".gz":
-            source = tmpdir / "decompressed.csv"
-            try:
-                with gzip.open(path, "rb") as src, source.open("wb") as dst:
-                    shutil.copyfileobj(src, dst, CHUNK)
-            except (OSError, EOFError) as exc:
-                raise ReturnReadError(f"{path}: not a readable gzip file ({exc}).") from exc
-        scan_path, encoding, _ = _bytes_pass(source, tmpdir, findings)
-        header = _read_header(scan_path)
-        if header is None:
-            findings.append(RULES["FILE_EMPTY"].finding())
-            return ReturnSource(
-                path, _empty_frame(spec), [], frozenset(), findings, encoding, 0, tmp
-            )
-        mapping, header_findings = match_header(header, spec)
-        findings.extend(header_findings)
-        structure, rows = _structure(scan_path, len(header), findings)
-        positional = [f"__c{i}" for i in range(len(header))]
-        scan = pl.scan_csv(
-            scan_path,
-            has_header=True,
-            new_columns=positional,
-            infer_schema=False,
-            truncate_ragged_lines=True,
-            quote_char='"',
-            encoding="utf8-lossy",
-            row_index_name="__record",
-        )
-        by_field = {name: f"__c{i}" for i, name in mapping.items()}
-        columns = [
-            (pl.col(by_field[f]) if f in by_field else pl.lit(None, dtype=pl.String)).alias(f)
-            for f in spec.header
-        ]
-        if structure is None:
-            # One record per line: the line number is the record number plus the header.
-            frame = scan.select((pl.col("__record").cast(pl.Int64) + 2).alias(LINE), *columns)
-        else:
-            lines = structure.with_row_index("__record").lazy()
-            frame = (
-                scan.select("__record", *columns)
-                .join(lines, on="__record", how="left", maintain_order="left")
-                .filter(~pl.col("blank").fill_null(False))
-                .select(pl.col("line").cast(pl.Int64).alias(LINE), *spec.header)
-            )
-        if rows == 0:
-            findings.append(RULES["FILE_HEADER_ONLY"].finding())
-        return ReturnSource(
-            path, frame, header, frozenset(mapping.values()), findings, encoding, rows, tmp
-        )
+        if kind == "gzip":
+            source = _gunzip(path, Path(tmp.name))
+        problem = not_text(source)
+        if problem is not None:
+            what, action = problem
+            inside = " (inside the gzip file)" if source != path else ""
+            raise ReturnReadError(f"{path}: is {what}{inside}, not a text CSV file. {action}")
+        return _read_csv(path, source, tmp, spec)
     except ReturnReadError:
         tmp.cleanup()
         raise
-    except (pl.exceptions.PolarsError, OSError, UnicodeError) as exc:
+    except PermissionError as exc:
         tmp.cleanup()
-        raise ReturnReadError(f"{path}: could not be read as a CSV file ({exc}).") from exc
+        raise ReturnReadError(f"{path}: permission denied. Ask for read access.") from exc
+    except (pl.exceptions.PolarsError, OSError, UnicodeError, csv.Error) as exc:
+        tmp.cleanup()
+        raise ReturnReadError(
+            f"{path}: could not be read as a CSV file ({one_line(exc)}). "
+            "Run again with --debug for details and report it."
+        ) from exc
+
+
+def _gunzip(path: Path, tmpdir: Path) -> Path:
+    if not _head(path, 2) == b"\x1f\x8b":
+        hint = (
+            "it is plain text: name it .csv"
+            if not_text(path) is None
+            else "compress the CSV again with gzip, or give the CSV itself"
+        )
+        raise ReturnReadError(f"{path}: not a readable gzip file despite its name; {hint}.")
+    target = tmpdir / "decompressed.csv"
+    try:
+        with gzip.open(path, "rb") as src, target.open("wb") as dst:
+            shutil.copyfileobj(src, dst, CHUNK)
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ReturnReadError(
+            f"{path}: not a readable gzip file: it is damaged or cut short ({one_line(exc)}). "
+            "Compress the CSV again, or give the CSV itself."
+        ) from exc
+    return target
+
+
+def _read_csv(
+    path: Path, source: Path, tmp: tempfile.TemporaryDirectory[str], spec: Spec
+) -> ReturnSource:
+    tmpdir = Path(tmp.name)
+    findings: list[FileFinding] = []
+    scan_path, encoding = _bytes_pass(source, tmpdir, findings)
+    layout = _layout(scan_path, spec, path)
+    if layout is None:
+        findings.append(RULES["FILE_EMPTY"].finding())
+        return ReturnSource(path, _empty_frame(spec), [], frozenset(), findings, encoding, 0, tmp)
+    findings.extend(layout.findings)
+    named = layout.names[:-1] if layout.trailing else layout.names
+    mapping, header_findings = match_header(named, spec, max(layout.header_line, 1))
+    if layout.header_line:
+        findings.extend(header_findings)
+    structure = _structure(scan_path, layout, findings)
+    positional = [f"__c{i}" for i in range(len(layout.names))]
+    has_header, skip = layout.header_line > 0, max(layout.header_line - 1, 0)
+    if structure.records is not None:
+        # Damaged lines were rewritten: scan the clean copy (a neutral header, then records).
+        scan_path = tmpdir / "records.csv"
+        header = pl.Series("text", [layout.sep.join(["x"] * len(positional))])
+        pl.DataFrame(header.append(structure.records)).write_csv(
+            scan_path, include_header=False, quote_style="never"
+        )
+        has_header, skip = True, 0
+    scan = pl.scan_csv(
+        scan_path,
+        has_header=has_header,
+        skip_lines=skip,
+        separator=layout.sep,
+        new_columns=positional,
+        infer_schema=False,
+        truncate_ragged_lines=True,
+        quote_char='"',
+        encoding="utf8-lossy",
+        row_index_name="__record",
+    )
+    by_field = {name: f"__c{i}" for i, name in mapping.items()}
+    columns = [
+        (pl.col(by_field[f]) if f in by_field else pl.lit(None, dtype=pl.String)).alias(f)
+        for f in spec.header
+    ]
+    if structure.lines is None:
+        # One record per line: the line number is the record number plus the lines above.
+        frame = scan.select(
+            (pl.col("__record").cast(pl.Int64) + layout.start).alias(LINE), *columns
+        )
+    else:
+        lines = structure.lines.with_row_index("__record").lazy()
+        frame = (
+            scan.select("__record", *columns)
+            .join(lines, on="__record", how="left", maintain_order="left")
+            .filter(~pl.col("blank").fill_null(False))
+            .select(pl.col("line").cast(pl.Int64).alias(LINE), *spec.header)
+        )
+    if structure.rows == 0:
+        findings.append(RULES["FILE_HEADER_ONLY"].finding())
+    return ReturnSource(
+        path,
+        frame,
+        layout.names,
+        frozenset(mapping.values()),
+        findings,
+        encoding,
+        structure.rows,
+        tmp,
+    )
+
+
+# --- Parquet ------------------------------------------------------------------------------
+
+
+def _empty_as_null(expr: pl.Expr) -> pl.Expr:
+    """An empty string as null, as the CSV scan reads an empty field: one blank, one form."""
+    return pl.when(expr != "").then(expr)
+
+
+def _as_text(expr: pl.Expr, dtype: pl.DataType, name: str, path: Path) -> pl.Expr:
+    """A typed Parquet column as the text a CSV export would hold (dates as dd/mm/yyyy)."""
+    if dtype == pl.String:
+        return expr
+    if dtype == pl.Date:
+        return expr.dt.strftime("%d/%m/%Y")
+    if isinstance(dtype, pl.Datetime):
+        return (
+            pl.when(expr.dt.time() == dt.time(0))
+            .then(expr.dt.strftime("%d/%m/%Y"))
+            .otherwise(expr.dt.strftime("%d/%m/%Y %H:%M:%S"))
+        )
+    if dtype.is_nested() or dtype == pl.Object:
+        raise ReturnReadError(
+            f"{path}: column '{name}' holds {dtype} values, which a return cannot hold. "
+            "Export the return with one text value per cell."
+        )
+    if dtype == pl.Binary:
+        return expr.cast(pl.String, strict=False)
+    return expr.cast(pl.String)
+
+
+def _read_parquet(path: Path, spec: Spec) -> ReturnSource:
+    """A return kept as Parquet: columns matched like a header, each value as text.
+
+    Read whole with pyarrow, which reports a damaged file as an error where Polars' reader
+    can panic (a Rust panic prints its own lines and is no ``Exception``); the engine reads
+    the whole return into memory at once anyway.
+    """
+    if _head(path, 4) != b"PAR1":
+        raise ReturnReadError(
+            f"{path}: is not a Parquet file despite its name. "
+            "Give the Parquet file, or name a CSV .csv."
+        )
+    # Imported here: only Parquet input needs pyarrow.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        data = pl.from_arrow(pq.read_table(path))
+    except (pa.ArrowException, OSError, ValueError, pl.exceptions.PolarsError) as exc:
+        raise ReturnReadError(
+            f"{path}: is not a readable Parquet file ({one_line(exc)}). Export it again."
+        ) from exc
+    assert isinstance(data, pl.DataFrame)
+    names = data.columns
+    mapping, findings = match_header(names, spec)
+    findings.insert(0, RULES["FILE_NOT_CSV"].finding(kind="a Parquet file"))
+    typed: dict[str, str] = {}
+    by_field: dict[str, pl.Expr] = {}
+    for i, target in mapping.items():
+        dtype = data.schema[names[i]]
+        text = _as_text(pl.col(names[i]), dtype, names[i], path)
+        by_field[target] = _empty_as_null(text)
+        if dtype != pl.String:
+            typed[names[i]] = str(dtype)
+    if typed:
+        findings.append(
+            RULES["PARQUET_TYPED_COLUMNS"].finding(
+                columns=", ".join(f"'{n}'" for n in typed),
+                types=", ".join(sorted(set(typed.values()))),
+            )
+        )
+    columns = [by_field.get(f, pl.lit(None, dtype=pl.String)).alias(f) for f in spec.header]
+    try:
+        frame = (
+            data.with_row_index("__i")
+            .select((pl.col("__i").cast(pl.Int64) + 2).alias(LINE), *columns)
+            .lazy()
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise ReturnReadError(
+            f"{path}: its values could not be read as text ({one_line(exc)}). "
+            "Export the return as CSV."
+        ) from exc
+    if data.height == 0:
+        findings.append(RULES["FILE_HEADER_ONLY"].finding())
+    return ReturnSource(
+        path, frame, names, frozenset(mapping.values()), findings, "n/a", data.height
+    )
 
 
 def _empty_frame(spec: Spec) -> pl.LazyFrame:
@@ -329,7 +988,10 @@ def _empty_frame(spec: Spec) -> pl.LazyFrame:
 def frame_source(
     frame: pl.DataFrame | pl.LazyFrame, spec: Spec | None = None, name: str = "<frame>"
 ) -> ReturnSource:
-    """Wrap a frame a notebook already holds as a return (columns matched like a header)."""
+    """Wrap a frame a notebook already holds as a return (columns matched like a header).
+
+    Values are cast to text and empty strings read as null, as the CSV scan reads them.
+    """
     spec = spec or load_spec()
     lazy = frame.lazy()
     header = lazy.collect_schema().names()
@@ -337,7 +999,9 @@ def frame_source(
     by_field = {name_: header[i] for i, name_ in mapping.items()}
     columns = [
         (
-            pl.col(by_field[f]).cast(pl.String) if f in by_field else pl.lit(None, dtype=pl.String)
+            _empty_as_null(pl.col(by_field[f]).cast(pl.String))
+            if f in by_field
+            else pl.lit(None, dtype=pl.String)
         ).alias(f)
         for f in spec.header
     ]

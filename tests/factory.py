@@ -225,3 +225,59 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     summary and workbook tests count from (no Polars, nothing of the package)."""
     with path.open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def clean_csv_bytes(newline: str = "\n") -> bytes:
+    """The clean rows as the bytes of a UTF-8 CSV (for tests that damage a file byte-wise)."""
+    import io
+
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator=newline)
+    writer.writerow(HEADER)
+    for r in clean_rows():
+        writer.writerow([r.get(h, "") for h in HEADER])
+    return buffer.getvalue().encode("utf-8")
+
+
+def write_workbook(
+    path: Path,
+    rows: Iterable[Mapping[str, str]],
+    *,
+    title_rows: int = 0,
+    excel_dates: bool = True,
+    sheet: str = "Data",
+) -> Path:
+    """The rows in an .xlsx sheet as an analyst keeps them: dates and numbers typed by Excel.
+
+    With ``excel_dates``, every dd/mm/yyyy value becomes an Excel date and LA Code, NHS Number
+    and Unit Cost become numbers. ``title_rows`` puts a template's title rows above the header.
+    An 'Instructions' sheet comes first, as in a council's template.
+    """
+    import datetime as dt
+    import re
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.title = "Instructions"
+    book.active["A1"] = "Paste the return into the Data sheet."
+    data = book.create_sheet(sheet)
+    for i in range(title_rows):
+        data.append([f"Client Level Data return, title row {i + 1}"])
+    data.append(list(HEADER))
+    for r in rows:
+        values: list[object] = []
+        for h in HEADER:
+            value: object = r.get(h, "") or None
+            if excel_dates and isinstance(value, str):
+                if re.fullmatch(r"\d{2}/\d{2}/\d{4}", value):
+                    day, month, year = map(int, value.split("/"))
+                    value = dt.datetime(year, month, day)
+                elif h in ("LA Code", "NHS Number") and value.isdigit():
+                    value = int(value)
+                elif h == "Unit Cost" and re.fullmatch(r"\d+(\.\d+)?", value):
+                    value = float(value)
+            values.append(value)
+        data.append(values)
+    book.save(path)
+    return path

@@ -112,6 +112,122 @@ _RULES = [
         "Remove the blank lines.",
     ),
     FileRule(
+        "FILE_UTF16",
+        "error",
+        "The file is saved as UTF-16 text (Excel's 'Unicode Text'), which the Data Landing "
+        "Portal does not read; it was converted to check the rest.",
+        "Save it as 'CSV UTF-8 (Comma delimited)' or 'CSV (Comma delimited)' instead.",
+    ),
+    FileRule(
+        "FILE_MIXED_ENCODING",
+        "error",
+        "The file mixes UTF-8 and Windows-1252 characters: {count} line(s) hold UTF-8 "
+        "characters (first at line {first}) among Windows-1252 ones; it was read as "
+        "Windows-1252, so those characters show as two or three odd characters (such as 'Ã©').",
+        "Retype the accented letters and symbols on those lines and save the whole file in "
+        "one encoding (UTF-8 without BOM).",
+    ),
+    FileRule(
+        "FILE_NUL_BYTES",
+        "error",
+        "{count} line(s) hold NUL bytes (first at line {first}), which are not text; the "
+        "Data Landing Portal may cut values short at them.",
+        "Remove them: they usually come from fixed-width CHAR columns in a database export, "
+        "so trim those values in the export query.",
+    ),
+    FileRule(
+        "FILE_LINE_ENDINGS",
+        "error",
+        "Lines end with a carriage return alone (the old Macintosh format), so other "
+        "programs may read the whole file as one line; it was read line by line to check it.",
+        "Save it as 'CSV UTF-8 (Comma delimited)' or 'CSV (Comma delimited)', not "
+        "'CSV (Macintosh)'.",
+    ),
+    FileRule(
+        "FILE_DELIMITER",
+        "error",
+        "Values are separated by {name}, not commas; the Data Landing Portal reads "
+        "comma-separated files only. The file was read with {name} to check the rest.",
+        "Export it again as comma-separated CSV (in Excel: 'CSV UTF-8 (Comma delimited)').",
+    ),
+    FileRule(
+        "HEADER_NOT_FIRST",
+        "error",
+        "The header row is line {header}, not line 1; the {count} line(s) above it were ignored.",
+        "Delete the lines above the header row: the Data Landing Portal reads line 1 as the "
+        "column names.",
+    ),
+    FileRule(
+        "HEADER_NOT_FOUND",
+        "error",
+        "Line 1 holds data, not the column names; the {count} columns were read in the "
+        "specification's order and line 1 was checked as a data row.",
+        "Add the Release 2 header row as line 1 (the 48 column names, spelt exactly as in the "
+        "specification).",
+    ),
+    FileRule(
+        "HEADER_TRAILING_DELIMITER",
+        "warning",
+        "The header row ends with a delimiter, which adds an unnamed column after "
+        "'{last}'{filled}; it was not checked.",
+        "Remove the delimiter at the end of each line (an export's column list or an Excel "
+        "range one column too wide usually causes it).",
+    ),
+    FileRule(
+        "ROW_TRAILING_DELIMITER",
+        "error",
+        "{count} row(s) end with a delimiter that the header row does not have (first at line "
+        "{first}: {fields} fields, expected {expected}); the empty last field was ignored.",
+        "Remove the delimiter at the end of those lines (or the export setting that adds it).",
+    ),
+    FileRule(
+        "ROW_UNTERMINATED_QUOTE",
+        "error",
+        "A double quote on this line opens a value that is never closed{consequence}. The "
+        "stray quote was read as an ordinary character.",
+        "Add the closing double quote (or remove the stray one): a value that holds a comma, "
+        "a quote or a line break is wrapped in double quotes, and a quote inside it is "
+        'doubled ("").',
+    ),
+    FileRule(
+        "ROW_QUOTES",
+        "error",
+        "{count} line(s) have double quotes that do not wrap whole values as CSV requires "
+        "(first at line {first}); those quotes were read as ordinary characters.",
+        "Wrap a value that holds a comma, a quote or a line break in double quotes and double "
+        'any quote inside it (""); remove stray quotes.',
+    ),
+    FileRule(
+        "FIELD_TOO_LONG",
+        "warning",
+        "{count} row(s) hold a value longer than {limit:,} characters, the most a spreadsheet "
+        "cell holds (first at line {first}: '{field}', {length:,} characters).",
+        "Check that value for a missing closing quote or text pasted by mistake, and shorten it.",
+    ),
+    FileRule(
+        "FILE_NOT_CSV",
+        "warning",
+        "The return was read from {kind}; the Data Landing Portal accepts CSV files only.",
+        "Save it as CSV ('CSV UTF-8 (Comma delimited)') for the upload, and check that CSV "
+        "too: the conversion can change dates and numbers.",
+    ),
+    FileRule(
+        "XLSX_DATES_CONVERTED",
+        "warning",
+        "{count} cell(s) hold Excel dates rather than text (first at row {first}, '{field}'); "
+        "they were converted to dd/mm/yyyy to be checked. Saved as CSV, Excel writes them in "
+        "each cell's display format, which may not be dd/mm/yyyy.",
+        "Format those columns as Text holding dd/mm/yyyy (or set the date format to "
+        "dd/mm/yyyy) before saving the CSV: the Data Landing Portal needs text dates.",
+    ),
+    FileRule(
+        "PARQUET_TYPED_COLUMNS",
+        "warning",
+        "Column(s) {columns} are stored as {types}, not text; they were converted to text "
+        "(dates as dd/mm/yyyy) to be checked.",
+        "Export the CSV for the upload with every value as text and dates as dd/mm/yyyy.",
+    ),
+    FileRule(
         "PERIOD_COVERAGE",
         "warning",
         "The events do not fill the stated 12-month period: {detail}.",
