@@ -69,10 +69,9 @@ def run_checks(src: ReturnSource, spec: Spec, started: float | None = None) -> R
     active = [c for c in checks if set(c.needs) <= src.present]
     skipped = [c for c in checks if not set(c.needs) <= src.present]
     ctx = Context(spec)
+    data = prepare_frame(src.frame, ctx, src)
     file_findings: list[FileFinding] = list(src.findings)
     file_findings.extend(_missing_column_findings(src, skipped))
-
-    data = prepare_frame(src.frame, ctx)
     # The check columns are computed once into a narrow frame (line and one boolean per
     # check); counts and findings are read from it, never by widening the data frame.
     flags, validity = pl.collect_all(
@@ -229,16 +228,20 @@ def field_validity(ctx: Context, f: FieldSpec) -> list[pl.Expr]:
     return [expr.sum().alias(f"{name}:{n}") for name, expr in measures.items()]
 
 
-def prepare_frame(frame: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
+def prepare_frame(
+    frame: pl.LazyFrame, ctx: Context, source: ReturnSource | None = None
+) -> pl.LazyFrame:
     """Read the return once, add the helper columns the checks read, and return the plan that
     adds the families' cross-row helpers (small lookups computed here) on top.
 
     Returned lazy so that callers select only what they need: widening a million-row frame
     with more columns costs a copy each time.
     """
-    # One contiguous chunk per column: the CSV reader hands back hundreds of chunks, and
-    # columns of unequal chunking are realigned (copied) whenever they meet.
-    raw = frame.collect().rechunk()
+    # Not rechunked: the helper columns are only ever combined in lazy selects, where Polars
+    # aligns the chunks of the (cheap, boolean) operands; a rechunk copied every string.
+    raw = frame.collect()
+    if source is not None:
+        raw = source.finish(raw)  # the reader's findings that needed the rows
     data = ctx.prepare(raw.lazy(), ctx.classify(raw)).collect()
     helpers: list[pl.Expr] = []
     for family in FAMILIES:
