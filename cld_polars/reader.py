@@ -307,7 +307,9 @@ def _bytes_pass(path: Path, tmpdir: Path, findings: list[FileFinding]) -> tuple[
     utf8, has_lf, has_cr, has_nul = True, False, False, False
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
-            if utf8:
+            # ASCII is valid UTF-8 and far cheaper to recognise than to decode; a chunk is
+            # decoded only if it has other bytes or follows an unfinished sequence.
+            if utf8 and not (chunk.isascii() and not decoder.getstate()[0]):
                 try:
                     decoder.decode(chunk)
                 except UnicodeDecodeError:

@@ -230,3 +230,19 @@ def test_outputs_get_the_usual_file_permissions(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert out.stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("cut", range(1, 12))
+def test_utf8_check_across_chunk_boundaries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut: int
+) -> None:
+    """ASCII chunks skip the decoder; a character split between chunks must still count."""
+    from cld_polars import reader
+
+    monkeypatch.setattr(reader, "CHUNK", cut)
+    good = tmp_path / "good.csv"
+    good.write_bytes("ab,cd\nJosé,Zoë\n".encode())
+    assert reader._bytes_pass(good, tmp_path, [])[1] == "utf-8"
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"ab,cd\nJos\xc3,x\n")
+    assert reader._bytes_pass(bad, tmp_path, [])[1] == "windows-1252"
