@@ -247,8 +247,13 @@ class Context:
             col = pl.col(f.name)
             if f.name in lists:
                 table = lists[f.name]
+                # Cast to an Enum of the column's own distinct values (its physical value is
+                # the distinct value's position) and pick the code: half the cost of a
+                # string-keyed replace.
+                position = col.cast(pl.Enum(table[f.name])).to_physical()
                 first.append(
-                    col.replace_strict(table[f.name], table["code"], default=None)
+                    pl.lit(table["code"])
+                    .gather(position)
                     .fill_null(LIST_CLASSES["blank"])
                     .cast(pl.UInt8)
                     .alias(code_col(f.name))
