@@ -17,7 +17,7 @@ import polars as pl
 from cld_polars.checks import FAMILIES, FILE_RULES, all_checks
 from cld_polars.checks.context import LINE, Context, date_col
 from cld_polars.checks.registry import Check, FileFinding
-from cld_polars.reader import ReturnSource, frame_source, read_return
+from cld_polars.reader import ExactReadNeeded, ReturnSource, frame_source, read_return
 from cld_polars.report import Report
 from cld_polars.spec import FieldSpec, Spec, load_spec
 
@@ -60,6 +60,12 @@ def validate(
     with opened:
         if progress:
             progress("checking")
+        try:
+            return run_checks(opened, spec, started)
+        except ExactReadNeeded:
+            pass
+    # A quote out of place, found only once the rows were read: read it the exact way.
+    with read_return(source, spec, quick=False) as opened:
         return run_checks(opened, spec, started)
 
 
@@ -239,7 +245,14 @@ def prepare_frame(
     """
     # Not rechunked: the helper columns are only ever combined in lazy selects, where Polars
     # aligns the chunks of the (cheap, boolean) operands; a rechunk copied every string.
-    raw = frame.collect()
+    try:
+        raw = frame.collect()
+    except pl.exceptions.ComputeError as exc:
+        # A quote out of place can stop the scan of a file that took the reader's quick
+        # path; the exact path rewrites such lines first.
+        if source is not None and source.finisher is not None:
+            raise ExactReadNeeded(source.path) from exc
+        raise
     if source is not None:
         raw = source.finish(raw)  # the reader's findings that needed the rows
     data = ctx.prepare(raw.lazy(), ctx.classify(raw)).collect()

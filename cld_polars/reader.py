@@ -563,27 +563,28 @@ class _Structure:
 BYTES = "__bytes"
 
 
+class ExactReadNeeded(Exception):
+    """The quick structure pass met a quote out of place: read the file again, exactly."""
+
+
 def _quick_structure(path: Path, layout: _Layout) -> _Structure | None:
     """The usual file in one cheap pass over its lines, or None when the exact pass is needed.
 
     Counting a line's fields means counting its ~47 delimiters, which costs more than the CSV
-    scan itself. Instead, a line whose quotes sit only at value boundaries has exactly the
+    scan itself. Instead: a line whose quotes all open or close values has exactly the
     header's number of fields if and only if its length equals the bytes of its values as
     the CSV scan reads them, plus its quote characters, plus one delimiter fewer than the
-    fields. The scan sums the values' bytes (``BYTES``) and ``finish_structure`` compares; only
-    lines that differ are looked at again. A line with an odd number of quotes, a quote next
-    to something other than a delimiter, or a blank line sends the file to the exact pass.
+    fields. The scan sums the values' bytes (``BYTES``) and ``finish_structure`` compares;
+    only lines that differ (wrong field count, doubled or stray quotes, which the scan keeps
+    in the values) are looked at again, exactly. A line with an odd number of quotes (a
+    value spanning lines, or a quote never closed) or a blank line sends the file to the
+    exact pass at once.
     """
     if layout.damaged:
         return None
     sep = layout.sep
     text = pl.col("text")
     quotes = text.str.count_matches('"', literal=True)
-    cls = _IN_CLASS[sep]
-    quoted = pl.when(quotes > 0).then(text)
-    # A quote inside a line must touch a delimiter (or the other quote of a doubled pair):
-    # anything else (or a carriage return after a closing quote) is looked at exactly.
-    stray = quoted.str.contains(rf'[^{cls}]"[^{cls}]').fill_null(False)
     length = text.str.len_bytes().cast(pl.Int64) - text.str.ends_with("\r").cast(pl.Int64)
     per_line = (
         pl.scan_lines(path, name="text")
@@ -591,7 +592,7 @@ def _quick_structure(path: Path, layout: _Layout) -> _Structure | None:
         .filter(pl.col("line") >= layout.start)
         .select(
             pl.col("line").cast(pl.Int64),
-            ((quotes % 2 == 1) | stray).alias("suspect"),
+            (quotes % 2 == 1).alias("odd"),
             pl.when(length < len(layout.names))
             .then(text)
             .str.contains(r"^\s*$")
@@ -603,9 +604,9 @@ def _quick_structure(path: Path, layout: _Layout) -> _Structure | None:
         )
         .collect()
     )
-    if per_line.height and (per_line["suspect"].any() or per_line["blank"].any()):
+    if per_line.height and (per_line["odd"].any() or per_line["blank"].any()):
         return None
-    return _Structure(None, per_line.height, pending=per_line.drop("suspect"))
+    return _Structure(None, per_line.height, pending=per_line.drop("odd"))
 
 
 def finish_structure(
@@ -614,7 +615,8 @@ def finish_structure(
     """The quick path's row findings, once the scan has summed each row's value bytes.
 
     Lines whose bytes do not add up are counted exactly (normally none are); every other
-    line has the header's number of fields.
+    line has the header's number of fields. A line whose quotes are out of place raises
+    :class:`ExactReadNeeded`: the exact pass reads such lines its own, lenient way.
     """
     n = len(layout.names)
     if raw.height == pending.height:
@@ -624,6 +626,7 @@ def finish_structure(
         differs = joined.filter(pl.col(BYTES).fill_null(0).cast(pl.Int64) != pl.col("target"))
     fields = pl.lit(n, dtype=pl.Int64)
     if differs.height:
+        cls = _IN_CLASS[layout.sep]
         marked = pl.col("text").str.replace_all(r'"[^"]*"', "\x01")
         exact = (
             pl.scan_lines(path, name="text")
@@ -634,9 +637,12 @@ def finish_structure(
                 (marked.str.count_matches(layout.sep, literal=True) + 1)
                 .cast(pl.Int64)
                 .alias("exact"),
+                marked.str.contains(rf'"|[^{cls}\x01]\x01|\x01[^{cls}\x01]').alias("bad"),
             )
             .collect()
         )
+        if exact["bad"].any():
+            raise ExactReadNeeded(path)
         fields = pl.col("line").replace_strict(
             exact["line"], exact["exact"], default=n, return_dtype=pl.Int64
         )
@@ -854,7 +860,9 @@ def _longest_value(path: Path, line: int, layout: _Layout) -> tuple[str, int]:
 # --- reading ------------------------------------------------------------------------------
 
 
-def read_return(path: str | os.PathLike[str], spec: Spec | None = None) -> ReturnSource:
+def read_return(
+    path: str | os.PathLike[str], spec: Spec | None = None, *, quick: bool = True
+) -> ReturnSource:
     """Open a return for validation. Raises :class:`ReturnReadError` if it cannot be read.
 
     ``.csv`` (or any other name) is read as delimited text, ``.csv.gz`` decompressed first,
@@ -889,7 +897,7 @@ def read_return(path: str | os.PathLike[str], spec: Spec | None = None) -> Retur
             what, action = problem
             inside = " (inside the gzip file)" if source != path else ""
             raise ReturnReadError(f"{path}: is {what}{inside}, not a text CSV file. {action}")
-        return _read_csv(path, source, tmp, spec)
+        return _read_csv(path, source, tmp, spec, quick)
     except ReturnReadError:
         tmp.cleanup()
         raise
@@ -925,7 +933,7 @@ def _gunzip(path: Path, tmpdir: Path) -> Path:
 
 
 def _read_csv(
-    path: Path, source: Path, tmp: tempfile.TemporaryDirectory[str], spec: Spec
+    path: Path, source: Path, tmp: tempfile.TemporaryDirectory[str], spec: Spec, quick: bool
 ) -> ReturnSource:
     tmpdir = Path(tmp.name)
     findings: list[FileFinding] = []
@@ -939,7 +947,9 @@ def _read_csv(
     mapping, header_findings = match_header(named, spec, max(layout.header_line, 1))
     if layout.header_line:
         findings.extend(header_findings)
-    structure = _quick_structure(scan_path, layout) or _structure(scan_path, layout, findings)
+    structure = (_quick_structure(scan_path, layout) if quick else None) or _structure(
+        scan_path, layout, findings
+    )
     positional = [f"__c{i}" for i in range(len(layout.names))]
     has_header, skip = layout.header_line > 0, max(layout.header_line - 1, 0)
     if structure.records is not None:
