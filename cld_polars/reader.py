@@ -577,8 +577,8 @@ def _quick_structure(path: Path, layout: _Layout) -> _Structure | None:
     fields. The scan sums the values' bytes (``BYTES``) and ``finish_structure`` compares;
     only lines that differ (wrong field count, doubled or stray quotes, which the scan keeps
     in the values) are looked at again, exactly. A line with an odd number of quotes (a
-    value spanning lines, or a quote never closed) or a blank line sends the file to the
-    exact pass at once.
+    value spanning lines, or a quote never closed), a quote out of place among several, or
+    a blank line sends the file to the exact pass at once.
     """
     if layout.damaged:
         return None
@@ -586,13 +586,19 @@ def _quick_structure(path: Path, layout: _Layout) -> _Structure | None:
     text = pl.col("text")
     quotes = text.str.count_matches('"', literal=True)
     length = text.str.len_bytes().cast(pl.Int64) - text.str.ends_with("\r").cast(pl.Int64)
+    # With two quoted stretches or more, the scan can join a value from pieces (`"Fe"ma"le"`
+    # reads as `Femle`) without changing the byte count: there, a quote must touch a
+    # delimiter or the line's end, checked on those lines only. With one, a stray pair is
+    # kept in the value (the bytes differ) or stops the scan; both are caught later.
+    cls = _IN_CLASS[sep]
+    stray = pl.when(quotes >= 4).then(text).str.contains(rf'[^{cls}]"[^{cls}]').fill_null(False)
     per_line = (
         pl.scan_lines(path, name="text")
         .with_row_index("line", offset=1)
         .filter(pl.col("line") >= layout.start)
         .select(
             pl.col("line").cast(pl.Int64),
-            (quotes % 2 == 1).alias("odd"),
+            ((quotes % 2 == 1) | stray).alias("odd"),
             pl.when(length < len(layout.names))
             .then(text)
             .str.contains(r"^\s*$")

@@ -75,24 +75,22 @@ def test_doubled_quotes_are_counted_exactly(tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
     doubled = lines[1].replace(b",Female,", b',"Fe""male",', 1)
     path.write_bytes(b"\n".join([lines[0], doubled, *lines[2:]]))
-    layout = _layout(path, load_spec(), path)
-    assert layout is not None and _quick_structure(path, layout) is not None
     report = validate(path)
     assert not [f for f in report.file_findings if f.code.startswith("ROW_")]
     assert report.findings.filter(report.findings["line"] == 2)["value"].to_list() == ['Fe"male']
 
 
-@pytest.mark.parametrize("value", [b'Fe"ma"le', b'"Fe"male', b'"Fe"ma"le"'])
+@pytest.mark.parametrize("value", [b'Fe"ma"le', b'"Fe"male', b'x"Fe"', b'"Fe"ma"le"', b'"F"e"m"'])
 def test_quotes_out_of_place_are_read_again_exactly(tmp_path: Path, value: bytes) -> None:
-    """An even number of stray quotes passes the quick pass; the rows give it away and the
-    file is read again the exact way, with the same findings as the exact pass."""
+    """Quotes out of place: caught by the quick pass's check or given away by the rows (the
+    file is then read again the exact way); either way the findings are the exact pass's."""
     lines = _lines()
     path = tmp_path / "r.csv"
     path.write_bytes(
         b"\n".join([lines[0], lines[1].replace(b",Female,", b"," + value + b",", 1), *lines[2:]])
     )
     layout = _layout(path, load_spec(), path)
-    assert layout is not None and _quick_structure(path, layout) is not None
+    assert layout is not None
     exact: list = []
     _structure(path, layout, exact)
     report = validate(path)
