@@ -588,28 +588,36 @@ def _quick_structure(path: Path, layout: _Layout) -> _Structure | None:
     length = text.str.len_bytes().cast(pl.Int64) - text.str.ends_with("\r").cast(pl.Int64)
     # With two quoted stretches or more, the scan can join a value from pieces (`"Fe"ma"le"`
     # reads as `Femle`) without changing the byte count: there, a quote must touch a
-    # delimiter or the line's end, checked on those lines only. With one, a stray pair is
-    # kept in the value (the bytes differ) or stops the scan; both are caught later.
+    # delimiter or the line's end, checked on those lines only (a separate, filtered query:
+    # masking the others would copy every line). With one, a stray pair is kept in the value
+    # (the bytes differ) or stops the scan; both are caught later.
     cls = _IN_CLASS[sep]
-    stray = pl.when(quotes >= 4).then(text).str.contains(rf'[^{cls}]"[^{cls}]').fill_null(False)
-    per_line = (
+    lines = (
         pl.scan_lines(path, name="text")
         .with_row_index("line", offset=1)
         .filter(pl.col("line") >= layout.start)
-        .select(
-            pl.col("line").cast(pl.Int64),
-            ((quotes % 2 == 1) | stray).alias("odd"),
-            pl.when(length < len(layout.names))
-            .then(text)
-            .str.contains(r"^\s*$")
-            .fill_null(False)
-            .alias("blank"),
-            text.str.ends_with(sep).alias("trailing"),
-            length.alias("length"),
-            (length - quotes - (len(layout.names) - 1)).alias("target"),
-        )
-        .collect()
     )
+    per_line, stray = pl.collect_all(
+        [
+            lines.select(
+                pl.col("line").cast(pl.Int64),
+                (quotes % 2 == 1).alias("odd"),
+                pl.when(length < len(layout.names))
+                .then(text)
+                .str.contains(r"^\s*$")
+                .fill_null(False)
+                .alias("blank"),
+                text.str.ends_with(sep).alias("trailing"),
+                length.alias("length"),
+                (length - quotes - (len(layout.names) - 1)).alias("target"),
+            ),
+            lines.filter(quotes >= 4).select(
+                text.str.contains(rf'[^{cls}]"[^{cls}]').any().alias("stray")
+            ),
+        ]
+    )
+    if stray.height and stray["stray"][0]:
+        return None
     if per_line.height and (per_line["odd"].any() or per_line["blank"].any()):
         return None
     return _Structure(None, per_line.height, pending=per_line.drop("odd"))
