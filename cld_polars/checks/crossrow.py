@@ -23,6 +23,7 @@ LINKED = ("Adult 1 Linked Person_ID", "Adult 2 Linked Person_ID", "Adult 3 Linke
 PERSON_FIELDS = ("Date of Birth", "NHS Number", "Gender")
 SHARED_REFERENCE = "__shared_reference"
 REPEATED_ROW = "__repeated_row"
+SHARED_NHS_NUMBER = "__shared_nhs_number"
 
 
 def consensus_col(name: str) -> str:
@@ -38,7 +39,7 @@ def prepare(data: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
       give (ties: the smallest);
     - whether an Event Type and Event Reference pair is on more than one different row.
     """
-    helpers = [*_duplicates(data, ctx)]
+    helpers = [*_duplicates(data, ctx), _shared_nhs_numbers(data, ctx)]
     for name in PERSON_FIELDS:
         value = pl.when(ctx.valid(name) & ctx.present(PID)).then(ctx.raw(name)).alias("__v")
         # Usually empty: only people whose rows disagree are looked up.
@@ -96,6 +97,22 @@ def _duplicates(data: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
     else:
         flag = pl.lit(False)
     return [repeat.alias(REPEATED_ROW), flag.alias(SHARED_REFERENCE)]
+
+
+def _shared_nhs_numbers(data: pl.DataFrame, ctx: Context) -> pl.Expr:
+    """Rows whose (valid) NHS Number is given for more than one person: a group-by finds the
+    numbers (usually none), and only rows holding one of them are flagged."""
+    nhs = "NHS Number"
+    shared = (
+        data.lazy()
+        .filter(ctx.valid(nhs) & ctx.present(PID))
+        .group_by(nhs)
+        .agg(pl.col(PID).n_unique().alias("__people"))
+        .filter(pl.col("__people") > 1)
+        .collect()[nhs]
+    )
+    flag = pl.col(nhs).is_in(shared.implode()) if shared.len() else pl.lit(False)
+    return flag.fill_null(False).alias(SHARED_NHS_NUMBER)
 
 
 def _lookup(key: str, keys: pl.Series, values: pl.Series) -> pl.Expr:
@@ -168,11 +185,7 @@ def checks(spec: Spec) -> Iterator[Check]:
             "should have one local identifier: check for duplicate client records or a mistyped "
             "NHS number."
         ),
-        fails=lambda c: (
-            c.valid("NHS Number")
-            & c.present(PID)
-            & (pl.when(c.present(PID)).then(c.raw(PID)).n_unique().over("NHS Number") > 1)
-        ),
+        fails=lambda c: c.valid("NHS Number") & c.present(PID) & pl.col(SHARED_NHS_NUMBER),
     )
     for name in LINKED:
         yield Check(

@@ -25,13 +25,8 @@ def expected_start(end: pl.Expr) -> pl.Expr:
 
 def _most_common(c: Context, name: str) -> pl.Expr:
     """The return's most common valid value of a field (ties: the smallest), on every row."""
-    value = pl.when(c.valid(name)).then(c.raw(name))
-    counts = pl.len().over(value)
-    return (
-        pl.when(value.is_not_null() & (counts == counts.filter(value.is_not_null()).max()))
-        .then(value)
-        .min()
-    )
+    # A hashed mode, broadcast: a window count over a million strings costs several times more.
+    return c.raw(name).filter(c.valid(name)).mode().min()
 
 
 def checks(spec: Spec) -> Iterator[Check]:
