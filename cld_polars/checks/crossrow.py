@@ -39,7 +39,11 @@ def prepare(data: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
       give (ties: the smallest);
     - whether an Event Type and Event Reference pair is on more than one different row.
     """
-    helpers = [*_duplicates(data, ctx), _shared_nhs_numbers(data, ctx)]
+    helpers = [
+        *_duplicates(data, ctx),
+        _shared_nhs_numbers(data, ctx),
+        *_linked_not_service_users(data, ctx),
+    ]
     for name in PERSON_FIELDS:
         value = pl.when(ctx.valid(name) & ctx.present(PID)).then(ctx.raw(name)).alias("__v")
         # Usually empty: only people whose rows disagree are looked up.
@@ -113,6 +117,33 @@ def _shared_nhs_numbers(data: pl.DataFrame, ctx: Context) -> pl.Expr:
     )
     flag = pl.col(nhs).is_in(shared.implode()) if shared.len() else pl.lit(False)
     return flag.fill_null(False).alias(SHARED_NHS_NUMBER)
+
+
+def not_service_user_col(name: str) -> str:
+    return f"__not_service_user:{name}"
+
+
+def _linked_not_service_users(data: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
+    """Linked person IDs that are no service user's ID: compared as distinct values (a few
+    carers' links against the service users' IDs), then flagged on the rows holding them."""
+    users = (
+        data.lazy()
+        .filter(ctx.is_value("Client Type", "Service user").fill_null(False))
+        .select(pl.col(PID).unique())
+    )
+    queries = [
+        data.lazy()
+        .filter(ctx.valid(name))
+        .select(pl.col(name).unique().alias(PID))
+        .join(users, on=PID, how="anti")
+        for name in LINKED
+    ]
+    flags = []
+    for name, unknown in zip(LINKED, pl.collect_all(queries), strict=True):
+        ids = unknown[PID]
+        flag = pl.col(name).is_in(ids.implode()) if ids.len() else pl.lit(False)
+        flags.append(flag.fill_null(False).alias(not_service_user_col(name)))
+    return flags
 
 
 def _lookup(key: str, keys: pl.Series, values: pl.Series) -> pl.Expr:
@@ -199,15 +230,6 @@ def checks(spec: Spec) -> Iterator[Check]:
                 "Linked IDs are for cared-for adults known to the council as service users in "
                 "CLD: check the ID, or leave it blank."
             ),
-            fails=lambda c, name=name: (
-                c.valid(name)
-                & ~c.raw(name)
-                .is_in(
-                    pl.col(PID)
-                    .filter(c.is_value("Client Type", "Service user").fill_null(False))
-                    .implode()
-                )
-                .fill_null(False)
-            ),
+            fails=lambda c, name=name: c.valid(name) & pl.col(not_service_user_col(name)),
             requires=(name, PID, "Client Type"),
         )
