@@ -71,18 +71,22 @@ def _duplicates(data: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
     """
     header = list(ctx.spec.header)
     pair_ok = ctx.present("Event Reference") & ctx.valid("Event Type")
-    same_key = pl.struct(PID, "Event Type", "Event Reference", "Event Start Date").is_duplicated()
-    same_pair = pair_ok & pl.struct("Event Type", "Event Reference").is_duplicated()
+    indexed = data.lazy().with_columns(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("__i"), pair_ok.alias("__pair_ok")
+    )
+    # Rows with a reference: identical rows share it, so one key covers both kinds. The few
+    # rows without one are compared on person, event type, reference and start date.
+    with_reference = indexed.filter(pl.col("__pair_ok")).filter(
+        pl.struct("Event Type", "Event Reference").is_duplicated()
+    )
+    without = indexed.filter(~pl.col("__pair_ok")).filter(
+        pl.struct(PID, "Event Type", "Event Reference", "Event Start Date").is_duplicated()
+    )
     candidates = (
-        data.lazy()
-        .with_columns(
-            pl.int_range(pl.len(), dtype=pl.UInt32).alias("__i"),
-            (same_key | same_pair).alias("__candidate"),
-            pair_ok.alias("__pair_ok"),
-        )
-        .filter(pl.col("__candidate"))
+        pl.concat([with_reference, without])
         .select("__i", "__pair_ok", *header)
         .collect()
+        .sort("__i")
     )
     candidates = candidates.with_columns(candidates.select(header).hash_rows().alias(ROW_HASH))
     repeats = candidates.filter(~pl.col(ROW_HASH).is_first_distinct())["__i"]
