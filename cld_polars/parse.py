@@ -110,15 +110,20 @@ def age_in_years(birth: pl.Expr, on: pl.Expr) -> pl.Expr:
 def nhs_number_valid(expr: pl.Expr) -> pl.Expr:
     """Ten digits whose tenth is the Modulus 11 check digit of the first nine.
 
-    Digits are taken arithmetically from the number (integer division is far cheaper than
-    slicing ten substrings per row).
+    Digits are peeled off the number arithmetically (integer division is far cheaper than
+    slicing ten substrings per row), with no conditional branch: a value that is not ten
+    digits casts to null or fails the pattern, and either way is not valid.
     """
-    number = pl.when(expr.str.contains(NHS_PATTERN)).then(expr.cast(pl.Int64, strict=False))
-    digits = [(number // 10 ** (9 - i)) % 10 for i in range(10)]
-    total = pl.sum_horizontal([d * w for d, w in zip(digits[:9], range(10, 1, -1), strict=True)])
-    check = 11 - (total % 11)
-    check = pl.when(check == 11).then(0).otherwise(check)
-    return (number.is_not_null() & (check != 10) & (check == digits[9])).fill_null(False)
+    number = expr.cast(pl.Int64, strict=False)
+    rest = number // 10
+    total = pl.lit(0, dtype=pl.Int64)
+    for weight in range(2, 11):  # the ninth digit weighs 2, the first 10
+        total = total + (rest % 10) * weight
+        rest = rest // 10
+    check = (11 - total % 11) % 11  # 11 becomes 0; 10 means no valid check digit exists
+    return (expr.str.contains(NHS_PATTERN) & (check != 10) & (check == number % 10)).fill_null(
+        False
+    )
 
 
 def suggest_nhs_number(expr: pl.Expr) -> pl.Expr:
