@@ -563,6 +563,19 @@ class _Structure:
 BYTES = "__bytes"
 
 
+def _fields_and_misplaced(sep: str) -> tuple[pl.Expr, pl.Expr]:
+    """A line's (``text``) number of fields, and whether a quote in it is out of place.
+
+    Each quoted stretch becomes one marker byte: the delimiters left are those between
+    values, and a well-formed line has markers only next to delimiters (or each other, for
+    doubled quotes) and no quote left over. One pass, as cheap as counting the delimiters.
+    """
+    marked = pl.col("text").str.replace_all(r'"[^"]*"', "\x01")
+    cls = _IN_CLASS[sep]
+    fields = marked.str.count_matches(sep, literal=True) + 1
+    return fields, marked.str.contains(rf'"|[^{cls}\x01]\x01|\x01[^{cls}\x01]')
+
+
 class ExactReadNeeded(Exception):
     """The quick structure pass met a quote out of place: read the file again, exactly."""
 
@@ -640,18 +653,15 @@ def finish_structure(
         differs = joined.filter(pl.col(BYTES).fill_null(0).cast(pl.Int64) != pl.col("target"))
     fields = pl.lit(n, dtype=pl.Int64)
     if differs.height:
-        cls = _IN_CLASS[layout.sep]
-        marked = pl.col("text").str.replace_all(r'"[^"]*"', "\x01")
+        counted, misplaced = _fields_and_misplaced(layout.sep)
         exact = (
             pl.scan_lines(path, name="text")
             .with_row_index("line", offset=1)
             .filter(pl.col("line").is_in(differs["line"].implode()))
             .select(
                 pl.col("line").cast(pl.Int64),
-                (marked.str.count_matches(layout.sep, literal=True) + 1)
-                .cast(pl.Int64)
-                .alias("exact"),
-                marked.str.contains(rf'"|[^{cls}\x01]\x01|\x01[^{cls}\x01]').alias("bad"),
+                counted.cast(pl.Int64).alias("exact"),
+                misplaced.alias("bad"),
             )
             .collect()
         )
@@ -681,13 +691,7 @@ def _structure(path: Path, layout: _Layout, findings: list[FileFinding]) -> _Str
     sep = layout.sep
     text = pl.col("text")
     quotes = text.str.count_matches('"', literal=True)
-    # Each quoted stretch becomes one marker byte: the delimiters left are those between
-    # values, and a well-formed line has markers only next to delimiters (or each other, for
-    # doubled quotes) and no quote left over. One pass, as cheap as counting the delimiters.
-    marked = text.str.replace_all(r'"[^"]*"', "\x01")
-    fields = marked.str.count_matches(sep, literal=True) + 1
-    cls = _IN_CLASS[sep]
-    misplaced = marked.str.contains(rf'"|[^{cls}\x01]\x01|\x01[^{cls}\x01]')
+    fields, misplaced = _fields_and_misplaced(sep)
     well_formed = text.str.contains(_record_pattern(sep))
     lines = pl.scan_lines(path, name="text").with_row_index("line", offset=1)
     lines = lines.filter(pl.col("line") >= layout.start).with_columns(pl.col("line").cast(pl.Int64))
