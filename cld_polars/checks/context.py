@@ -45,6 +45,21 @@ VALID_BASE = 8
 ODD_START = r"^(?:\s|[=+@]|-(?:[^0-9.]|$))"
 
 
+def row_index() -> pl.Expr:
+    """Each row's position: how rows found by a side query are flagged in the main plan."""
+    return pl.int_range(pl.len(), dtype=pl.UInt32)
+
+
+def among(expr: pl.Expr, found: pl.Series) -> pl.Expr:
+    """``expr`` is one of the values a side query found (usually none: then no set is built).
+
+    Never null, so a flag made this way can be combined without ``fill_null``.
+    """
+    if not found.len():
+        return pl.lit(False)
+    return expr.is_in(found.implode()).fill_null(False)
+
+
 def code_col(name: str) -> str:
     """For a defined-list field: the code of its value (see ``LIST_CLASSES``, ``VALID_BASE``)."""
     return f"__code:{name}"

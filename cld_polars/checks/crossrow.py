@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import polars as pl
 
-from cld_polars.checks.context import Context
+from cld_polars.checks.context import Context, among, row_index
 from cld_polars.checks.registry import Check
 from cld_polars.parse import text
 from cld_polars.spec import Spec
@@ -71,9 +71,7 @@ def _duplicates(data: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
     """
     header = list(ctx.spec.header)
     pair_ok = ctx.present("Event Reference") & ctx.valid("Event Type")
-    indexed = data.lazy().with_columns(
-        pl.int_range(pl.len(), dtype=pl.UInt32).alias("__i"), pair_ok.alias("__pair_ok")
-    )
+    indexed = data.lazy().with_columns(row_index().alias("__i"), pair_ok.alias("__pair_ok"))
     # Rows with a reference: identical rows share it, so one key covers both kinds. The few
     # rows without one are compared on person, event type, reference and start date.
     with_reference = indexed.filter(pl.col("__pair_ok")).filter(
@@ -96,15 +94,11 @@ def _duplicates(data: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
         .agg(pl.col(ROW_HASH).n_unique().alias("__distinct"))
         .filter(pl.col("__distinct") > 1)
     )
-    index = pl.int_range(pl.len(), dtype=pl.UInt32)
-    repeat = index.is_in(repeats.implode()) if repeats.len() else pl.lit(False)
-    if shared.height:
-        pair = pl.concat_str(["Event Type", "Event Reference"], separator="\x1f")
-        keys = shared.select(pair)[:, 0]
-        flag = pair.is_in(keys.implode()).fill_null(False)
-    else:
-        flag = pl.lit(False)
-    return [repeat.alias(REPEATED_ROW), flag.alias(SHARED_REFERENCE)]
+    pair = pl.concat_str(["Event Type", "Event Reference"], separator="\x1f")
+    return [
+        among(row_index(), repeats).alias(REPEATED_ROW),
+        among(pair, shared.select(pair).to_series()).alias(SHARED_REFERENCE),
+    ]
 
 
 def _shared_nhs_numbers(data: pl.DataFrame, ctx: Context) -> pl.Expr:
@@ -119,8 +113,7 @@ def _shared_nhs_numbers(data: pl.DataFrame, ctx: Context) -> pl.Expr:
         .filter(pl.col("__people") > 1)
         .collect()[nhs]
     )
-    flag = pl.col(nhs).is_in(shared.implode()) if shared.len() else pl.lit(False)
-    return flag.fill_null(False).alias(SHARED_NHS_NUMBER)
+    return among(pl.col(nhs), shared).alias(SHARED_NHS_NUMBER)
 
 
 def not_service_user_col(name: str) -> str:
@@ -142,12 +135,10 @@ def _linked_not_service_users(data: pl.DataFrame, ctx: Context) -> list[pl.Expr]
         .join(users, on=PID, how="anti")
         for name in LINKED
     ]
-    flags = []
-    for name, unknown in zip(LINKED, pl.collect_all(queries), strict=True):
-        ids = unknown[PID]
-        flag = pl.col(name).is_in(ids.implode()) if ids.len() else pl.lit(False)
-        flags.append(flag.fill_null(False).alias(not_service_user_col(name)))
-    return flags
+    return [
+        among(pl.col(name), unknown[PID]).alias(not_service_user_col(name))
+        for name, unknown in zip(LINKED, pl.collect_all(queries), strict=True)
+    ]
 
 
 def _lookup(key: str, keys: pl.Series, values: pl.Series) -> pl.Expr:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import polars as pl
 
-from cld_polars.checks.context import Context
+from cld_polars.checks.context import Context, among, row_index
 from cld_polars.checks.registry import Check
 from cld_polars.parse import age_in_years, text
 from cld_polars.spec import Spec
@@ -37,18 +37,17 @@ def personal_data_col(name: str) -> str:
 def prepare(data: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
     """Flag identifiers holding personal data, comparing only candidate rows (see above)."""
     flags = []
-    index = pl.int_range(pl.len(), dtype=pl.UInt32)
     for name in IDENTIFIERS:
         # Collected in two steps on purpose: Polars would merge two filters into one
         # predicate and compare every row.
         candidates = (
             data.lazy()
-            .with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("__i"))
+            .with_columns(row_index().alias("__i"))
             .filter(ctx.raw(name).str.contains(PERSONAL_DATA_CANDIDATE).fill_null(False))
             .collect()
         )
         hits = candidates.filter(_contains_personal_data(ctx, name))["__i"]
-        flags.append(index.is_in(hits.implode()).alias(personal_data_col(name)))
+        flags.append(among(row_index(), hits).alias(personal_data_col(name)))
     return flags
 
 
