@@ -7,7 +7,6 @@ are blank or not on the defined lists so the ``(blank)`` and ``(not valid)`` row
 
 from __future__ import annotations
 
-import csv
 import datetime
 import re
 import statistics
@@ -179,11 +178,7 @@ def dirty(path: Path) -> Path:
     ]
     for i, change in edits:
         rows[i].update(change)
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    return write_csv(path, rows, header=list(rows[0]))
 
 
 @pytest.fixture(scope="module")

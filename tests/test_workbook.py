@@ -4,19 +4,19 @@ from the return that look like formulas stay text."""
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from pathlib import Path
 
 import openpyxl
 import polars as pl
 import pytest
-from factory import read_rows
+from factory import read_rows, write_csv
 from openpyxl.worksheet._writer import ALL_TEMP_FILES as openpyxl_temp_files
 from openpyxl.worksheet.worksheet import Worksheet
 
 from cld_polars import validate, workbook
 from cld_polars.cli import main, sample_path
+from cld_polars.engine import VALIDITY_MEASURES
 from cld_polars.generate import write_return
 from cld_polars.spec import MODULES, load_spec
 from cld_polars.summary import TABLES
@@ -47,11 +47,7 @@ def plant(path: Path, values: dict[str, list[str]], every: int = 97) -> Path:
         for value in planted:
             rows[at][field] = value
             at += every
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    return write_csv(path, rows, header=list(rows[0]))
 
 
 @pytest.fixture(scope="module")
@@ -177,21 +173,7 @@ def test_field_validity_sheet(written) -> None:  # type: ignore[no-untyped-def]
     pct_at = header.index("% valid")
     for r, cells in zip(body, ws.iter_rows(min_row=3), strict=True):
         want = expected[r[1]]
-        assert r[2:12] == tuple(
-            want[k]
-            for k in (
-                "mandatory_rows",
-                "optional_rows",
-                "not_applicable_rows",
-                "valid",
-                "blank_optional",
-                "blank_mandatory",
-                "invalid",
-                "release1",
-                "near_miss",
-                "given_not_applicable",
-            )
-        )
+        assert r[2:12] == tuple(want[k] for k in VALIDITY_MEASURES)
         assert all(isinstance(v, int) for v in r[2:12])
         cell = cells[pct_at]
         if want["pct_valid"] is None:
