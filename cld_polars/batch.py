@@ -174,7 +174,7 @@ def summarise(report: Report) -> dict[str, object]:
     """The index's view of a report: council and period are the most common values, so one
     stray row does not hide which council's return this is (their checks report the stray)."""
     code = start = end = None
-    data = report.data
+    data = report.raw
     columns = ("LA Code", "Reporting Period Start Date", "Reporting Period End Date")
     if data is not None and data.height and set(columns) <= set(data.columns):
         code, start, end = data.select(

@@ -127,7 +127,9 @@ def _summary(report: Report) -> str:
         lines.append(f"  [{finding.severity}] {finding.code}: {finding.message}")
     if report.rules.height:
         lines.append("  Top problems (rows affected, first example):")
-        examples = {r["code"]: r for r in report.findings.unique("code", keep="first").to_dicts()}
+        examples = {
+            r["code"]: r for r in report.finding_rows.unique("code", keep="first").to_dicts()
+        }
         for rule in report.rules.head(TOP_RULES).to_dicts():
             fields = ", ".join(rule["fields"]) or "whole row"
             lines.append(f"    {rule['rows']:>9,}  {rule['severity']:<7} {rule['code']} ({fields})")

@@ -61,12 +61,15 @@ def validate(
         if progress:
             progress("checking")
         try:
-            return run_checks(opened, spec, started)
+            report = run_checks(opened, spec, started)
         except ExactReadNeeded:
-            pass
-    # A quote out of place, found only once the rows were read: read it the exact way.
-    with read_return(source, spec, quick=False) as opened:
-        return run_checks(opened, spec, started)
+            report = None
+    if report is None:
+        # A quote out of place, found only once the rows were read: read it the exact way.
+        with read_return(source, spec, quick=False) as opened:
+            report = run_checks(opened, spec, started)
+    report.source = source
+    return report
 
 
 def run_checks(src: ReturnSource, spec: Spec, started: float | None = None) -> Report:
@@ -161,13 +164,13 @@ def run_checks(src: ReturnSource, spec: Spec, started: float | None = None) -> R
         warnings=int(counts["__warnings"] or 0),
         fields=fields,
         rules=rules,
-        findings=findings,
+        finding_rows=findings,
         file_findings=file_findings,
         skipped_checks=[c.code for c in skipped],
         encoding=src.encoding,
         seconds=time.perf_counter() - started,
         checks=tuple(active),
-        data=data.select(LINE, *spec.header).collect(),
+        raw=data.select(LINE, *spec.header).collect(),
     )
 
 

@@ -41,7 +41,8 @@ class Report:
     #: One row per check that fired: code, severity, fields, rows, message, guidance.
     rules: pl.DataFrame
     #: One row per failing (row, check): line, ids, field, code, severity, value, suggestion.
-    findings: pl.DataFrame
+    #: ``findings`` is the same as a LazyFrame, for notebooks.
+    finding_rows: pl.DataFrame
     file_findings: list[FileFinding] = field(default_factory=list)
     skipped_checks: list[str] = field(default_factory=list)
     encoding: str = "utf-8"
@@ -49,16 +50,23 @@ class Report:
     checks: tuple[Check, ...] = ()
     #: The return as read: ``__line`` and the 48 specification columns, all text. Summary
     #: counts and the workbook are computed from it.
-    data: pl.DataFrame | None = field(default=None, repr=False)
+    raw: pl.DataFrame | None = field(default=None, repr=False)
+    #: What was validated: the path, or the frame a notebook passed in.
+    source: object = field(default=None, repr=False)
     #: When the validation finished (local time): the workbook's Summary shows it.
     validated_at: datetime.datetime = field(default_factory=datetime.datetime.now)
+
+    @property
+    def findings(self) -> pl.LazyFrame:
+        """The row-level findings (``finding_rows``) as a LazyFrame, ready to filter and join."""
+        return self.finding_rows.lazy()
 
     @cached_property
     def summary(self) -> dict[str, pl.DataFrame]:
         """The summary-count tables (``cld_polars.summary``), computed once from ``data``."""
         from cld_polars.summary import summary_tables
 
-        return summary_tables(self.data)
+        return summary_tables(self.raw)
 
     def to_excel(self, path: str | os.PathLike[str], max_rows: int | None = None) -> WorkbookResult:
         """The Excel workbook (``cld_polars.workbook``), written whole or not at all.
@@ -85,7 +93,7 @@ class Report:
         """Findings with the analyst-facing sentence: where, what, why, what to do."""
         messages = self.rules.select("code", pl.col("message").alias("rule_message"))
         return (
-            self.findings.join(messages, on="code", how="left", maintain_order="left")
+            self.finding_rows.join(messages, on="code", how="left", maintain_order="left")
             .with_columns(
                 text(
                     "Line {}, {} = '{}': {}",

@@ -3,7 +3,7 @@
 Why this exists: a return can meet the specification and still be wrong (a month with no
 reviews, every service open, costs a hundred times too high). The AGEM tool gave analysts
 "basic summary statistics which can be used as a sense check"; these tables are that, computed
-from the return as read (``Report.data``: every column text) with Polars expressions: the
+from the return as read (``Report.raw``: every column text) with Polars expressions: the
 columns every table reads are computed once, then all tables in one ``pl.collect_all``, so
 they cost about a second on a million rows.
 
@@ -242,7 +242,7 @@ def _weekly_cost(data: pl.DataFrame) -> tuple[pl.Expr, pl.Expr]:
 def summary_tables(data: pl.DataFrame | None, spec: Spec | None = None) -> dict[str, pl.DataFrame]:
     """Every table of ``TABLES`` plus ``overview``, computed from the return as read.
 
-    ``data`` is ``Report.data``: ``__line`` and the specification's columns, all text. ``None``
+    ``data`` is ``Report.raw``: ``__line`` and the specification's columns, all text. ``None``
     or an empty frame gives tables with no rows (and zeros for listed values).
     """
     spec = spec or load_spec()

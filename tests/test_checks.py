@@ -34,7 +34,7 @@ def test_check_flags_exactly_the_faulty_rows(
 ) -> None:
     report, faults = catalogue
     fault = faults[key]
-    on_lines = report.findings.filter(pl.col("line").is_in(fault.lines))
+    on_lines = report.finding_rows.filter(pl.col("line").is_in(fault.lines))
     flagged = on_lines.filter(pl.col("code") == fault.code)
     assert flagged.height == fault.expected, on_lines
     others = set(on_lines["code"]) - {fault.code} - fault.extras
@@ -53,13 +53,13 @@ def test_clean_rows_give_no_findings(tmp_path: Path) -> None:
     report = validate(write_csv(tmp_path / "clean.csv", clean_rows()))
     assert report.errors == 0
     assert report.warnings == 0
-    assert report.findings.height == 0
+    assert report.finding_rows.height == 0
     assert all(f.severity == "warning" for f in report.file_findings)
 
 
 def test_rule_counts_match_findings(catalogue: tuple[Report, dict[str, Fault]]) -> None:
     report, _ = catalogue
-    per_code = report.findings.group_by("code").len()
+    per_code = report.finding_rows.group_by("code").len()
     counted = dict(zip(per_code["code"], per_code["len"], strict=True))
     for rule in report.rules.to_dicts():
         assert counted[rule["code"]] == rule["rows"]
@@ -75,7 +75,7 @@ def test_field_counts_are_rows_with_a_finding_naming_the_field(
             codes = [
                 c for c, r in rules.items() if field in r["fields"] and r["severity"] == severity
             ]
-            rows = report.findings.filter(pl.col("code").is_in(codes))["line"].n_unique()
+            rows = report.finding_rows.filter(pl.col("code").is_in(codes))["line"].n_unique()
             got = report.fields.filter(pl.col("field") == field)[f"{severity}s"].item()
             assert got == rows, (field, severity)
 

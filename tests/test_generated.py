@@ -66,7 +66,7 @@ def test_injected_faults_are_counted_exactly(generated: pl.DataFrame, tmp_path: 
         "DATE_OF_BIRTH_FORMAT",
         "LA_CODE_FORMULA",
     }
-    lines = report.findings.filter(pl.col("code") == "GENDER_NEAR_MISS")["line"].to_list()
+    lines = report.finding_rows.filter(pl.col("code") == "GENDER_NEAR_MISS")["line"].to_list()
     assert lines == [i + 2 for i in single[:7]]
 
 
@@ -77,4 +77,4 @@ def test_bundled_sample_is_current_and_has_its_faults() -> None:
     assert bundled.equals(make_sample())
     report = validate(sample_path())
     assert report.errors == len(FAULTS)
-    assert report.findings.filter(pl.col("severity") == "error").height == len(FAULTS)
+    assert report.finding_rows.filter(pl.col("severity") == "error").height == len(FAULTS)

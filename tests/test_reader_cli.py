@@ -66,7 +66,7 @@ def test_windows_1252_is_read_correctly(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "r.csv", rows, encoding="cp1252")
     report = validate(path)
     assert report.encoding == "windows-1252"
-    flagged = report.findings.filter(pl.col("code") == "UNIT_COST_FORMAT")
+    flagged = report.finding_rows.filter(pl.col("code") == "UNIT_COST_FORMAT")
     assert flagged["value"].to_list() == ["£18.50"]
     assert flagged["suggestion"].to_list() == ["18.50"]
 
@@ -102,7 +102,7 @@ def test_line_numbers_follow_multiline_values_and_blank_lines(tmp_path: Path) ->
         handle.write(",".join(bad[h] for h in HEADER) + "\n")
     report = validate(path)
     last_line = len(path.read_text().splitlines())
-    flagged = report.findings.filter(pl.col("code") == "GENDER_INVALID")
+    flagged = report.finding_rows.filter(pl.col("code") == "GENDER_INVALID")
     assert flagged["line"].to_list() == [last_line]
     assert "BLANK_LINES" in codes(report)
     assert report.rows == len(rows) + 1

@@ -95,7 +95,7 @@ def write(path: Path, data: bytes) -> Path:
 def gender_lines(path: Path) -> list[int]:
     """Lines where the CLI's validation found the planted Gender fault."""
     report = validate(path)
-    return report.findings.filter(pl.col("code").str.starts_with("GENDER_"))["line"].to_list()
+    return report.finding_rows.filter(pl.col("code").str.starts_with("GENDER_"))["line"].to_list()
 
 
 def value_on_line(path: Path, line: int, field: str) -> str | None:
@@ -241,7 +241,7 @@ def test_windows_1252_is_read_correctly(tmp_path: Path, capsys: pytest.CaptureFi
     assert r.code == 1
     assert not {"FILE_ENCODING", "FILE_MIXED_ENCODING"} & set(r.findings)
     report = validate(path)
-    flagged = report.findings.filter(pl.col("code") == "UNIT_COST_FORMAT")
+    flagged = report.finding_rows.filter(pl.col("code") == "UNIT_COST_FORMAT")
     assert flagged["value"].to_list() == ["£18.50"] and flagged["line"].to_list() == [7]
 
 

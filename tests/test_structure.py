@@ -77,7 +77,9 @@ def test_doubled_quotes_are_counted_exactly(tmp_path: Path) -> None:
     path.write_bytes(b"\n".join([lines[0], doubled, *lines[2:]]))
     report = validate(path)
     assert not [f for f in report.file_findings if f.code.startswith("ROW_")]
-    assert report.findings.filter(report.findings["line"] == 2)["value"].to_list() == ['Fe"male']
+    assert report.finding_rows.filter(report.finding_rows["line"] == 2)["value"].to_list() == [
+        'Fe"male'
+    ]
 
 
 @pytest.mark.parametrize("value", [b'Fe"ma"le', b'"Fe"male', b'x"Fe"', b'"Fe"ma"le"', b'"F"e"m"'])

@@ -343,8 +343,8 @@ def test_events_by_month(generated) -> None:  # type: ignore[no-untyped-def]
 
 def frame(rows: list[dict[str, str]], tmp_path: Path) -> pl.DataFrame:
     report = validate(write_csv(tmp_path / "r.csv", rows))
-    assert report.data is not None
-    return report.data
+    assert report.raw is not None
+    return report.raw
 
 
 def test_open_started_ended_at_the_period_edges(tmp_path: Path) -> None:

@@ -156,7 +156,7 @@ def test_summary_sheet(written) -> None:  # type: ignore[no-untyped-def]
     assert isinstance(got["Validation took (seconds)"], float)
     text = " ".join(str(v) for r in values(book["Summary"]) for v in r if v is not None)
     assert report.rules["code"][0] in text  # what to fix first
-    assert f"All {report.findings.height:,} findings are on the Rows to fix sheet" in text
+    assert f"All {report.finding_rows.height:,} findings are on the Rows to fix sheet" in text
 
 
 def test_field_validity_sheet(written) -> None:  # type: ignore[no-untyped-def]
@@ -207,7 +207,7 @@ def test_rows_to_fix_sheet(written) -> None:  # type: ignore[no-untyped-def]
     report, result, book, _ = written
     rows = values(book["Rows to fix"])
     assert result.overflow is None
-    assert result.findings == result.findings_written == report.findings.height
+    assert result.findings == result.findings_written == report.finding_rows.height
     header, body = rows[1], rows[2:]
     assert header == (
         "Line",
@@ -221,10 +221,10 @@ def test_rows_to_fix_sheet(written) -> None:  # type: ignore[no-untyped-def]
         "What is wrong",
         "Suggested value",
     )
-    assert len(body) == report.findings.height
+    assert len(body) == report.finding_rows.height
     lines = [r[0] for r in body]
     assert lines == sorted(lines) and all(isinstance(n, int) for n in lines)
-    expected = report.findings.sort("line", maintain_order=True)
+    expected = report.finding_rows.sort("line", maintain_order=True)
     assert [(r[0], r[1], r[4], r[7]) for r in body] == list(
         expected.select("line", "person_id", "field", "code").iter_rows()
     )
@@ -283,7 +283,7 @@ def test_more_findings_than_the_sheet_holds(tmp_path: Path) -> None:
     frame = pl.read_csv(source, infer_schema=False)
     frame.with_columns(pl.lit("male").alias("Gender")).write_csv(source)  # 600 near misses
     report = validate(source)
-    total = report.findings.height
+    total = report.finding_rows.height
     assert total >= 600
     result = report.to_excel(tmp_path / "report.xlsx", max_rows=250)
     assert (result.findings, result.findings_written) == (total, 250)
@@ -295,13 +295,13 @@ def test_more_findings_than_the_sheet_holds(tmp_path: Path) -> None:
     notice = rows[0][0]
     assert f"first 250 of {total:,}" in notice and f"{total - 250:,} were left out" in notice
     assert "report_findings.csv" in notice
-    first = report.findings.sort("line", maintain_order=True).head(250)
+    first = report.finding_rows.sort("line", maintain_order=True).head(250)
     assert [r[0] for r in rows[2:]] == first["line"].to_list()  # the first ones, in line order
     summary = " ".join(str(v) for r in values(book["Summary"]) for v in r if v is not None)
     assert f"{total - 250:,} were left out" in summary
     full = pl.read_csv(result.overflow, infer_schema=False)
     assert full.height == total
-    assert set(full["code"]) == set(report.findings["code"])
+    assert set(full["code"]) == set(report.finding_rows["code"])
 
     parquet = write_workbook(report, tmp_path / "p.xlsx", max_rows=10, overflow_format="parquet")
     assert parquet.overflow == tmp_path / "p_findings.parquet"
