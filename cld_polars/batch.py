@@ -31,8 +31,6 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Literal
 
-import polars as pl
-
 from cld_polars.engine import validate
 from cld_polars.reader import ReturnReadError
 from cld_polars.report import Report, write_atomic_with
@@ -173,13 +171,10 @@ INDEX_COLUMNS = tuple(f.name for f in fields(BatchResult))
 def summarise(report: Report) -> dict[str, object]:
     """The index's view of a report: council and period are the most common values, so one
     stray row does not hide which council's return this is (their checks report the stray)."""
-    code = start = end = None
-    data = report.raw
-    columns = ("LA Code", "Reporting Period Start Date", "Reporting Period End Date")
-    if data is not None and data.height and set(columns) <= set(data.columns):
-        code, start, end = data.select(
-            pl.col(c).drop_nulls().mode().sort().first() for c in columns
-        ).row(0)
+    code, start, end = (
+        report.submission.get(c)
+        for c in ("LA Code", "Reporting Period Start Date", "Reporting Period End Date")
+    )
     council = load_spec().councils.get(code.strip()) if code else None
     return {
         "council_code": code,

@@ -7,19 +7,29 @@ columns; findings are gathered from the failing rows only.
 
 from __future__ import annotations
 
+import collections
 import difflib
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import polars as pl
 
-from cld_polars.checks import FAMILIES, FILE_RULES, all_checks
-from cld_polars.checks.context import LINE, Context, date_col
+from cld_polars.checks import FAMILIES, FILE_RULES, all_checks, crossrow
+from cld_polars.checks.context import (
+    LINE,
+    Context,
+    blank_col,
+    code_col,
+    date_col,
+    formula_col,
+    valid_col,
+)
 from cld_polars.checks.registry import Check, FileFinding
-from cld_polars.reader import ExactReadNeeded, ReturnSource, frame_source, read_return
+from cld_polars.reader import BYTES, ExactReadNeeded, ReturnSource, frame_source, read_return
 from cld_polars.report import Report
 from cld_polars.spec import FieldSpec, Spec, load_spec
+from cld_polars.summary import summary_columns
 
 PID, REF, TYPE = "LA Person Unique Identifier", "Event Reference", "Event Type"
 #: Invalid values for which a closest listed value is looked up (most frequent first).
@@ -38,16 +48,26 @@ FINDINGS_SCHEMA = {
 }
 
 
+#: Rows per chunk of the streaming pass. Each chunk is read, given its helper columns and
+#: checked, then dropped: peak memory follows the chunk, not the return. 200,000 rows is
+#: about 100 MB of CSV; smaller chunks pay the per-chunk overheads (list classification,
+#: plan building) more often, larger ones hold more in memory for no gain in speed.
+CHUNK_ROWS = 200_000
+
+
 def validate(
     source: str | os.PathLike[str] | pl.DataFrame | pl.LazyFrame,
     spec: Spec | None = None,
     progress: Callable[[str], None] | None = None,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> Report:
     """Validate a return (a CSV path, or a frame with the specification's columns).
 
     ``progress``, when given, is told each stage ("reading", "checking") as it starts, for a
-    display on the terminal. Raises :class:`cld_polars.reader.ReturnReadError` when a path
-    cannot be read at all.
+    display on the terminal. ``chunk_rows`` sets the rows the streaming pass holds at once
+    (the results do not depend on it). Raises :class:`cld_polars.reader.ReturnReadError`
+    when a path cannot be read at all.
     """
     spec = spec or load_spec()
     started = time.perf_counter()
@@ -61,57 +81,112 @@ def validate(
         if progress:
             progress("checking")
         try:
-            report = run_checks(opened, spec, started)
+            report = run_checks(opened, spec, started, chunk_rows)
         except ExactReadNeeded:
             report = None
     if report is None:
         # A quote out of place, found only once the rows were read: read it the exact way.
         with read_return(source, spec, quick=False) as opened:
-            report = run_checks(opened, spec, started)
+            report = run_checks(opened, spec, started, chunk_rows)
     report.source = source
     return report
 
 
-def run_checks(src: ReturnSource, spec: Spec, started: float | None = None) -> Report:
+class _Totals:
+    """Counts summed over the chunks: per check, per ``severity:field``, per measure."""
+
+    def __init__(self) -> None:
+        self.counts: collections.Counter[str] = collections.Counter()
+
+    def add(self, row: dict[str, object]) -> None:
+        for key, value in row.items():
+            self.counts[key] += int(value or 0)  # type: ignore[call-overload]
+
+
+def run_checks(
+    src: ReturnSource, spec: Spec, started: float | None = None, chunk_rows: int = CHUNK_ROWS
+) -> Report:
+    """Check a return in one streaming pass, chunk by chunk, then the cross-row checks.
+
+    Each chunk gets its helper columns and its row checks, per-field measures and findings;
+    what outlives the chunk is a narrow projection (the identifiers and the fields the
+    cross-row checks and summary counts read, with each row's error flags), so memory
+    follows the chunk size plus a few columns of the whole return. Frame checks (duplicates,
+    one person's details, the council and period being single) then run over that
+    projection, and their flags are combined with the row checks' per row.
+    """
     started = started if started is not None else time.perf_counter()
     checks = all_checks(spec)
     active = [c for c in checks if set(c.needs) <= src.present]
     skipped = [c for c in checks if not set(c.needs) <= src.present]
+    row_checks = [c for c in active if c.scope == "row"]
+    frame_checks = [c for c in active if c.scope == "frame"]
     ctx = Context(spec)
-    data = prepare_frame(src.frame, ctx, src)
+    # Fields a frame check names: the row checks' flags on them are kept per row, so that a
+    # row failing both kinds counts once.
+    joint = [f for f in spec.header if any(f in c.fields for c in frame_checks)]
+    # Every frame check's fields, active or not: the frame families' helpers read them all
+    # (a missing column is a column of nulls).
+    kept = _kept_fields(spec, [c for c in checks if c.scope == "frame"])
+    totals = _Totals()
+    narrow_parts: list[pl.DataFrame] = []
+    summary_parts: list[pl.DataFrame] = []
+    finding_parts: list[pl.DataFrame] = []
+    byte_parts: list[pl.DataFrame] = []
+    present_fields = [f for f in spec.fields if f.name in src.present]
+    for raw in _chunks(src, chunk_rows):
+        if BYTES in raw.columns:
+            byte_parts.append(raw.select(LINE, BYTES))
+            raw = raw.drop(BYTES)
+        data = prepare_frame(raw, ctx)
+        flags, validity, narrow, summary = pl.collect_all(
+            [
+                data.select(
+                    LINE, *[c.fails(ctx).fill_null(False).alias(c.code) for c in row_checks]
+                ),
+                data.select(*[e for f in present_fields for e in field_validity(ctx, f)]),
+                data.select(
+                    *_kept_columns(data.collect_schema().names(), kept),
+                    pl.struct(spec.header).hash().alias(ROW_HASH),
+                ),
+                data.select(summary_columns(spec.header, spec)),
+            ]
+        )
+        per_row, sums = _row_flags(flags, row_checks, spec, joint)
+        totals.add(sums)
+        if validity.width:
+            totals.add(validity.row(0, named=True))
+        narrow_parts.append(narrow.hstack(per_row))
+        summary_parts.append(summary)
+        fired = [c for c in row_checks if sums[c.code]]
+        if fired:
+            finding_parts.append(_finding_rows(data, flags, fired, ctx))
+    if byte_parts and src.finisher is not None:
+        src.findings.extend(src.finisher(pl.concat(byte_parts)))  # may ask for the exact read
+        src.finisher = None
+    narrow = pl.concat(narrow_parts) if narrow_parts else _empty_narrow(src, ctx, kept, joint)
+    summary_base = pl.concat(summary_parts) if summary_parts else None
+
+    # The cross-row checks, over the narrow projection of the whole return.
+    frame_data = narrow.lazy().with_columns(_frame_helpers(narrow, ctx))
+    frame_flags = frame_data.select(
+        LINE, *[c.fails(ctx).fill_null(False).alias(c.code) for c in frame_checks]
+    ).collect()
+    joined = narrow.select(LINE, *[c for c in narrow.columns if c.startswith("__row:")]).hstack(
+        frame_flags.drop(LINE)
+    )
+    totals.add(joined.select(*[pl.col(c.code).sum() for c in frame_checks]).row(0, named=True))
+    totals.add(_joint_counts(joined, frame_checks, joint))
+    fired_frame = [c for c in frame_checks if totals.counts[c.code]]
+    if fired_frame:
+        finding_parts.append(_finding_rows(frame_data, frame_flags, fired_frame, ctx))
+    counts = totals.counts
+
     file_findings: list[FileFinding] = list(src.findings)
     file_findings.extend(_missing_column_findings(src, skipped))
-    # The check columns are computed once into a narrow frame (line and one boolean per
-    # check); counts and findings are read from it, never by widening the data frame.
-    flags, validity = pl.collect_all(
-        [
-            data.select(LINE, *[c.fails(ctx).fill_null(False).alias(c.code) for c in active]),
-            data.select(
-                *[e for f in spec.fields if f.name in src.present for e in field_validity(ctx, f)]
-            ),
-        ]
-    )
-
-    error_codes = [c.code for c in active if c.severity == "error"]
-    warning_codes = [c.code for c in active if c.severity == "warning"]
-    counts = flags.select(
-        *[pl.col(c.code).sum().alias(c.code) for c in active],
-        _any(error_codes).sum().alias("__errors"),
-        _any(warning_codes).sum().alias("__warnings"),
-        *[
-            _any([c.code for c in active if f in c.fields and c.severity == sev])
-            .sum()
-            .alias(f"{sev}:{f}")
-            for f in spec.header
-            for sev in ("error", "warning")
-        ],
-    ).row(0, named=True)
-    if validity.width:
-        counts.update(validity.row(0, named=True))
-
     fired = [c for c in active if counts[c.code]]
-    findings = _findings(data, flags, fired, ctx)
-    file_findings.extend(_coverage_findings(data, ctx))
+    findings = _order_findings(finding_parts, fired, ctx)
+    file_findings.extend(_coverage_findings(narrow.lazy(), ctx))
     file_findings.sort(key=lambda f: (f.severity != "error", f.line or 0))
 
     rules = pl.DataFrame(
@@ -139,13 +214,15 @@ def run_checks(src: ReturnSource, spec: Spec, started: float | None = None) -> R
             "field": list(spec.header),
             "module": [f.module for f in spec.fields],
             "present": [f.name in src.present for f in spec.fields],
-            "errors": [int(counts[f"error:{f}"] or 0) for f in spec.header],
-            "warnings": [int(counts[f"warning:{f}"] or 0) for f in spec.header],
+            "errors": [counts[f"error:{f}"] for f in spec.header],
+            "warnings": [counts[f"warning:{f}"] for f in spec.header],
             **{
-                measure: [int(counts.get(f"{measure}:{f}") or 0) for f in spec.header]
+                measure: [counts[f"{measure}:{f}"] for f in spec.header]
                 for measure in VALIDITY_MEASURES
             },
-        }
+        },
+        schema_overrides={"errors": pl.Int64, "warnings": pl.Int64}
+        | dict.fromkeys(VALIDITY_MEASURES, pl.Int64),
     ).with_columns(
         # Of the values that are required or were given where the field applies, the share that
         # is valid: blanks where the field is optional neither help nor hurt.
@@ -160,8 +237,8 @@ def run_checks(src: ReturnSource, spec: Spec, started: float | None = None) -> R
         file=str(src.path),
         rows=src.rows,
         release=spec.release,
-        errors=int(counts["__errors"] or 0),
-        warnings=int(counts["__warnings"] or 0),
+        errors=counts["__errors"],
+        warnings=counts["__warnings"],
         fields=fields,
         rules=rules,
         finding_rows=findings,
@@ -170,8 +247,155 @@ def run_checks(src: ReturnSource, spec: Spec, started: float | None = None) -> R
         encoding=src.encoding,
         seconds=time.perf_counter() - started,
         checks=tuple(active),
-        raw=data.select(LINE, *spec.header).collect(),
+        summary_base=summary_base,
+        submission=_submission(narrow),
     )
+
+
+def _chunks(src: ReturnSource, chunk_rows: int) -> Iterator[pl.DataFrame]:
+    """The return's rows, ``chunk_rows`` at a time, from one streaming scan."""
+    try:
+        yield from src.frame.collect_batches(chunk_size=chunk_rows)
+    except pl.exceptions.ComputeError as exc:
+        # A quote out of place can stop the scan of a file that took the reader's quick
+        # path; the exact path rewrites such lines first.
+        if src.finisher is not None:
+            raise ExactReadNeeded(src.path) from exc
+        raise
+
+
+#: Fields the frame families read besides those their checks name (declared by the family
+#: as ``FRAME_FIELDS``), and the fields every finding and the coverage check show.
+ALWAYS_KEPT = (
+    PID,
+    REF,
+    TYPE,
+    "Reporting Period Start Date",
+    "Reporting Period End Date",
+    "Event Start Date",
+    "Event End Date",
+)
+ROW_HASH = crossrow.ROW_HASH
+
+
+def _kept_fields(spec: Spec, frame_checks: Sequence[Check]) -> list[str]:
+    names = set(ALWAYS_KEPT)
+    for check in frame_checks:
+        names |= set(check.fields) | set(check.needs)
+    for family in FAMILIES:
+        names |= set(getattr(family, "FRAME_FIELDS", ()))
+    return [f for f in spec.header if f in names]
+
+
+def _kept_columns(columns: Sequence[str], kept: Sequence[str]) -> list[str]:
+    """The kept fields' text and every helper column of theirs (codes, dates, validity)."""
+    wanted = {LINE}
+    for name in kept:
+        wanted |= {name, code_col(name), blank_col(name), valid_col(name), formula_col(name)}
+        wanted.add(date_col(name))
+    return [c for c in columns if c in wanted]
+
+
+def _row_flags(
+    flags: pl.DataFrame, row_checks: Sequence[Check], spec: Spec, joint: Sequence[str]
+) -> tuple[pl.DataFrame, dict[str, object]]:
+    """Per row, whether a row check failed (by severity, and on each field a frame check also
+    names); and the chunk's counts that need no frame check: per check and per field."""
+    by_sev = {sev: [c.code for c in row_checks if c.severity == sev] for sev in SEVERITIES}
+    per_row = flags.select(
+        *[_any(by_sev[sev]).alias(f"__row:{sev}") for sev in SEVERITIES],
+        *[
+            _any([c.code for c in row_checks if f in c.fields and c.severity == sev]).alias(
+                f"__row:{sev}:{f}"
+            )
+            for f in joint
+            for sev in SEVERITIES
+        ],
+    )
+    sums = flags.select(
+        *[pl.col(c.code).sum() for c in row_checks],
+        *[
+            _any([c.code for c in row_checks if f in c.fields and c.severity == sev])
+            .sum()
+            .alias(f"{sev}:{f}")
+            for f in spec.header
+            if f not in joint
+            for sev in SEVERITIES
+        ],
+    ).row(0, named=True)
+    return per_row, sums
+
+
+def _joint_counts(
+    joined: pl.DataFrame, frame_checks: Sequence[Check], joint: Sequence[str]
+) -> dict[str, object]:
+    """Rows with an error / a warning, and per joint field, from both kinds of flag."""
+
+    def either(prefix: str, sev: str, field: str | None) -> pl.Expr:
+        codes = [
+            c.code
+            for c in frame_checks
+            if c.severity == sev and (field is None or field in c.fields)
+        ]
+        return pl.any_horizontal(pl.col(prefix), _any(codes))
+
+    return joined.select(
+        *[either(f"__row:{sev}", sev, None).sum().alias(f"__{sev}s") for sev in SEVERITIES],
+        *[
+            either(f"__row:{sev}:{f}", sev, f).sum().alias(f"{sev}:{f}")
+            for f in joint
+            for sev in SEVERITIES
+        ],
+    ).row(0, named=True)
+
+
+def prepare_whole(raw: pl.DataFrame, ctx: Context) -> pl.LazyFrame:
+    """Every helper column, row and frame, on a frame held whole in memory (the Pandera
+    schema's checks run this way on a user's frame)."""
+    data = prepare_frame(raw, ctx).with_columns(pl.struct(ctx.spec.header).hash().alias(ROW_HASH))
+    collected = data.collect()
+    return collected.lazy().with_columns(_frame_helpers(collected, ctx))
+
+
+def _frame_helpers(narrow: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
+    helpers: list[pl.Expr] = []
+    for family in FAMILIES:
+        prepare = getattr(family, "prepare_frame", None)
+        if prepare is not None:
+            helpers.extend(prepare(narrow, ctx))
+    return helpers
+
+
+def _empty_narrow(
+    src: ReturnSource, ctx: Context, kept: Sequence[str], joint: Sequence[str]
+) -> pl.DataFrame:
+    """The narrow projection of a return with no rows (its columns, for the frame checks)."""
+    empty = pl.DataFrame(schema={LINE: pl.Int64, **dict.fromkeys(ctx.spec.header, pl.String)})
+    data = prepare_frame(empty, ctx)
+    names = data.collect_schema().names()
+    flags = [f"__row:{sev}" for sev in SEVERITIES] + [
+        f"__row:{sev}:{f}" for f in joint for sev in SEVERITIES
+    ]
+    return data.select(
+        *_kept_columns(names, kept),
+        pl.lit(0, dtype=pl.UInt64).alias(ROW_HASH),
+        *[pl.lit(False).alias(f) for f in flags],
+    ).collect()
+
+
+def _submission(narrow: pl.DataFrame) -> dict[str, str | None]:
+    """The council and period as most rows give them (one stray row does not hide whose
+    return it is: the NOT_SINGLE checks report the stray)."""
+    names = ("LA Code", "Reporting Period Start Date", "Reporting Period End Date")
+    if not narrow.height:
+        return dict.fromkeys(names)
+    present = [n for n in names if n in narrow.columns]
+    found = narrow.select(pl.col(n).drop_nulls().mode().sort().first() for n in present)
+    values = found.row(0, named=True)
+    return {n: values.get(n) for n in names}
+
+
+SEVERITIES = ("error", "warning")
 
 
 #: Per-field counts of rows, as the central data-quality report has them. The first three
@@ -237,27 +461,15 @@ def field_validity(ctx: Context, f: FieldSpec) -> list[pl.Expr]:
     return [expr.sum().alias(f"{name}:{n}") for name, expr in measures.items()]
 
 
-def prepare_frame(
-    frame: pl.LazyFrame, ctx: Context, source: ReturnSource | None = None
-) -> pl.LazyFrame:
-    """Read the return once, add the helper columns the checks read, and return the plan that
-    adds the families' cross-row helpers (small lookups computed here) on top.
+def prepare_frame(raw: pl.DataFrame, ctx: Context) -> pl.LazyFrame:
+    """Add the helper columns the row checks read to one chunk (or a whole frame), and return
+    the plan that adds the row-local family helpers (small lookups computed here) on top.
 
-    Returned lazy so that callers select only what they need: widening a million-row frame
-    with more columns costs a copy each time.
+    Returned lazy so that callers select only what they need: widening a frame with more
+    columns costs a copy each time.
     """
     # Not rechunked: the helper columns are only ever combined in lazy selects, where Polars
     # aligns the chunks of the (cheap, boolean) operands; a rechunk copied every string.
-    try:
-        raw = frame.collect()
-    except pl.exceptions.ComputeError as exc:
-        # A quote out of place can stop the scan of a file that took the reader's quick
-        # path; the exact path rewrites such lines first.
-        if source is not None and source.finisher is not None:
-            raise ExactReadNeeded(source.path) from exc
-        raise
-    if source is not None:
-        raw = source.finish(raw)  # the reader's findings that needed the rows
     data = ctx.prepare(raw.lazy(), ctx.classify(raw)).collect()
     helpers: list[pl.Expr] = []
     for family in FAMILIES:
@@ -273,10 +485,11 @@ def _any(codes: Sequence[str]) -> pl.Expr:
     return pl.any_horizontal([pl.col(c) for c in codes])
 
 
-def _findings(
+def _finding_rows(
     data: pl.LazyFrame, flags: pl.DataFrame, fired: Sequence[Check], ctx: Context
 ) -> pl.DataFrame:
-    """One row per (row, check) failure, in line order, with value and suggestion."""
+    """One row per (row, check) failure of a chunk (or of the frame checks), with value and
+    suggestion; ordered later, with the others (:func:`_order_findings`)."""
     parts = []
     for check in fired:
         value = (
@@ -308,10 +521,18 @@ def _findings(
                 suggestion.cast(pl.String).alias("suggestion"),
             )
         )
+    return pl.concat(pl.collect_all(parts), how="vertical")
+
+
+def _order_findings(
+    parts: Sequence[pl.DataFrame], fired: Sequence[Check], ctx: Context
+) -> pl.DataFrame:
+    """Every chunk's findings in line order (checks in declaration order within a line), with
+    the closest listed value suggested for invalid defined-list values."""
     if not parts:
         return pl.DataFrame(schema=FINDINGS_SCHEMA)
     order = {c.code: i for i, c in enumerate(fired)}
-    out = pl.concat(pl.collect_all(parts), how="vertical")
+    out = pl.concat(parts, how="vertical")
     out = _closest_values(
         out, [c for c in fired if c.category == "invalid" and c.field in ctx.matchers]
     )

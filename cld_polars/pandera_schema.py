@@ -15,12 +15,12 @@ from pandera.api.polars.types import PolarsData
 from cld_polars.checks import all_checks
 from cld_polars.checks.context import Context
 from cld_polars.checks.registry import Check
-from cld_polars.engine import prepare_frame
+from cld_polars.engine import prepare_whole
 from cld_polars.spec import Spec, load_spec
 
 
 def _prepared(frame: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
-    return prepare_frame(frame, ctx)
+    return prepare_whole(frame.collect(), ctx)
 
 
 def _pandera_check(check: Check, ctx: Context) -> pa.Check:

@@ -48,9 +48,15 @@ class Report:
     encoding: str = "utf-8"
     seconds: float = 0.0
     checks: tuple[Check, ...] = ()
-    #: The return as read: ``__line`` and the 48 specification columns, all text. Summary
-    #: counts and the workbook are computed from it.
+    #: The return as read (``__line`` and the 48 columns, all text) where a caller kept it;
+    #: the streaming engine does not (see ``summary_base``).
     raw: pl.DataFrame | None = field(default=None, repr=False)
+    #: The summary counts' per-row columns (``summary.summary_columns``), gathered as the
+    #: return streamed past: ``summary`` is computed from them when first asked for.
+    summary_base: pl.DataFrame | None = field(default=None, repr=False)
+    #: The council and period as most rows give them: LA Code, Reporting Period Start Date
+    #: and End Date as written (None where no row has one).
+    submission: dict[str, str | None] = field(default_factory=dict)
     #: What was validated: the path, or the frame a notebook passed in.
     source: object = field(default=None, repr=False)
     #: When the validation finished (local time): the workbook's Summary shows it.
@@ -63,9 +69,11 @@ class Report:
 
     @cached_property
     def summary(self) -> dict[str, pl.DataFrame]:
-        """The summary-count tables (``cld_polars.summary``), computed once from ``data``."""
-        from cld_polars.summary import summary_tables
+        """The summary-count tables (``cld_polars.summary``), computed once when asked for."""
+        from cld_polars.summary import summary_from_base, summary_tables
 
+        if self.summary_base is not None:
+            return summary_from_base(self.summary_base)
         return summary_tables(self.raw)
 
     def to_excel(self, path: str | os.PathLike[str], max_rows: int | None = None) -> WorkbookResult:

@@ -155,14 +155,6 @@ TABLES: dict[str, TableInfo] = {
 }
 
 
-def _column(data: pl.DataFrame, name: str) -> pl.Expr:
-    """A column of the return, or typed nulls when the return lacks it (a missing column is
-    reported by the header checks; the tables then count it as blank)."""
-    if name in data.columns:
-        return pl.col(name)
-    return pl.lit(None, dtype=pl.String).alias(name)
-
-
 def _label(expr: pl.Expr, values: Sequence[str]) -> pl.Expr:
     """The value where it is on the defined list, else ``(blank)`` or ``(not valid)``, as an
     Enum in the list's order so that tables sort the way the specification lists them."""
@@ -224,72 +216,95 @@ def _cross(frame: pl.LazyFrame, keys: Sequence[str], aggs: Sequence[pl.Expr]) ->
     )
 
 
-def _weekly_cost(data: pl.DataFrame) -> tuple[pl.Expr, pl.Expr]:
-    """(weekly cost, is one-off) of a service row; the cost is null where it cannot be derived.
+def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl.Expr]:
+    """The per-row columns every table reads, from the return as read (``columns``: the
+    frame's column names, the specification's all text).
 
-    Only valid values are used: Unit Cost and Planned units per week as ``parse_decimal`` reads
-    them, Cost Frequency exactly as listed.
+    Computed chunk by chunk as the return streams past (the streaming engine keeps only these,
+    not the 48 text columns); the reporting period, a most-common value over the whole return,
+    is left to :func:`summary_from_base`. Dates of birth and death are kept as read: a person
+    is described by their first row, parsed after the group-by.
     """
-    unit = parse_decimal(_column(data, "Unit Cost"))
-    units = parse_decimal(_column(data, "Planned units per week"))
-    frequency = _column(data, "Cost Frequency (Unit Type)")
+    spec = spec or load_spec()
+    present = set(columns)
+
+    def column(name: str) -> pl.Expr:
+        if name in present:
+            return pl.col(name)
+        return pl.lit(None, dtype=pl.String).alias(name)
+
+    col = {name: column(name) for name in spec.header}
+    values = spec.values
+    # A service's weekly cost, null where it cannot be derived: only valid values are used
+    # (Unit Cost and Planned units per week as ``parse_decimal`` reads them, Cost Frequency
+    # exactly as listed).
+    unit = parse_decimal(col["Unit Cost"])
+    units = parse_decimal(col["Planned units per week"])
+    frequency = col["Cost Frequency (Unit Type)"]
     weekly = pl.when(frequency.is_in(list(UNIT_FREQUENCIES))).then(unit * units)
     for name, weeks in WEEKS_PER_FREQUENCY.items():
         weekly = weekly.when(frequency == name).then(unit / weeks)
-    return weekly.otherwise(None), (frequency == ONE_OFF).fill_null(False)
-
-
-def summary_tables(data: pl.DataFrame | None, spec: Spec | None = None) -> dict[str, pl.DataFrame]:
-    """Every table of ``TABLES`` plus ``overview``, computed from the return as read.
-
-    ``data`` is ``Report.raw``: ``__line`` and the specification's columns, all text. ``None``
-    or an empty frame gives tables with no rows (and zeros for listed values).
-    """
-    spec = spec or load_spec()
-    if data is None:
-        data = pl.DataFrame(schema={LINE: pl.Int64, **dict.fromkeys(spec.header, pl.String)})
-    col = {name: _column(data, name) for name in spec.header}
-    values = spec.values
-    event_types = values(TYPE)
-
-    period_start = _mode(parse_date(col[PERIOD_START]))
-    period_end = _mode(parse_date(col[PERIOD_END]))
-    start, end = parse_date(col[START]), parse_date(col[END])
-    weekly, one_off = _weekly_cost(data)
-
-    labelled = [
-        _label(col[name], values(name)).alias(f"{name}")
-        for name in (
-            TYPE,
-            "Event Outcome",
-            "Request: Route of Access",
-            "Assessment Type",
-            "Eligible Needs Identified",
-            SERVICE_TYPE,
-            "Service Component",
-            "Delivery Mechanism",
-            "Review Reason",
-            "Review Outcomes Achieved",
-            "Client Type",
-            "Gender",
-            "Ethnicity",
-            "Primary Support Reason",
-        )
-    ]
-    base = data.lazy().select(
+    return [
         pl.col(LINE),
         col[PID].alias(PID),
         col["LA Code"].alias("__la_code"),
         col["Date of Birth"].alias("__dob_raw"),
         col["Date of Death"].alias("__dod_raw"),
         is_blank(col[END]).alias("__end_blank"),
-        *labelled,
-        start.alias("__start"),
-        end.alias("__end"),
-        period_start.alias("__period_start"),
-        period_end.alias("__period_end"),
-        weekly.alias("__weekly"),
-        one_off.alias("__one_off"),
+        *[_label(col[name], values(name)).alias(name) for name in LABELLED],
+        parse_date(col[START]).alias("__start"),
+        parse_date(col[END]).alias("__end"),
+        parse_date(col[PERIOD_START]).alias("__period_start_row"),
+        parse_date(col[PERIOD_END]).alias("__period_end_row"),
+        weekly.otherwise(None).alias("__weekly"),
+        (frequency == ONE_OFF).fill_null(False).alias("__one_off"),
+    ]
+
+
+#: Defined-list fields the tables count by (as labels: the value, ``(blank)`` or ``(not valid)``).
+LABELLED = (
+    TYPE,
+    "Event Outcome",
+    "Request: Route of Access",
+    "Assessment Type",
+    "Eligible Needs Identified",
+    SERVICE_TYPE,
+    "Service Component",
+    "Delivery Mechanism",
+    "Review Reason",
+    "Review Outcomes Achieved",
+    "Client Type",
+    "Gender",
+    "Ethnicity",
+    "Primary Support Reason",
+)
+
+
+def summary_tables(data: pl.DataFrame | None, spec: Spec | None = None) -> dict[str, pl.DataFrame]:
+    """Every table of ``TABLES`` plus ``overview``, computed from the return as read.
+
+    ``data`` is ``__line`` and the specification's columns, all text. ``None`` or an empty
+    frame gives tables with no rows (and zeros for listed values).
+    """
+    spec = spec or load_spec()
+    if data is None:
+        data = pl.DataFrame(schema={LINE: pl.Int64, **dict.fromkeys(spec.header, pl.String)})
+    return summary_from_base(
+        data.lazy().select(summary_columns(data.columns, spec)).collect(), spec
+    )
+
+
+def summary_from_base(base: pl.DataFrame, spec: Spec | None = None) -> dict[str, pl.DataFrame]:
+    """The tables from :func:`summary_columns`' rows (of one frame, or of every chunk)."""
+    spec = spec or load_spec()
+    values = spec.values
+    event_types = values(TYPE)
+    period_start, period_end = base.select(
+        _mode(pl.col("__period_start_row")), _mode(pl.col("__period_end_row"))
+    ).row(0)
+    base = base.lazy().with_columns(
+        pl.lit(period_start, dtype=pl.Date).alias("__period_start"),
+        pl.lit(period_end, dtype=pl.Date).alias("__period_end"),
     )
     in_period_start = pl.col("__start").is_between("__period_start", "__period_end")
     in_period_end = pl.col("__end").is_between("__period_start", "__period_end")

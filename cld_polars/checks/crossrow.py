@@ -1,7 +1,8 @@
 """Checks that compare rows: duplicates, one person's details across rows, linked people.
 
-These run as window expressions over the whole return (``scope="frame"``), in the same plan
-as the row checks.
+These compare rows anywhere in the return (``scope="frame"``): the engine runs them after the
+streaming pass, over its narrow projection of the whole return (the fields these checks name,
+``FRAME_FIELDS``, and each row's hash), with helpers from group-bys (``prepare_frame``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ def consensus_col(name: str) -> str:
     return f"__consensus:{name}"
 
 
-def prepare(data: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
+#: Fields read here besides those the checks name: the key of rows with no reference.
+FRAME_FIELDS = ("Event Start Date",)
+
+
+def prepare_frame(data: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
     """Add the helper columns the cross-row checks compare against, using group-bys and hash
     lookups (far cheaper than window expressions on a million rows):
 
@@ -65,11 +70,10 @@ def prepare(data: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
 def _duplicates(data: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
     """Repeated rows and references shared by different rows.
 
-    Hashing all 48 values of a million rows costs more than the rest of the cross-row work, so
-    only candidate rows are hashed: identical rows share person, event type, reference and
+    Each row's hash of its 48 values (``ROW_HASH``) was taken as it streamed past; only
+    candidate rows are compared by it: identical rows share person, event type, reference and
     start date, and shared references share event type and reference; both are rare.
     """
-    header = list(ctx.spec.header)
     pair_ok = ctx.present("Event Reference") & ctx.valid("Event Type")
     indexed = data.lazy().with_columns(row_index().alias("__i"), pair_ok.alias("__pair_ok"))
     # Rows with a reference: identical rows share it, so one key covers both kinds. The few
@@ -82,11 +86,10 @@ def _duplicates(data: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
     )
     candidates = (
         pl.concat([with_reference, without])
-        .select("__i", "__pair_ok", *header)
+        .select("__i", "__pair_ok", "Event Type", "Event Reference", ROW_HASH)
         .collect()
         .sort("__i")
     )
-    candidates = candidates.with_columns(candidates.select(header).hash_rows().alias(ROW_HASH))
     repeats = candidates.filter(~pl.col(ROW_HASH).is_first_distinct())["__i"]
     shared = (
         candidates.filter(pl.col("__pair_ok"))
