@@ -134,29 +134,27 @@ def run_checks(
     finding_parts: list[pl.DataFrame] = []
     byte_parts: list[pl.DataFrame] = []
     present_fields = [f for f in spec.fields if f.name in src.present]
+    plans: list[list[pl.Expr]] | None = None
     for raw in _chunks(src, chunk_rows):
         if BYTES in raw.columns:
             byte_parts.append(raw.select(LINE, BYTES))
             raw = raw.drop(BYTES)
+        row_hash = raw.select(spec.header).hash_rows().alias(ROW_HASH)
         data = prepare_frame(raw, ctx)
-        flags, validity, narrow, summary = pl.collect_all(
-            [
-                data.select(
-                    LINE, *[c.fails(ctx).fill_null(False).alias(c.code) for c in row_checks]
-                ),
-                data.select(*[e for f in present_fields for e in field_validity(ctx, f)]),
-                data.select(
-                    *_kept_columns(data.collect_schema().names(), kept),
-                    pl.struct(spec.header).hash().alias(ROW_HASH),
-                ),
-                data.select(summary_columns(spec.header, spec)),
+        if plans is None:  # the same expressions serve every chunk: built once
+            names = data.collect_schema().names()
+            plans = [
+                [pl.col(LINE), *[c.fails(ctx).fill_null(False).alias(c.code) for c in row_checks]],
+                [e for f in present_fields for e in field_validity(ctx, f)],
+                [pl.col(c) for c in _kept_columns(names, kept)],
+                summary_columns(names, spec),
             ]
-        )
+        flags, validity, narrow, summary = pl.collect_all([data.select(p) for p in plans])
         per_row, sums = _row_flags(flags, row_checks, spec, joint)
         totals.add(sums)
         if validity.width:
             totals.add(validity.row(0, named=True))
-        narrow_parts.append(narrow.hstack(per_row))
+        narrow_parts.append(narrow.hstack([row_hash, *per_row.get_columns()]))
         summary_parts.append(summary)
         fired = [c for c in row_checks if sums[c.code]]
         if fired:
@@ -264,34 +262,43 @@ def _chunks(src: ReturnSource, chunk_rows: int) -> Iterator[pl.DataFrame]:
         raise
 
 
-#: Fields the frame families read besides those their checks name (declared by the family
-#: as ``FRAME_FIELDS``), and the fields every finding and the coverage check show.
+#: Fields whose helper columns (codes, dates, validity) the narrow projection keeps besides
+#: those of the frame checks' fields: the period and event dates for the coverage check.
 ALWAYS_KEPT = (
-    PID,
-    REF,
-    TYPE,
     "Reporting Period Start Date",
     "Reporting Period End Date",
     "Event Start Date",
     "Event End Date",
 )
+#: Fields whose text every finding shows.
+IDS = (PID, REF, TYPE)
 ROW_HASH = crossrow.ROW_HASH
 
 
-def _kept_fields(spec: Spec, frame_checks: Sequence[Check]) -> list[str]:
-    names = set(ALWAYS_KEPT)
+def _kept_fields(spec: Spec, frame_checks: Sequence[Check]) -> tuple[list[str], list[str]]:
+    """(fields kept as text, fields whose helper columns are kept) in the narrow projection.
+
+    Text only where a frame check compares or shows it (its ``fields``) and for the
+    identifiers; the rest of what the frame families read (``requires``, ``FRAME_FIELDS``)
+    they read through helper columns. Text is most of the projection's memory.
+    """
+    text = set(IDS)
+    helpers = set(ALWAYS_KEPT)
     for check in frame_checks:
-        names |= set(check.fields) | set(check.needs)
+        text |= set(check.fields)
+        helpers |= set(check.needs)
     for family in FAMILIES:
-        names |= set(getattr(family, "FRAME_FIELDS", ()))
-    return [f for f in spec.header if f in names]
+        helpers |= set(getattr(family, "FRAME_FIELDS", ()))
+    helpers |= text
+    return [f for f in spec.header if f in text], [f for f in spec.header if f in helpers]
 
 
-def _kept_columns(columns: Sequence[str], kept: Sequence[str]) -> list[str]:
-    """The kept fields' text and every helper column of theirs (codes, dates, validity)."""
-    wanted = {LINE}
-    for name in kept:
-        wanted |= {name, code_col(name), blank_col(name), valid_col(name), formula_col(name)}
+def _kept_columns(columns: Sequence[str], kept: tuple[list[str], list[str]]) -> list[str]:
+    """The kept fields' text and helper columns, in the frame's order."""
+    text, helpers = kept
+    wanted = {LINE, *text}
+    for name in helpers:
+        wanted |= {code_col(name), blank_col(name), valid_col(name), formula_col(name)}
         wanted.add(date_col(name))
     return [c for c in columns if c in wanted]
 
@@ -367,7 +374,7 @@ def _frame_helpers(narrow: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
 
 
 def _empty_narrow(
-    src: ReturnSource, ctx: Context, kept: Sequence[str], joint: Sequence[str]
+    src: ReturnSource, ctx: Context, kept: tuple[list[str], list[str]], joint: Sequence[str]
 ) -> pl.DataFrame:
     """The narrow projection of a return with no rows (its columns, for the frame checks)."""
     empty = pl.DataFrame(schema={LINE: pl.Int64, **dict.fromkeys(ctx.spec.header, pl.String)})

@@ -627,7 +627,9 @@ def _quick_structure(path: Path, layout: _Layout) -> _Structure | None:
             lines.filter(quotes >= 4).select(
                 text.str.contains(rf'[^{cls}]"[^{cls}]').any().alias("stray")
             ),
-        ]
+        ],
+        # Streamed: the lines' text is never held whole, only the per-line numbers.
+        engine="streaming",
     )
     if stray.height and stray["stray"][0]:
         return None

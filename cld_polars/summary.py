@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from cld_polars.checks.context import LIST_CLASSES, VALID_BASE, code_col
 from cld_polars.parse import age_in_years, is_blank, parse_date, parse_decimal
 from cld_polars.spec import Spec, load_spec
 
@@ -169,6 +170,20 @@ def _label(expr: pl.Expr, values: Sequence[str]) -> pl.Expr:
     )
 
 
+def _label_from_code(code: pl.Expr, values: Sequence[str]) -> pl.Expr:
+    """``_label`` from the engine's one-byte list code (``checks.context.LIST_CLASSES``): the
+    same label without comparing strings again."""
+    categories = pl.Enum([*values, BLANK, NOT_VALID])
+    position = (
+        pl.when(code >= VALID_BASE)
+        .then(code.cast(pl.Int32) - VALID_BASE)
+        .when(code == LIST_CLASSES["blank"])
+        .then(len(values))
+        .otherwise(len(values) + 1)
+    )
+    return pl.lit(pl.Series([*values, BLANK, NOT_VALID], dtype=categories)).gather(position)
+
+
 def _mode(expr: pl.Expr) -> pl.Expr:
     """The most common non-null value (the earliest of tied ones), broadcast to every row."""
     return expr.drop_nulls().mode().sort().first()
@@ -218,7 +233,8 @@ def _cross(frame: pl.LazyFrame, keys: Sequence[str], aggs: Sequence[pl.Expr]) ->
 
 def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl.Expr]:
     """The per-row columns every table reads, from the return as read (``columns``: the
-    frame's column names, the specification's all text).
+    frame's column names, the specification's all text, and the engine's list codes where
+    it has added them).
 
     Computed chunk by chunk as the return streams past (the streaming engine keeps only these,
     not the 48 text columns); the reporting period, a most-common value over the whole return,
@@ -251,7 +267,14 @@ def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl
         col["Date of Birth"].alias("__dob_raw"),
         col["Date of Death"].alias("__dod_raw"),
         is_blank(col[END]).alias("__end_blank"),
-        *[_label(col[name], values(name)).alias(name) for name in LABELLED],
+        *[
+            (
+                _label_from_code(pl.col(code_col(name)), values(name))
+                if code_col(name) in present
+                else _label(col[name], values(name))
+            ).alias(name)
+            for name in LABELLED
+        ],
         parse_date(col[START]).alias("__start"),
         parse_date(col[END]).alias("__end"),
         parse_date(col[PERIOD_START]).alias("__period_start_row"),

@@ -45,6 +45,10 @@ VALID_BASE = 8
 ODD_START = r"^(?:\s|[=+@]|-(?:[^0-9.]|$))"
 
 
+#: Distinct list values remembered across chunks (far more than any real return has).
+MAX_JUDGED = 100_000
+
+
 def row_index() -> pl.Expr:
     """Each row's position: how rows found by a side query are flagged in the main plan."""
     return pl.int_range(pl.len(), dtype=pl.UInt32)
@@ -71,6 +75,9 @@ class Context:
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
         self._lists: dict[str, pl.DataFrame] = {}
+        #: (field, value) -> (code, suggestion): each chunk of a streamed return meets mostly
+        #: the values earlier chunks met, and judging a near miss is not free.
+        self._judged: dict[tuple[str, str], tuple[int, str | None]] = {}
 
     def is_coded(self, name: str) -> bool:
         """Whether the field is a defined list with a code column."""
@@ -234,13 +241,19 @@ class Context:
             values = uniques[name][0].to_list()
             codes, suggestions = [], []
             for value in values:
-                kind, suggestion = self.matchers[name].classify(value)
-                if kind is None:
-                    kind = "blank" if not value.strip() else "formula"
-                codes.append(
-                    VALID_BASE + listed.index(value) if kind == "valid" else LIST_CLASSES[kind]
-                )
-                suggestions.append(suggestion)
+                judged = self._judged.get((name, value))
+                if judged is None:
+                    kind, suggestion = self.matchers[name].classify(value)
+                    if kind is None:
+                        kind = "blank" if not value.strip() else "formula"
+                    code = (
+                        VALID_BASE + listed.index(value) if kind == "valid" else LIST_CLASSES[kind]
+                    )
+                    judged = (code, suggestion)
+                    if len(self._judged) < MAX_JUDGED:  # garbage in a list column: no cache
+                        self._judged[(name, value)] = judged
+                codes.append(judged[0])
+                suggestions.append(judged[1])
             out[name] = pl.DataFrame(
                 {name: values, "code": codes, "suggestion": suggestions},
                 schema={name: pl.String, "code": pl.UInt8, "suggestion": pl.String},

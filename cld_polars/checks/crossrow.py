@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import polars as pl
 
-from cld_polars.checks.context import Context, among, row_index
+from cld_polars.checks.context import Context, among, date_col, row_index
 from cld_polars.checks.registry import Check
 from cld_polars.parse import text
 from cld_polars.spec import Spec
@@ -31,7 +31,8 @@ def consensus_col(name: str) -> str:
     return f"__consensus:{name}"
 
 
-#: Fields read here besides those the checks name: the key of rows with no reference.
+#: Fields read here besides those the checks name (their helper columns, not their text):
+#: the start date is part of the key of rows with no reference.
 FRAME_FIELDS = ("Event Start Date",)
 
 
@@ -82,7 +83,10 @@ def _duplicates(data: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
         pl.struct("Event Type", "Event Reference").is_duplicated()
     )
     without = indexed.filter(~pl.col("__pair_ok")).filter(
-        pl.struct(PID, "Event Type", "Event Reference", "Event Start Date").is_duplicated()
+        # The parsed date is enough to find candidates: identical rows have identical dates.
+        pl.struct(
+            PID, "Event Type", "Event Reference", date_col("Event Start Date")
+        ).is_duplicated()
     )
     candidates = (
         pl.concat([with_reference, without])
