@@ -9,7 +9,15 @@ from cld_polars.reader import ReturnReadError
 from cld_polars.report import Report
 from cld_polars.spec import load_spec
 
-__all__ = ["Report", "ReturnReadError", "__version__", "load_spec", "pandera_schema", "validate"]
+__all__ = [
+    "Report",
+    "ReturnReadError",
+    "__version__",
+    "data_schema",
+    "load_spec",
+    "pandera_schema",
+    "validate",
+]
 
 
 def __getattr__(name: str) -> object:
@@ -18,4 +26,8 @@ def __getattr__(name: str) -> object:
         from cld_polars.pandera_schema import pandera_schema
 
         return pandera_schema
+    if name == "data_schema":
+        from cld_polars.pandera_schema import data_schema
+
+        return data_schema
     raise AttributeError(f"module 'cld_polars' has no attribute {name!r}")
