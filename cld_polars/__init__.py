@@ -4,16 +4,22 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from cld_polars.compare import Comparison, compare
 from cld_polars.engine import validate
+from cld_polars.fix import FixResult, fix_return
 from cld_polars.reader import ReturnReadError
 from cld_polars.report import Report
 from cld_polars.spec import load_spec
 
 __all__ = [
+    "Comparison",
+    "FixResult",
     "Report",
     "ReturnReadError",
     "__version__",
+    "compare",
     "data_schema",
+    "fix_return",
     "load_spec",
     "pandera_schema",
     "validate",

@@ -11,6 +11,8 @@ MODULES = [
     "cld_polars.report",
     "cld_polars.typed",
     "cld_polars.pandera_schema",
+    "cld_polars.compare",
+    "cld_polars.fix",
 ]
 
 
