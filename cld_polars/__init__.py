@@ -4,6 +4,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import sys
+import types
+
 from cld_polars.compare import Comparison, compare
 from cld_polars.engine import validate
 from cld_polars.fix import FixResult, fix_return
@@ -37,3 +40,21 @@ def __getattr__(name: str) -> object:
 
         return data_schema
     raise AttributeError(f"module 'cld_polars' has no attribute {name!r}")
+
+
+class _Package(types.ModuleType):
+    """Keeps ``cld_polars.pandera_schema`` the function once its module is imported.
+
+    Importing a submodule binds it to the package attribute of the same name, which would
+    hide the function of that name (then ``cld_polars.pandera_schema()`` fails with "module
+    is not callable", depending on what was imported first). The module stays importable
+    (``from cld_polars.pandera_schema import ...``).
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "pandera_schema" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

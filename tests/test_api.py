@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -109,3 +110,11 @@ def test_pandera_schemas_are_exposed(report: Report) -> None:
     assert typed.validate(report.data.collect()).height == len(_rows())
     with pytest.raises(pa.errors.SchemaError):
         typed.validate(report.data.collect().with_columns(pl.lit("Femal").alias("Gender")))
+
+
+def test_api_functions_stay_callable_after_their_modules_are_imported() -> None:
+    # Importing a submodule binds it to the package attribute of the same name.
+    for name in ("pandera_schema", "compare", "fix"):
+        importlib.import_module(f"cld_polars.{name}")
+    assert callable(cld_polars.pandera_schema) and callable(cld_polars.compare)
+    assert callable(cld_polars.data_schema) and callable(cld_polars.fix_return)
