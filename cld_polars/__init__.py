@@ -4,12 +4,29 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import sys
+import types
+
+from cld_polars.compare import Comparison, compare
 from cld_polars.engine import validate
+from cld_polars.fix import FixResult, fix_return
 from cld_polars.reader import ReturnReadError
 from cld_polars.report import Report
 from cld_polars.spec import load_spec
 
-__all__ = ["Report", "ReturnReadError", "__version__", "load_spec", "pandera_schema", "validate"]
+__all__ = [
+    "Comparison",
+    "FixResult",
+    "Report",
+    "ReturnReadError",
+    "__version__",
+    "compare",
+    "data_schema",
+    "fix_return",
+    "load_spec",
+    "pandera_schema",
+    "validate",
+]
 
 
 def __getattr__(name: str) -> object:
@@ -18,4 +35,26 @@ def __getattr__(name: str) -> object:
         from cld_polars.pandera_schema import pandera_schema
 
         return pandera_schema
+    if name == "data_schema":
+        from cld_polars.pandera_schema import data_schema
+
+        return data_schema
     raise AttributeError(f"module 'cld_polars' has no attribute {name!r}")
+
+
+class _Package(types.ModuleType):
+    """Keeps ``cld_polars.pandera_schema`` the function once its module is imported.
+
+    Importing a submodule binds it to the package attribute of the same name, which would
+    hide the function of that name (then ``cld_polars.pandera_schema()`` fails with "module
+    is not callable", depending on what was imported first). The module stays importable
+    (``from cld_polars.pandera_schema import ...``).
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "pandera_schema" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

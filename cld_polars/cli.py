@@ -223,7 +223,33 @@ def _output_problem(option: Path | None, flag: str, several: bool) -> str | None
     return None
 
 
+SUBCOMMANDS = ("compare", "fix")
+
+
+def _subcommand(argv: list[str]) -> int:
+    """``compare`` and ``fix`` parse their own options (see their modules); an unexpected
+    error is one line, as for validation."""
+    import importlib
+
+    module = importlib.import_module(f"cld_polars.{argv[0]}")
+    try:
+        return int(module.main(argv[1:]))
+    except KeyboardInterrupt:
+        print("cld-validate: interrupted", file=sys.stderr)
+        return 130
+    except (Exception, pl.exceptions.PanicException) as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        print(
+            f"cld-validate {argv[0]}: unexpected error ({type(exc).__name__}: {first}). Report it.",
+            file=sys.stderr,
+        )
+        return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] and given[0] in SUBCOMMANDS:
+        return _subcommand(given)
     args = _parser().parse_args(argv)
     paths: list[Path] = list(args.returns)
     if args.sample:

@@ -58,7 +58,7 @@ import polars as pl
 
 from cld_polars.spec import Spec, load_spec
 
-__all__ = ["generate_return", "main", "write_return"]
+__all__ = ["generate_pair", "generate_return", "main", "next_quarter_return", "write_return"]
 
 DEFAULT_PERIOD_END = datetime.date(2025, 9, 30)
 _EPOCH = datetime.date(1970, 1, 1)
@@ -1723,6 +1723,161 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"wrote {args.rows:,} rows to {out} in {time.perf_counter() - began:.1f}s", file=sys.stderr
     )
     return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# A pair of consecutive quarterly returns with planted differences (for ``cld_polars.compare``)
+# ---------------------------------------------------------------------------------------------
+
+#: How many of each difference ``next_quarter_return`` plants by default.
+PLANTED = {
+    "disappeared": 7,
+    "new_in_old_period": 5,
+    "start_moved": 4,
+    "cost_changes": 6,
+    "dob_changes": 3,
+    "nhs_changes": 2,
+}
+
+
+def _next_quarter_end(period_end: datetime.date) -> datetime.date:
+    if period_end.month == 12:
+        return datetime.date(period_end.year + 1, 3, 31)
+    month = period_end.month + 3
+    return datetime.date(period_end.year, month, 30 if month in (6, 9) else 31)
+
+
+def next_quarter_return(
+    previous: pl.DataFrame, *, seed: int = 0, planted: Mapping[str, int] | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """The next quarter's return for ``previous``, with known differences planted.
+
+    Why: comparing two returns is only testable against differences whose number is known.
+    The current return keeps every previous event still active in its period (events that
+    ended before it starts drop out, as in real returns), adds new events in the new quarter,
+    and then plants, on distinct events and people, the differences ``PLANTED`` names: events
+    removed though inside the overlap, copies of events under new references dated in the old
+    period, services re-dated 14 days earlier, unit costs raised 5%, dates of birth one day
+    earlier and new NHS numbers. To exercise matching without a reference, some events lose
+    their (voluntary) Event Reference in both returns and others get a new reference in the
+    current one: neither is a difference to report.
+
+    Returns (previous, current, counts): ``previous`` is the given frame with those references
+    blanked; counts has the planted number of each difference (``person_changes`` being
+    ``dob_changes + nhs_changes``).
+    """
+    counts = {**PLANTED, **(planted or {})}
+    rng = np.random.default_rng(seed)
+    start, end = pl.col("Event Start Date"), pl.col("Event End Date")
+    fmt = "%d/%m/%Y"
+    p_end = datetime.datetime.strptime(previous["Reporting Period End Date"][0], fmt).date()
+    c_end = _next_quarter_end(p_end)
+    c_start = _period_start(c_end)
+    frame = previous.with_row_index("__i").with_columns(
+        start.str.to_date(fmt, strict=False).alias("__start"),
+        end.str.to_date(fmt, strict=False).alias("__end"),
+    )
+    is_event = pl.col("Event Type").is_not_null()
+    alive = pl.col("Date of Death").is_null()
+    kept = frame.filter(~is_event | pl.col("__end").is_null() | (pl.col("__end") >= c_start))
+    # One reference per person and event type, so that each planted event is matched (or
+    # not) by its reference alone.
+    single = pl.len().over("LA Person Unique Identifier", "Event Type", "Event Reference") == 1
+    candidates = kept.filter(is_event & alive & single)
+    # Events in a random order; each difference takes the first suitable ones not yet taken.
+    shuffled = candidates[rng.permutation(candidates.height)]
+    picked: dict[str, list[int]] = {}
+    used: list[int] = []
+    recent = pl.col("__start") > p_end - datetime.timedelta(days=92)
+    for name, n, where in (
+        ("start_moved", counts["start_moved"], pl.col("Event Type") == "Service"),
+        ("cost_changes", counts["cost_changes"], pl.col("Unit Cost").is_not_null()),
+        ("disappeared", counts["disappeared"], pl.lit(True)),
+        ("new_in_old_period", counts["new_in_old_period"], pl.lit(True)),
+        ("renumbered", 10, pl.col("Event Type") != "Service"),
+        ("no_reference", 10, pl.lit(True)),
+        ("new_quarter", max(previous.height // 20, 1), recent),
+    ):
+        pool = shuffled.filter(where & ~pl.col("__i").is_in(used))["__i"].head(n).to_list()
+        if len(pool) < n:
+            raise ValueError(f"the previous return is too small to plant {n} {name}")
+        picked[name] = pool
+        used.extend(pool)
+
+    def rows(name: str) -> pl.Expr:
+        return pl.col("__i").is_in(picked[name])
+
+    no_ref = pl.when(rows("no_reference")).then(None).otherwise(pl.col("Event Reference"))
+    previous_out = frame.with_columns(no_ref.alias("Event Reference"))
+    kept = kept.with_columns(no_ref.alias("Event Reference"))
+
+    def shifted(column: pl.Expr, typed: str, days: int) -> pl.Expr:
+        return (pl.col(typed) + datetime.timedelta(days=days)).dt.strftime(fmt).fill_null(column)
+
+    costed = pl.col("Unit Cost").cast(pl.Float64, strict=False)
+    current = kept.filter(~rows("disappeared")).with_columns(
+        pl.when(rows("start_moved"))
+        .then(shifted(start, "__start", -14))
+        .otherwise(start)
+        .alias("Event Start Date"),
+        pl.when(rows("cost_changes"))
+        .then((costed * 1.05).round(2).cast(pl.String))
+        .otherwise(pl.col("Unit Cost"))
+        .alias("Unit Cost"),
+        pl.when(rows("renumbered"))
+        .then(pl.concat_str(pl.lit("R"), pl.col("__i").cast(pl.String)))
+        .otherwise(pl.col("Event Reference"))
+        .alias("Event Reference"),
+    )
+    old_period = kept.filter(rows("new_in_old_period")).with_columns(
+        shifted(start, "__start", -7).alias("Event Start Date"),
+        pl.concat_str(pl.lit("X"), pl.col("__i").cast(pl.String)).alias("Event Reference"),
+    )
+    new_quarter = kept.filter(rows("new_quarter")).with_columns(
+        shifted(start, "__start", 92).alias("Event Start Date"),
+        pl.when(end.is_not_null()).then(shifted(end, "__end", 92)).alias("Event End Date"),
+        pl.concat_str(pl.lit("Q"), pl.col("__i").cast(pl.String)).alias("Event Reference"),
+    )
+    current = pl.concat([current, old_period, new_quarter])
+    people = current.filter(
+        alive & pl.col("Date of Birth").is_not_null() & pl.col("NHS Number").is_not_null()
+    )["LA Person Unique Identifier"].unique(maintain_order=True)
+    chosen = people.gather(
+        rng.permutation(people.len())[: counts["dob_changes"] + counts["nhs_changes"]]
+    )
+    dob_people = chosen.head(counts["dob_changes"]).to_list()
+    nhs_people = chosen.tail(counts["nhs_changes"]).to_list()
+    new_numbers = pl.Series([str(v) for v in _nhs_numbers(rng, len(nhs_people))], dtype=pl.String)
+    pid = pl.col("LA Person Unique Identifier")
+    dob = pl.col("Date of Birth").str.to_date(fmt, strict=False)
+    current = current.with_columns(
+        pl.when(pid.is_in(dob_people))
+        .then((dob - datetime.timedelta(days=1)).dt.strftime(fmt))
+        .otherwise(pl.col("Date of Birth"))
+        .alias("Date of Birth"),
+        pl.when(pid.is_in(nhs_people))
+        .then(pid.replace_strict(nhs_people, new_numbers, default=None))
+        .otherwise(pl.col("NHS Number"))
+        .alias("NHS Number"),
+        pl.lit(c_start.strftime(fmt)).alias("Reporting Period Start Date"),
+        pl.lit(c_end.strftime(fmt)).alias("Reporting Period End Date"),
+    )
+    columns = previous.columns
+    planted_counts = {
+        name: counts[name]
+        for name in ("disappeared", "new_in_old_period", "start_moved", "cost_changes")
+    }
+    planted_counts["person_changes"] = counts["dob_changes"] + counts["nhs_changes"]
+    return previous_out.select(columns), current.select(columns), planted_counts
+
+
+def generate_pair(
+    n_rows: int, *, seed: int = 0, period_end: datetime.date = DEFAULT_PERIOD_END
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """Two consecutive quarterly returns (``period_end`` and the next quarter) with the
+    differences of ``next_quarter_return`` planted: (previous, current, planted counts)."""
+    previous = generate_return(n_rows, seed=seed, period_end=period_end)
+    return next_quarter_return(previous, seed=seed)
 
 
 if __name__ == "__main__":

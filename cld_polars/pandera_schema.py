@@ -52,3 +52,27 @@ def pandera_schema(spec: Spec | None = None) -> pa.DataFrameSchema:
         for name in spec.header
     }
     return pa.DataFrameSchema(columns, checks=frame_checks, name=f"CLD Release {spec.release}")
+
+
+def data_schema(spec: Spec | None = None) -> pa.DataFrameSchema:
+    """A Pandera schema for typed frames shaped like ``Report.data``: the types by kind and,
+    for defined lists, the Release 2 values.
+
+    For analysts who build or transform typed frames themselves (joins, derived returns) and
+    want to check them against the specification's types before reusing them.
+
+    >>> from cld_polars import validate
+    >>> from cld_polars.generate import generate_return
+    >>> typed = validate(generate_return(50, seed=1)).data.collect()
+    >>> data_schema().validate(typed).height
+    50
+    """
+    from cld_polars.typed import typed_schema
+
+    spec = spec or load_spec()
+    dtypes = typed_schema(spec)
+    columns = {"__line": pa.Column(pl.Int64, nullable=False, required=True)}
+    for f in spec.fields:
+        checks = [pa.Check.isin(list(spec.values(f.name)))] if f.kind == "list" else []
+        columns[f.name] = pa.Column(dtypes[f.name], checks=checks, nullable=True, required=True)
+    return pa.DataFrameSchema(columns, name=f"CLD Release {spec.release} (typed)")

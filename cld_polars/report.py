@@ -67,6 +67,28 @@ class Report:
         """The row-level findings (``finding_rows``) as a LazyFrame, ready to filter and join."""
         return self.finding_rows.lazy()
 
+    @property
+    def data(self) -> pl.LazyFrame:
+        """The return as typed columns: ``__line`` (Int64) and the 48 fields, dates as
+        ``pl.Date``, numbers numeric, the rest text; a value the findings report as invalid is
+        null, so sums and monthly counts never include it.
+
+        Built from ``source``, not from the validation's own read: a path is read again (one
+        more read of the file) and a frame passed in is typed as it is. See
+        :func:`cld_polars.typed.read_typed`.
+
+        >>> from cld_polars import validate
+        >>> from cld_polars.generate import generate_return
+        >>> report = validate(generate_return(50, seed=1))
+        >>> report.data.select("__line", "Event Start Date").collect().dtypes
+        [Int64, Date]
+        """
+        from cld_polars.typed import read_typed
+
+        if self.source is None:
+            raise ValueError("this report does not know what was validated (source is None)")
+        return read_typed(self.source)  # type: ignore[arg-type]
+
     @cached_property
     def summary(self) -> dict[str, pl.DataFrame]:
         """The summary-count tables (``cld_polars.summary``), computed once when asked for."""
