@@ -52,7 +52,7 @@ FINDINGS_SCHEMA = {
 #: checked, then dropped: peak memory follows the chunk, not the return. 200,000 rows is
 #: about 100 MB of CSV; smaller chunks pay the per-chunk overheads (list classification,
 #: plan building) more often, larger ones hold more in memory for no gain in speed.
-CHUNK_ROWS = 200_000
+CHUNK_ROWS = 50_000
 
 
 def validate(
@@ -147,7 +147,8 @@ def run_checks(
                 [pl.col(LINE), *[c.fails(ctx).fill_null(False).alias(c.code) for c in row_checks]],
                 [e for f in present_fields for e in field_validity(ctx, f)],
                 [pl.col(c) for c in _kept_columns(names, kept)],
-                summary_columns(names, spec),
+                # The person identifier is in the narrow projection already: not twice.
+                [e for e in summary_columns(names, spec) if e.meta.output_name() != PID],
             ]
         flags, validity, narrow, summary = pl.collect_all([data.select(p) for p in plans])
         per_row, sums = _row_flags(flags, row_checks, spec, joint)
@@ -163,7 +164,7 @@ def run_checks(
         src.findings.extend(src.finisher(pl.concat(byte_parts)))  # may ask for the exact read
         src.finisher = None
     narrow = pl.concat(narrow_parts) if narrow_parts else _empty_narrow(src, ctx, kept, joint)
-    summary_base = pl.concat(summary_parts) if summary_parts else None
+    summary_base = pl.concat(summary_parts).hstack([narrow[PID]]) if summary_parts else None
 
     # The cross-row checks, over the narrow projection of the whole return.
     frame_data = narrow.lazy().with_columns(_frame_helpers(narrow, ctx))

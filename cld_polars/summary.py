@@ -238,8 +238,8 @@ def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl
 
     Computed chunk by chunk as the return streams past (the streaming engine keeps only these,
     not the 48 text columns); the reporting period, a most-common value over the whole return,
-    is left to :func:`summary_from_base`. Dates of birth and death are kept as read: a person
-    is described by their first row, parsed after the group-by.
+    is left to :func:`summary_from_base`. Dates are kept parsed (a person is described by
+    their first row's date, null where it cannot be read), never as text.
     """
     spec = spec or load_spec()
     present = set(columns)
@@ -264,8 +264,8 @@ def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl
         pl.col(LINE),
         col[PID].alias(PID),
         col["LA Code"].alias("__la_code"),
-        col["Date of Birth"].alias("__dob_raw"),
-        col["Date of Death"].alias("__dod_raw"),
+        parse_date(col["Date of Birth"]).alias("__dob"),
+        parse_date(col["Date of Death"]).alias("__dod"),
         is_blank(col[END]).alias("__end_blank"),
         *[
             (
@@ -414,9 +414,9 @@ def _people_tables(base: pl.LazyFrame, spec: Spec) -> dict[str, pl.LazyFrame]:
     people = (
         base.filter(~is_blank(pl.col(PID)))
         .group_by(PID)
-        .agg(pl.col(*details, "__dob_raw", "__dod_raw", "__period_end").sort_by(LINE).first())
+        .agg(pl.col(*details, "__dob", "__dod", "__period_end").sort_by(LINE).first())
     )
-    dob, dod = parse_date(pl.col("__dob_raw")), parse_date(pl.col("__dod_raw"))
+    dob, dod = pl.col("__dob"), pl.col("__dod")
     on = pl.min_horizontal(dod, pl.col("__period_end"))
     on = pl.when(pl.col("__period_end").is_null()).then(None).otherwise(on)
     age = age_in_years(dob, on)
