@@ -81,13 +81,13 @@ def validate(
         if progress:
             progress("checking")
         try:
-            report = run_checks(opened, spec, started, chunk_rows)
+            report = run_checks(opened, spec, started, chunk_rows, progress)
         except ExactReadNeeded:
             report = None
     if report is None:
         # A quote out of place, found only once the rows were read: read it the exact way.
         with read_return(source, spec, quick=False) as opened:
-            report = run_checks(opened, spec, started, chunk_rows)
+            report = run_checks(opened, spec, started, chunk_rows, progress)
     report.source = source
     return report
 
@@ -104,7 +104,11 @@ class _Totals:
 
 
 def run_checks(
-    src: ReturnSource, spec: Spec, started: float | None = None, chunk_rows: int = CHUNK_ROWS
+    src: ReturnSource,
+    spec: Spec,
+    started: float | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Callable[[str], None] | None = None,
 ) -> Report:
     """Check a return in one streaming pass, chunk by chunk, then the cross-row checks.
 
@@ -135,6 +139,7 @@ def run_checks(
     byte_parts: list[pl.DataFrame] = []
     present_fields = [f for f in spec.fields if f.name in src.present]
     plans: list[list[pl.Expr]] | None = None
+    seen = 0
     for raw in _chunks(src, chunk_rows):
         if BYTES in raw.columns:
             byte_parts.append(raw.select(LINE, BYTES))
@@ -160,6 +165,9 @@ def run_checks(
         fired = [c for c in row_checks if sums[c.code]]
         if fired:
             finding_parts.append(_finding_rows(data, flags, fired, ctx))
+        seen += raw.height
+        if progress and src.rows:
+            progress(f"checking ({seen:,} of {src.rows:,} rows)")
     if byte_parts and src.finisher is not None:
         src.findings.extend(src.finisher(pl.concat(byte_parts)))  # may ask for the exact read
         src.finisher = None
@@ -167,6 +175,8 @@ def run_checks(
     summary_base = pl.concat(summary_parts).hstack([narrow[PID]]) if summary_parts else None
 
     # The cross-row checks, over the narrow projection of the whole return.
+    if progress:
+        progress("cross-row checks")
     frame_data = narrow.lazy().with_columns(_frame_helpers(narrow, ctx))
     frame_flags = frame_data.select(
         LINE, *[c.fails(ctx).fill_null(False).alias(c.code) for c in frame_checks]

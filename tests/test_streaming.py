@@ -96,3 +96,15 @@ def test_a_frame_in_chunks(tmp_path: Path) -> None:
     """A frame a notebook holds streams the same way as a file."""
     frame = generate_return(1_000, seed=2)
     assert_same(validate(frame, chunk_rows=ONE_CHUNK), validate(frame.lazy(), chunk_rows=99))
+
+
+def test_progress_counts_the_rows_as_they_stream(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    generate_return(1_200, seed=3).write_csv(path)
+    stages: list[str] = []
+    validate(path, chunk_rows=500, progress=stages.append)
+    counted = [s for s in stages if s.startswith("checking (")]
+    assert stages[:2] == ["reading", "checking"]
+    assert counted[-1] == "checking (1,200 of 1,200 rows)"
+    assert len(counted) >= 3  # at least one line per chunk
+    assert stages[-1] == "cross-row checks"
