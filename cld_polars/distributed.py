@@ -17,9 +17,10 @@ How, and why that way:
   which writes the index and the national roll-up (:mod:`cld_polars.rollup`).
 * A task that fails is one return's ``crashed`` line, never the run's end: a worker that
   dies (out of memory) makes Dask retry the task on another worker up to the scheduler's
-  ``allowed-failures``, then gives up with ``KilledWorker``; any other error is reported with
-  its reason. ``LocalCluster`` is started with :data:`LOCAL_ALLOWED_FAILURES`: a return that
-  has killed a worker twice would kill the next one too.
+  ``allowed-failures`` (3 by default), then give up with ``KilledWorker``; any other error is
+  reported with its reason. Dask counts a death against every task assigned to that worker,
+  so ``--scheduler local`` assigns a worker only the task it runs
+  (:data:`ONE_TASK_PER_THREAD`) and an innocent return is not given up on with the killer.
 * Dask is an optional extra (``pip install 'cld_polars[dask]'``); it is imported only here and
   only when a cluster is asked for, so the plain install works without it.
 """
@@ -54,8 +55,12 @@ from cld_polars.rollup import write_rollup
 if TYPE_CHECKING:
     from distributed import Client
 
-#: Times a ``LocalCluster`` retries a return whose worker died before calling it crashed.
-LOCAL_ALLOWED_FAILURES = 1
+#: ``worker-saturation`` of a ``LocalCluster``: a worker holds only the task it runs, so when
+#: it dies only that return is suspected (Dask counts every task assigned to a dead worker
+#: against ``allowed-failures``). Dask queues on the scheduler only when there are more than
+#: twice as many tasks as threads; with fewer, the retries of ``allowed-failures`` are what
+#: save a return that shared a worker with one that killed it.
+ONE_TASK_PER_THREAD = 1.0
 #: Seconds to wait for a remote scheduler to answer.
 CONNECT_TIMEOUT = 30
 INSTALL_HINT = "install it with: pip install 'cld_polars[dask]'"
@@ -78,6 +83,7 @@ def connect(scheduler: str, *, workers: int | None = None) -> Iterator[Client]:
     problem = dask_missing()
     if problem:
         raise BatchError(problem)
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler != "local":
@@ -94,13 +100,13 @@ def connect(scheduler: str, *, workers: int | None = None) -> Iterator[Client]:
     n_workers = max(1, workers or usable_cores())
     threads = str(max(1, usable_cores() // n_workers))
     with (
+        dask.config.set({"distributed.scheduler.worker-saturation": ONE_TASK_PER_THREAD}),
         LocalCluster(
             n_workers=n_workers,
             threads_per_worker=1,
             processes=True,  # Polars holds memory per process; a dying worker is isolated
             dashboard_address=":0",  # any free port: another cluster may hold 8787
             env={"POLARS_MAX_THREADS": threads},  # set before the worker imports Polars
-            scheduler_kwargs={"allowed_failures": LOCAL_ALLOWED_FAILURES},
         ) as cluster,
         Client(cluster) as client,
     ):
@@ -156,19 +162,22 @@ def run_on_cluster(
     that return's ``crashed`` outcome with the reason; the other tasks carry on."""
     from distributed import as_completed
 
-    futures = [
-        client.submit(
-            run_return,
-            path,
-            out_dir,
-            stem,
-            options,
-            pure=False,  # a rerun must run again (it may skip inside the task)
-            priority=uncompressed_size(path),  # largest first, so the run ends evenly
-            key=f"cld-return-{i}-{os.urandom(4).hex()}",
-        )
-        for i, (path, stem) in enumerate(zip(paths, stems, strict=True))
-    ]
+    # Largest first, so the run ends evenly: one graph (client.map), in which Dask runs
+    # independent tasks in the order given. One graph also lets the scheduler see them all
+    # at once and queue them (see ONE_TASK_PER_THREAD); tasks sent one by one are assigned
+    # to workers as they arrive.
+    order = sorted(range(len(paths)), key=lambda i: -uncompressed_size(paths[i]))
+    run = os.urandom(4).hex()
+    mapped = client.map(
+        run_return,
+        [paths[i] for i in order],
+        [out_dir] * len(order),
+        [stems[i] for i in order],
+        [options] * len(order),
+        key=[f"cld-return-{i}-{run}" for i in order],
+        pure=False,  # a rerun must run again (it may skip inside the task)
+    )
+    futures = [mapped[k] for k, _ in sorted(enumerate(order), key=lambda pair: pair[1])]
     place = {future.key: i for i, future in enumerate(futures)}
     outcomes: dict[int, Outcome] = {}
     if progress:
