@@ -241,8 +241,9 @@ RETURN_SUFFIXES = (".csv", ".csv.gz", ".xlsx", ".parquet")
 
 
 def _expand_folders(paths: Sequence[Path]) -> tuple[list[Path], str | None]:
-    """A folder stands for the returns in it (by name, hidden files and Excel's ``~$`` lock
-    files left out), so a scheduled job can give ``returns/`` instead of a shell glob."""
+    """With ``--out-dir``, a folder stands for the returns in it (by name, hidden files and
+    Excel's ``~$`` lock files left out), so a scheduled job can give ``returns/`` instead of a
+    shell glob. (Without it a folder is still an input error: one return was meant.)"""
     expanded: list[Path] = []
     for path in paths:
         if not path.is_dir():
@@ -264,10 +265,7 @@ def _expand_folders(paths: Sequence[Path]) -> tuple[list[Path], str | None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    paths, problem = _expand_folders(args.returns)
-    if problem:
-        print(f"cld-validate: {problem}", file=sys.stderr)
-        return 2
+    paths: list[Path] = list(args.returns)
     if args.sample:
         paths.insert(0, sample_path())
     if not paths:
@@ -330,6 +328,10 @@ def _run_batch(paths: list[Path], args: argparse.Namespace) -> int:
             "findings with --findings): leave out --json, --errors and --xlsx",
             file=sys.stderr,
         )
+        return 2
+    paths, problem = _expand_folders(paths)
+    if problem:
+        print(f"cld-validate: {problem}", file=sys.stderr)
         return 2
     if args.scheduler is not None:
         problem = _scheduler_problem(args)
