@@ -29,6 +29,7 @@ from cld_polars.cli import main
 from cld_polars.distributed import ONE_TASK_PER_THREAD, run_on_cluster, validate_on_cluster
 from cld_polars.generate import write_return
 from cld_polars.report import Report
+from cld_polars.rollup import write_rollup
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,7 +90,7 @@ def test_cluster_run_matches_the_single_machine_run(
     for name in ("index.json", "index.csv"):
         assert (tmp_path / "there" / name).is_file()
     rollups = [pl.read_parquet(tmp_path / d / "national.parquet") for d in ("here", "there")]
-    assert rollups[0].drop("message").equals(rollups[1].drop("message"))
+    assert rollups[0].equals(rollups[1])
     assert rollups[1].filter(pl.col("status") == "unreadable")["message"].to_list() == [
         there[0].message
     ]
@@ -123,6 +124,12 @@ def test_a_dead_worker_is_one_crashed_return(
     assert "worker checking it died" in str(crashed.message) and str(boom) in str(crashed.message)
     assert outcomes[1].counts is None and all(o.counts for i, o in enumerate(outcomes) if i != 1)
     assert not (out / "boom.json").exists()
+    # The roll-up lists it among the returns that could not be checked, with the reason.
+    counts = {o.result.stem: o.counts for o in outcomes if o.counts}
+    write_rollup(out, [o.result for o in outcomes], counts)
+    frame = pl.read_parquet(out / "national.parquet")
+    assert frame.filter(pl.col("status") == "crashed")["message"].to_list() == [crashed.message]
+    assert frame.filter(pl.col("status") != "crashed")["pct_valid: Gender"].null_count() == 0
 
 
 def test_rerun_on_the_cluster_skips_up_to_date_returns(
