@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import multiprocessing
@@ -34,6 +35,7 @@ from typing import Literal
 from cld_polars.engine import validate
 from cld_polars.reader import ReturnReadError
 from cld_polars.report import Report, write_atomic_with
+from cld_polars.rollup import Counts, return_counts, write_rollup
 from cld_polars.spec import load_spec
 
 MB = 1_000_000
@@ -51,8 +53,8 @@ MEMORY_SHARE = 0.8
 #: starting a worker (a new interpreter importing Polars) costs about 0.7 s, more than
 #: running such a batch in parallel can save (100 MB is about 200,000 rows, 2-3 s of work).
 SMALL_BATCH_BYTES = 100 * MB
-#: Names a return's outputs may not take: the index lives next to them.
-RESERVED_STEMS = frozenset({"index"})
+#: Names a return's outputs may not take: the index and the national roll-up live next to them.
+RESERVED_STEMS = frozenset({"index", "national"})
 CGROUP = Path("/sys/fs/cgroup")
 
 Status = Literal["pass", "fail", "unreadable", "crashed"]
@@ -133,6 +135,8 @@ class BatchOptions:
     writers: tuple[tuple[str, Writer], ...] = (("json", write_json),)
     #: Print the traceback of an unexpected error (to stderr of the process that met it).
     debug: bool = False
+    #: Skip a return whose outputs are up to date (same input bytes, same tool version).
+    reuse: bool = True
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,7 @@ class BatchResult:
 
     Counts are None when the return could not be checked (``unreadable`` or ``crashed``).
     ``outputs`` are file names inside the output folder, so the folder can be moved whole.
+    ``skipped``: the outputs were already up to date (see :func:`run_return`), not rewritten.
     """
 
     file: str
@@ -158,6 +163,7 @@ class BatchResult:
     seconds: float = 0.0
     message: str | None = None
     outputs: tuple[str, ...] = ()
+    skipped: bool = False
 
     def as_dict(self) -> dict[str, object]:
         record = asdict(self)
@@ -189,12 +195,19 @@ def summarise(report: Report) -> dict[str, object]:
 
 
 def run_one(
-    path: Path, out_dir: Path, stem: str, options: BatchOptions, stage: Stage | None = None
+    path: Path,
+    out_dir: Path,
+    stem: str,
+    options: BatchOptions,
+    stage: Stage | None = None,
+    on_report: Callable[[Report], None] | None = None,
 ) -> BatchResult:
     """Validate one return and write its outputs; never raises for a bad file.
 
     Module level and picklable (with ``stage`` None) so worker processes can run it. Whatever
     goes wrong becomes the result's status and one-line message, so the batch carries on.
+    ``on_report`` sees the report before the outputs are written (:func:`run_return` takes
+    the roll-up's counts from it); an error there is this return's crash, like the engine's.
     """
     began = time.perf_counter()
 
@@ -214,6 +227,8 @@ def run_one(
     try:
         report = validate(path, progress=stage)
         summary = summarise(report)
+        if on_report is not None:
+            on_report(report)
     except ReturnReadError as exc:
         return done("unreadable", 2, str(exc))
     except Exception as exc:  # a bug or exhausted memory: this return only
@@ -431,19 +446,23 @@ def validate_many(
     errors_format: str | None = None,
     progress: Stage | None = None,
     debug: bool = False,
+    reuse: bool = True,
 ) -> list[BatchResult]:
-    """Validate every return, write each one's outputs and the index; results in input order.
+    """Validate every return, write each one's outputs, the index and the national roll-up
+    (:mod:`cld_polars.rollup`); results in input order.
 
     ``workers``: returns validated at once (None: chosen from memory and cores by
     :func:`choose_workers`; 1: one after another in this process). ``errors_format``:
     ``"csv"`` or ``"parquet"`` to write each return's findings too. ``progress`` is told what
     is happening ("2/5 returns done; checking north.csv"). Raises :class:`BatchError` before
     any work when the output folder or an output is unusable, ``OSError`` if the index cannot
-    be written; a bad return never raises, it is a line of the index.
+    be written; a bad return never raises, it is a line of the index. ``reuse``: skip returns
+    whose outputs are up to date (:func:`run_return`); False checks every return again.
     """
     folder = prepare_out_dir(out_dir)
     names = output_names(xlsx=xlsx, errors_format=errors_format)
-    options = BatchOptions(writers=tuple((n, OUTPUTS[n]) for n in names), debug=debug)
+    writers = tuple((n, OUTPUTS[n]) for n in names)
+    options = BatchOptions(writers=writers, debug=debug, reuse=reuse)
     unique = _unique(paths)
     stems = output_stems(unique)
     chosen = workers if workers is not None else choose_workers(unique)
@@ -453,6 +472,7 @@ def validate_many(
     else:
         results = _run_in_workers(unique, stems, folder, options, chosen, progress)
     write_index(folder, results)
+    write_rollup(folder, results, recorded_counts(folder, results))
     return results
 
 
@@ -467,7 +487,7 @@ def _run_here(
     results: list[BatchResult] = []
     for done, (path, stem) in enumerate(zip(paths, stems, strict=True)):
         stage = _stage_reporter(progress, f"{done}/{len(paths)} returns done; ", path.name)
-        results.append(run_one(path, out_dir, stem, options, stage))
+        results.append(run_recorded(path, out_dir, stem, options, stage))
     return results
 
 
@@ -513,7 +533,7 @@ def _run_in_workers(
         ProcessPoolExecutor(workers, mp_context=context) as pool,
     ):
         futures: dict[Future[BatchResult], int] = {
-            pool.submit(run_one, paths[i], out_dir, stems[i], options): i for i in order
+            pool.submit(run_recorded, paths[i], out_dir, stems[i], options): i for i in order
         }
         report_progress(order)
         try:
@@ -535,7 +555,9 @@ def _run_in_workers(
             ProcessPoolExecutor(1, mp_context=context) as alone,
         ):
             try:
-                results[i] = alone.submit(run_one, paths[i], out_dir, stems[i], options).result()
+                results[i] = alone.submit(
+                    run_recorded, paths[i], out_dir, stems[i], options
+                ).result()
             except BrokenProcessPool:
                 message = (
                     f"{paths[i]}: the worker process stopped unexpectedly "
@@ -584,3 +606,134 @@ def write_index(out_dir: Path, results: Sequence[BatchResult]) -> tuple[Path, Pa
         out_dir / "index.csv", lambda tmp: tmp.write_text(csv_text, encoding="utf-8")
     )
     return json_path, csv_path
+
+
+# ---------------------------------------------------------------------------------------------
+# Up-to-date returns and the roll-up's counts
+# ---------------------------------------------------------------------------------------------
+
+#: Folder (inside the output folder) of the per-return run records: bookkeeping, not reports.
+RECORDS_DIR = ".cld_polars"
+HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the per-return task hands back: the index line and, when the return was checked,
+    the small per-field and per-rule counts the national roll-up is built from."""
+
+    result: BatchResult
+    counts: Counts | None = None
+
+
+def input_sha256(path: Path) -> str:
+    """SHA-256 of the file's bytes, read in chunks so a large return never sits in memory."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def record_path(out_dir: Path, stem: str) -> Path:
+    """Where a return's run record lives: its input hash, the tool version, result, counts."""
+    return out_dir / RECORDS_DIR / f"{stem}.json"
+
+
+def run_return(
+    path: Path, out_dir: Path, stem: str, options: BatchOptions, stage: Stage | None = None
+) -> Outcome:
+    """The per-return task of every runner (one process, worker processes, a Dask cluster).
+
+    Skips the return when its outputs are up to date: the run record beside them has the
+    same SHA-256 of the input, the same ``cld_polars.__version__`` and the same outputs, and
+    those files are still there. Otherwise :func:`run_one` checks it, and a checked return
+    (pass or fail) gets a new record, so the next run can skip it; an unreadable or crashed
+    return has none and is tried again next time. Never raises for a bad file.
+    """
+    from cld_polars import __version__
+
+    began = time.perf_counter()
+    try:
+        digest: str | None = input_sha256(path)
+    except OSError:
+        digest = None  # run_one says why the file cannot be read, in the usual words
+    record = record_path(out_dir, stem)
+    names = [name for name, _ in options.writers]
+    if digest is not None and options.reuse:
+        reused = _reuse(record, path, out_dir, stem, digest, __version__, names, began)
+        if reused is not None:
+            return reused
+    with contextlib.suppress(OSError):
+        record.unlink(missing_ok=True)  # stale from now on, whatever happens below
+    captured: list[Counts] = []
+    result = run_one(path, out_dir, stem, options, stage, on_report=_collect(captured))
+    counts = captured[0] if captured and result.status in ("pass", "fail") else None
+    if counts is not None and digest is not None:
+        payload = {
+            "tool_version": __version__,
+            "input_sha256": digest,
+            "outputs_requested": names,
+            "result": result.as_dict(),
+            "counts": counts,
+        }
+        text = json.dumps(payload, ensure_ascii=False)
+        try:
+            record.parent.mkdir(exist_ok=True)
+            write_atomic_with(record, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        except OSError:
+            pass  # without a record the return is only checked again next time
+    return Outcome(result, counts)
+
+
+def run_recorded(
+    path: Path, out_dir: Path, stem: str, options: BatchOptions, stage: Stage | None = None
+) -> BatchResult:
+    """:func:`run_return` for the local runners: the counts stay in the record on disk."""
+    return run_return(path, out_dir, stem, options, stage).result
+
+
+def _collect(into: list[Counts]) -> Callable[[Report], None]:
+    return lambda report: into.append(return_counts(report))
+
+
+def _reuse(
+    record: Path,
+    path: Path,
+    out_dir: Path,
+    stem: str,
+    digest: str,
+    version: str,
+    names: list[str],
+    began: float,
+) -> Outcome | None:
+    """The recorded outcome when the record matches and its outputs exist, else None."""
+    try:
+        saved = json.loads(record.read_text(encoding="utf-8"))
+        if (
+            saved["input_sha256"] != digest
+            or saved["tool_version"] != version
+            or saved["outputs_requested"] != names
+        ):
+            return None
+        kept = {**saved["result"], "outputs": tuple(saved["result"]["outputs"])}
+        if kept["stem"] != stem or not all((out_dir / o).is_file() for o in kept["outputs"]):
+            return None
+        kept.update(file=str(path), seconds=round(time.perf_counter() - began, 3), skipped=True)
+        return Outcome(BatchResult(**kept), saved["counts"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no record, or one this version cannot use: check the return
+
+
+def recorded_counts(out_dir: Path, results: Sequence[BatchResult]) -> dict[str, Counts]:
+    """The counts of this run's checked returns, from their records (local runners)."""
+    counts: dict[str, Counts] = {}
+    for result in results:
+        if result.status not in ("pass", "fail"):
+            continue
+        try:
+            saved = json.loads(record_path(out_dir, result.stem).read_text(encoding="utf-8"))
+            counts[result.stem] = saved["counts"]
+        except (OSError, ValueError, KeyError):
+            continue  # the roll-up shows the return without its per-field counts
+    return counts

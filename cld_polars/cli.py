@@ -91,6 +91,19 @@ def _add_batch_options(parser: argparse.ArgumentParser) -> None:
         help="with --out-dir: returns checked at once (default: as many as memory and cores "
         "allow; 1: one after another)",
     )
+    group.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --out-dir: check each return as a task on the Dask cluster whose scheduler "
+        "is at ADDRESS (tcp://host:8786), or 'local' to start one on this machine; the "
+        "returns and DIR must be at paths the workers can reach (needs cld_polars[dask])",
+    )
+    group.add_argument(
+        "--recheck",
+        action="store_true",
+        help="with --out-dir: check every return again, even those whose reports are up to "
+        "date (same file contents, same cld_polars version)",
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -246,6 +259,33 @@ def _subcommand(argv: list[str]) -> int:
         return 2
 
 
+#: What a folder given as input is searched for (not its subfolders).
+RETURN_SUFFIXES = (".csv", ".csv.gz", ".xlsx", ".parquet")
+
+
+def _expand_folders(paths: Sequence[Path]) -> tuple[list[Path], str | None]:
+    """With ``--out-dir``, a folder stands for the returns in it (by name, hidden files and
+    Excel's ``~$`` lock files left out), so a scheduled job can give ``returns/`` instead of a
+    shell glob. (Without it a folder is still an input error: one return was meant.)"""
+    expanded: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            expanded.append(path)
+            continue
+        found = sorted(
+            p
+            for p in path.iterdir()
+            if p.name.lower().endswith(RETURN_SUFFIXES)
+            and not p.name.startswith((".", "~$"))
+            and p.is_file()
+        )
+        if not found:
+            kinds = ", ".join(RETURN_SUFFIXES)
+            return [], f"{path}: no returns in this folder ({kinds}); give the files instead"
+        expanded.extend(found)
+    return expanded, None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
     if given[:1] and given[0] in SUBCOMMANDS:
@@ -260,7 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cld-validate: give a return file, or --sample to try the bundled one", file=sys.stderr
         )
         return 2
-    if args.out_dir is not None or args.workers is not None or args.findings is not None:
+    batch_options = (args.workers, args.findings, args.scheduler)
+    if args.out_dir is not None or any(o is not None for o in batch_options) or args.recheck:
         return _run_batch(paths, args)
     several = len(paths) > 1
     for option in (args.json, args.errors, args.xlsx):
@@ -302,7 +343,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run_batch(paths: list[Path], args: argparse.Namespace) -> int:
     """``--out-dir``: every return checked (in parallel where memory allows), one index."""
     if args.out_dir is None:
-        print("cld-validate: --workers and --findings go with --out-dir DIR", file=sys.stderr)
+        print(
+            "cld-validate: --workers, --findings, --scheduler and --recheck go with --out-dir DIR",
+            file=sys.stderr,
+        )
         return 2
     if args.json is not None or args.errors is not None or args.xlsx is not None:
         print(
@@ -311,17 +355,42 @@ def _run_batch(paths: list[Path], args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    paths, problem = _expand_folders(paths)
+    if problem:
+        print(f"cld-validate: {problem}", file=sys.stderr)
+        return 2
+    if args.scheduler is not None:
+        problem = _scheduler_problem(args)
+        if problem:
+            print(f"cld-validate: {problem}", file=sys.stderr)
+            return 2
     try:
         with for_terminal(args.quiet) as progress:
-            results = validate_many(
-                paths,
-                args.out_dir,
-                workers=args.workers,
-                xlsx=True,
-                errors_format=args.findings,
-                progress=progress,
-                debug=args.debug,
-            )
+            if args.scheduler is not None:
+                from cld_polars.distributed import validate_on_cluster
+
+                results = validate_on_cluster(
+                    paths,
+                    args.out_dir,
+                    args.scheduler,
+                    workers=args.workers,
+                    xlsx=True,
+                    errors_format=args.findings,
+                    progress=progress,
+                    debug=args.debug,
+                    reuse=not args.recheck,
+                )
+            else:
+                results = validate_many(
+                    paths,
+                    args.out_dir,
+                    workers=args.workers,
+                    xlsx=True,
+                    errors_format=args.findings,
+                    progress=progress,
+                    debug=args.debug,
+                    reuse=not args.recheck,
+                )
     except KeyboardInterrupt:
         print("cld-validate: interrupted", file=sys.stderr)
         return 130
@@ -334,6 +403,18 @@ def _run_batch(paths: list[Path], args: argparse.Namespace) -> int:
     if not args.quiet:
         print(_batch_table(results, args.out_dir))
     return exit_status(results)
+
+
+def _scheduler_problem(args: argparse.Namespace) -> str | None:
+    """Why ``--scheduler`` cannot be used as given (checked before any return), or None."""
+    from cld_polars.distributed import dask_missing
+
+    if args.workers is not None and args.scheduler != "local":
+        return (
+            "--workers sets the size of a --scheduler local cluster; a remote cluster has the "
+            "workers it was started with"
+        )
+    return dask_missing()
 
 
 def _batch_table(results: list[BatchResult], out_dir: Path) -> str:
@@ -349,7 +430,11 @@ def _batch_table(results: list[BatchResult], out_dir: Path) -> str:
     counts = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "unreadable")}
     counts["crashed"] = sum(r.status == "crashed" for r in results)
     totals = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    skipped = sum(r.skipped for r in results)
+    if skipped:
+        totals += f" ({skipped} up to date, not checked again)"
     lines.append(f"{len(results)} returns: {totals}. Index: {out_dir / 'index.csv'}")
+    lines.append(f"National roll-up: {out_dir / 'national.xlsx'} and national.parquet")
     return "\n".join(lines)
 
 

@@ -69,6 +69,7 @@ def _expected(path: Path, stem: str) -> dict[str, object]:
         "file_errors": report.file_errors,
         "message": None,
         "outputs": [f"{stem}.json", f"{stem}.xlsx"],
+        "skipped": False,
     }
 
 
@@ -122,7 +123,7 @@ def test_cli_mixed_returns_index_and_outputs(
             assert line[name] == ("" if value is None else str(value)), name
     # Nothing else in the folder: no temporary files left behind.
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["index.json", "index.csv"]
+        ["index.json", "index.csv", "national.parquet", "national.xlsx", ".cld_polars"]
         + [f"{returns[k].stem}{suffix}" for k in readable for suffix in (".json", ".xlsx")]
     )
 

@@ -35,7 +35,7 @@ SPEC = load_spec()
 TRAPS = {
     "Event Description": ['=HYPERLINK("http://example.org","click")', "+44 20 7946 0000"],
     "Last Name": ["=1+1", "@SUM(A1)"],
-    "Gender": ["#N/A", "Fe\x01male", "<Fe>&\"male\" "],
+    "Gender": ["#N/A", "Fe\x01male", '<Fe>&"male" '],
 }
 
 
