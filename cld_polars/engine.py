@@ -139,6 +139,7 @@ def run_checks(
     byte_parts: list[pl.DataFrame] = []
     present_fields = [f for f in spec.fields if f.name in src.present]
     plans: list[list[pl.Expr]] | None = None
+    row_plans = _row_flag_plans(row_checks, spec, joint)
     seen = 0
     for raw in _chunks(src, chunk_rows):
         if BYTES in raw.columns:
@@ -156,7 +157,8 @@ def run_checks(
                 [e for e in summary_columns(names, spec) if e.meta.output_name() != PID],
             ]
         flags, validity, narrow, summary = pl.collect_all([data.select(p) for p in plans])
-        per_row, sums = _row_flags(flags, row_checks, spec, joint)
+        per_row = flags.select(row_plans[0])
+        sums = flags.select(row_plans[1]).row(0, named=True)
         totals.add(sums)
         if validity.width:
             totals.add(validity.row(0, named=True))
@@ -314,33 +316,31 @@ def _kept_columns(columns: Sequence[str], kept: tuple[list[str], list[str]]) -> 
     return [c for c in columns if c in wanted]
 
 
-def _row_flags(
-    flags: pl.DataFrame, row_checks: Sequence[Check], spec: Spec, joint: Sequence[str]
-) -> tuple[pl.DataFrame, dict[str, object]]:
-    """Per row, whether a row check failed (by severity, and on each field a frame check also
-    names); and the chunk's counts that need no frame check: per check and per field."""
-    by_sev = {sev: [c.code for c in row_checks if c.severity == sev] for sev in SEVERITIES}
-    per_row = flags.select(
-        *[_any(by_sev[sev]).alias(f"__row:{sev}") for sev in SEVERITIES],
-        *[
-            _any([c.code for c in row_checks if f in c.fields and c.severity == sev]).alias(
-                f"__row:{sev}:{f}"
-            )
-            for f in joint
-            for sev in SEVERITIES
-        ],
-    )
-    sums = flags.select(
-        *[pl.col(c.code).sum() for c in row_checks],
-        *[
-            _any([c.code for c in row_checks if f in c.fields and c.severity == sev])
-            .sum()
-            .alias(f"{sev}:{f}")
-            for f in spec.header
-            if f not in joint
-            for sev in SEVERITIES
-        ],
-    ).row(0, named=True)
+def _row_flag_plans(
+    row_checks: Sequence[Check], spec: Spec, joint: Sequence[str]
+) -> tuple[list[pl.Expr], list[pl.Expr]]:
+    """Over a chunk's flags: per row, whether a row check failed (by severity, and on each
+    field a frame check also names); and the chunk's counts that need no frame check, per
+    check and per field. Built once, used for every chunk."""
+
+    def failed(sev: str, field: str | None = None) -> pl.Expr:
+        return _any(
+            [
+                c.code
+                for c in row_checks
+                if c.severity == sev and (field is None or field in c.fields)
+            ]
+        )
+
+    per_row = [failed(sev).alias(f"__row:{sev}") for sev in SEVERITIES] + [
+        failed(sev, f).alias(f"__row:{sev}:{f}") for f in joint for sev in SEVERITIES
+    ]
+    sums = [pl.col(c.code).sum() for c in row_checks] + [
+        failed(sev, f).sum().alias(f"{sev}:{f}")
+        for f in spec.header
+        if f not in joint
+        for sev in SEVERITIES
+    ]
     return per_row, sums
 
 
