@@ -108,3 +108,18 @@ def test_progress_counts_the_rows_as_they_stream(tmp_path: Path) -> None:
     assert counted[-1] == "checking (1,200 of 1,200 rows)"
     assert len(counted) >= 3  # at least one line per chunk
     assert stages[-1] == "cross-row checks"
+
+
+def test_batches_gathered_into_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan hands over small batches that are gathered into chunks: same results."""
+    from cld_polars import engine
+
+    path, _ = build(tmp_path / "catalogue.csv")
+    whole = validate(path, chunk_rows=ONE_CHUNK)
+    monkeypatch.setattr(engine, "BATCH_ROWS", 5)
+    stages: list[str] = []
+    gathered = validate(path, chunk_rows=23, progress=stages.append)
+    assert_same(whole, gathered)
+    counted = [s for s in stages if s.startswith("checking (")]
+    assert len(counted) >= whole.rows // 25  # chunks of about 23 rows, not batches of 5
+    assert len(counted) <= whole.rows // 23 + 1
