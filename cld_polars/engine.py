@@ -50,8 +50,9 @@ FINDINGS_SCHEMA = {
 
 #: Rows per chunk of the streaming pass. Each chunk is read, given its helper columns and
 #: checked, then dropped: peak memory follows the chunk, not the return. Measured on 1M rows
-#: (2 cores): 50,000 rows per chunk peaked at 0.95-1.02 GB in 6.3-6.4 s, 100,000 at 1.08 GB
-#: in 5.5-5.7 s, 200,000 at 1.3 GB in 5.0-5.1 s: every chunk pays about 40 ms of planning.
+#: (2 cores, CLI without the workbook): 50,000 rows per chunk peaked at 1.01-1.03 GB in
+#: 6.1-6.6 s, 100,000 at 1.06-1.10 GB in 5.6 s, 200,000 at 1.24-1.28 GB in 5.2 s, one chunk
+#: at 1.86 GB in 4.9 s: each chunk pays about 44 ms of planning its queries.
 CHUNK_ROWS = 100_000
 
 
