@@ -141,7 +141,10 @@ def _summary(report: Report) -> str:
     if report.rules.height:
         lines.append("  Top problems (rows affected, first example):")
         examples = {
-            r["code"]: r for r in report.finding_rows.unique("code", keep="first").to_dicts()
+            r["code"]: r
+            for r in report.findings.unique("code", keep="first", maintain_order=True)
+            .collect()
+            .to_dicts()
         }
         for rule in report.rules.head(TOP_RULES).to_dicts():
             fields = ", ".join(rule["fields"]) or "whole row"

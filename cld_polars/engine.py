@@ -10,8 +10,10 @@ from __future__ import annotations
 import collections
 import difflib
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import polars as pl
 
@@ -93,6 +95,73 @@ def validate(
     return report
 
 
+#: Findings held in memory before they are written to disk. A return with a fault on every
+#: row can have tens of millions of findings (about 150 bytes each in memory): beyond this
+#: many, each chunk's findings go to a Parquet file and ``Report.findings`` scans them.
+SPILL_ROWS = 2_000_000
+ORDER = "__order"
+#: ``ORDER`` is line x this + the check's place in the declarations (fewer than this).
+_ORDER_STRIDE = 4096
+
+
+class _FindingStore:
+    """Findings in line order, check order within a line, from the chunks as they come.
+
+    Each part carries ``ORDER`` (line and check) and is sorted by it; parts come in line
+    order, so the row checks' findings are in order as they are appended. The frame checks'
+    findings, known at the end, are merged in by ``ORDER``. Past ``SPILL_ROWS`` the parts go
+    to Parquet in a temporary folder that the report keeps alive.
+    """
+
+    def __init__(self, checks: Sequence[Check]) -> None:
+        if len(checks) >= _ORDER_STRIDE:
+            raise ValueError("too many checks for the findings' order key")
+        self.order = {c.code: i for i, c in enumerate(checks)}
+        self.held: list[pl.DataFrame] = []
+        self.held_rows = 0
+        self.files: list[Path] = []
+        self.folder: tempfile.TemporaryDirectory[str] | None = None
+
+    def ordered(self, part: pl.DataFrame) -> pl.DataFrame:
+        code = pl.col("code").replace_strict(self.order, return_dtype=pl.Int64)
+        return part.with_columns((pl.col("line") * _ORDER_STRIDE + code).alias(ORDER)).sort(ORDER)
+
+    def add(self, part: pl.DataFrame) -> None:
+        self.held.append(self.ordered(part))
+        self.held_rows += part.height
+        if self.held_rows > SPILL_ROWS:
+            self._spill()
+
+    def _spill(self) -> None:
+        if self.folder is None:
+            self.folder = tempfile.TemporaryDirectory(prefix="cld_polars_findings_")
+        target = Path(self.folder.name) / f"part{len(self.files):05d}.parquet"
+        pl.concat(self.held).write_parquet(target)
+        self.files.append(target)
+        self.held, self.held_rows = [], 0
+
+    def finish(
+        self, frame_part: pl.DataFrame | None, invalid_checks: Sequence[Check]
+    ) -> pl.DataFrame | pl.LazyFrame:
+        """Every finding, in order, with closest listed values suggested: a DataFrame, or a
+        LazyFrame over one Parquet file when the findings were written to disk."""
+        rows = [pl.scan_parquet(f) for f in self.files] + [h.lazy() for h in self.held]
+        if not rows and frame_part is None:
+            return pl.DataFrame(schema=FINDINGS_SCHEMA)
+        schema = {**FINDINGS_SCHEMA, ORDER: pl.Int64}
+        found = pl.concat(rows) if rows else pl.LazyFrame(schema=schema)
+        if frame_part is not None:
+            found = found.merge_sorted(self.ordered(frame_part).lazy(), key=ORDER)
+        found = _closest_values(found, invalid_checks).drop(ORDER)
+        if self.folder is None:
+            return found.collect()
+        final = Path(self.folder.name) / "findings.parquet"
+        found.sink_parquet(final)
+        for part in self.files:
+            part.unlink()
+        return pl.scan_parquet(final)
+
+
 class _Totals:
     """Counts summed over the chunks: per check, per ``severity:field``, per measure."""
 
@@ -136,7 +205,7 @@ def run_checks(
     totals = _Totals()
     narrow_parts: list[pl.DataFrame] = []
     summary_parts: list[pl.DataFrame] = []
-    finding_parts: list[pl.DataFrame] = []
+    store = _FindingStore(checks)
     byte_parts: list[pl.DataFrame] = []
     present_fields = [f for f in spec.fields if f.name in src.present]
     plans: list[list[pl.Expr]] | None = None
@@ -166,7 +235,7 @@ def run_checks(
         summary_parts.append(summary)
         fired = [c for c in row_checks if sums[c.code]]
         if fired:
-            finding_parts.append(_finding_rows(data, flags, fired, ctx))
+            store.add(_finding_rows(data, flags, fired, ctx))
         seen += raw.height
         if progress and src.rows:
             progress(f"checking ({seen:,} of {src.rows:,} rows)")
@@ -189,14 +258,15 @@ def run_checks(
     totals.add(joined.select(*[pl.col(c.code).sum() for c in frame_checks]).row(0, named=True))
     totals.add(_joint_counts(joined, frame_checks, joint))
     fired_frame = [c for c in frame_checks if totals.counts[c.code]]
-    if fired_frame:
-        finding_parts.append(_finding_rows(frame_data, frame_flags, fired_frame, ctx))
+    frame_part = _finding_rows(frame_data, frame_flags, fired_frame, ctx) if fired_frame else None
     counts = totals.counts
 
     file_findings: list[FileFinding] = list(src.findings)
     file_findings.extend(_missing_column_findings(src, skipped))
     fired = [c for c in active if counts[c.code]]
-    findings = _order_findings(finding_parts, fired, ctx)
+    findings = store.finish(
+        frame_part, [c for c in fired if c.category == "invalid" and c.field in ctx.matchers]
+    )
     file_findings.extend(_coverage_findings(narrow.lazy(), ctx))
     file_findings.sort(key=lambda f: (f.severity != "error", f.line or 0))
 
@@ -252,7 +322,8 @@ def run_checks(
         warnings=counts["__warnings"],
         fields=fields,
         rules=rules,
-        finding_rows=findings,
+        findings_data=findings,
+        spill=store.folder,
         file_findings=file_findings,
         skipped_checks=[c.code for c in skipped],
         encoding=src.encoding,
@@ -552,7 +623,7 @@ def _finding_rows(
     data: pl.LazyFrame, flags: pl.DataFrame, fired: Sequence[Check], ctx: Context
 ) -> pl.DataFrame:
     """One row per (row, check) failure of a chunk (or of the frame checks), with value and
-    suggestion; ordered later, with the others (:func:`_order_findings`)."""
+    suggestion; put in order with the others by :class:`_FindingStore`."""
     parts = []
     for check in fired:
         value = (
@@ -587,22 +658,7 @@ def _finding_rows(
     return pl.concat(pl.collect_all(parts), how="vertical")
 
 
-def _order_findings(
-    parts: Sequence[pl.DataFrame], fired: Sequence[Check], ctx: Context
-) -> pl.DataFrame:
-    """Every chunk's findings in line order (checks in declaration order within a line), with
-    the closest listed value suggested for invalid defined-list values."""
-    if not parts:
-        return pl.DataFrame(schema=FINDINGS_SCHEMA)
-    order = {c.code: i for i, c in enumerate(fired)}
-    out = pl.concat(parts, how="vertical")
-    out = _closest_values(
-        out, [c for c in fired if c.category == "invalid" and c.field in ctx.matchers]
-    )
-    return out.sort(["line", pl.col("code").replace_strict(order, return_dtype=pl.Int32)])
-
-
-def _closest_values(findings: pl.DataFrame, invalid_checks: Sequence[Check]) -> pl.DataFrame:
+def _closest_values(findings: pl.LazyFrame, invalid_checks: Sequence[Check]) -> pl.LazyFrame:
     """Suggest the closest listed value for invalid defined-list values, where one is close.
 
     Runs over distinct invalid values (not rows), most frequent first, capped.
@@ -611,13 +667,13 @@ def _closest_values(findings: pl.DataFrame, invalid_checks: Sequence[Check]) -> 
         return findings
     spec = load_spec()
     pieces = []
+    codes = [c.code for c in invalid_checks]
+    counted = findings.filter(pl.col("code").is_in(codes)).group_by("code", "value").len().collect()
     for check in invalid_checks:
         values = spec.values(check.field)
         distinct = (
-            findings.filter(pl.col("code") == check.code)
-            .group_by("value")
-            .len()
-            .sort("len", descending=True)
+            counted.filter(pl.col("code") == check.code)
+            .sort(["len", "value"], descending=[True, False])
             .head(MAX_CLOSEST_LOOKUPS)["value"]
             .to_list()
         )
@@ -630,7 +686,7 @@ def _closest_values(findings: pl.DataFrame, invalid_checks: Sequence[Check]) -> 
                 pieces.append((check.code, raw, lowered[match[0]]))
     if not pieces:
         return findings
-    table = pl.DataFrame(pieces, schema=["code", "value", "__closest"], orient="row")
+    table = pl.DataFrame(pieces, schema=["code", "value", "__closest"], orient="row").lazy()
     return (
         findings.join(table, on=["code", "value"], how="left", maintain_order="left")
         .with_columns(pl.coalesce("suggestion", "__closest").alias("suggestion"))

@@ -40,9 +40,10 @@ class Report:
     fields: pl.DataFrame
     #: One row per check that fired: code, severity, fields, rows, message, guidance.
     rules: pl.DataFrame
-    #: One row per failing (row, check): line, ids, field, code, severity, value, suggestion.
-    #: ``findings`` is the same as a LazyFrame, for notebooks.
-    finding_rows: pl.DataFrame
+    #: One row per failing (row, check): line, ids, field, code, severity, value, suggestion,
+    #: in line order. In memory, or (a return with millions of findings) a scan of the
+    #: Parquet file they were written to: read it through ``findings`` or ``finding_rows``.
+    findings_data: pl.DataFrame | pl.LazyFrame
     file_findings: list[FileFinding] = field(default_factory=list)
     skipped_checks: list[str] = field(default_factory=list)
     encoding: str = "utf-8"
@@ -57,6 +58,8 @@ class Report:
     #: The council and period as most rows give them: LA Code, Reporting Period Start Date
     #: and End Date as written (None where no row has one).
     submission: dict[str, str | None] = field(default_factory=dict)
+    #: The temporary folder holding findings written to disk (removed with the report).
+    spill: object = field(default=None, repr=False)
     #: What was validated: the path, or the frame a notebook passed in.
     source: object = field(default=None, repr=False)
     #: When the validation finished (local time): the workbook's Summary shows it.
@@ -64,8 +67,15 @@ class Report:
 
     @property
     def findings(self) -> pl.LazyFrame:
-        """The row-level findings (``finding_rows``) as a LazyFrame, ready to filter and join."""
-        return self.finding_rows.lazy()
+        """The row-level findings as a LazyFrame, ready to filter and join (for millions of
+        findings, a scan of the file they were written to: filter before collecting)."""
+        return self.findings_data.lazy()
+
+    @cached_property
+    def finding_rows(self) -> pl.DataFrame:
+        """The row-level findings, collected into memory."""
+        data = self.findings_data
+        return data if isinstance(data, pl.DataFrame) else data.collect()
 
     @property
     def data(self) -> pl.LazyFrame:
@@ -121,9 +131,12 @@ class Report:
 
     def findings_with_messages(self) -> pl.DataFrame:
         """Findings with the analyst-facing sentence: where, what, why, what to do."""
-        messages = self.rules.select("code", pl.col("message").alias("rule_message"))
+        return self._findings_with_messages().collect()
+
+    def _findings_with_messages(self) -> pl.LazyFrame:
+        messages = self.rules.lazy().select("code", pl.col("message").alias("rule_message"))
         return (
-            self.finding_rows.join(messages, on="code", how="left", maintain_order="left")
+            self.findings.join(messages, on="code", how="left", maintain_order="left")
             .with_columns(
                 text(
                     "Line {}, {} = '{}': {}",
@@ -178,16 +191,16 @@ class Report:
     def write_findings(self, path: str | os.PathLike[str]) -> Path:
         """Every finding as CSV or Parquet (by extension), written whole or not at all."""
         target = Path(path)
-        frame = self.findings_with_messages()
+        frame = self._findings_with_messages()  # streamed to the file, never held whole
         suffix = target.suffix.lower()
         if suffix not in (".csv", ".parquet"):
             raise ValueError(f"{target}: findings can be written as .csv or .parquet")
 
         def write(tmp: Path) -> None:
             if suffix == ".parquet":
-                frame.write_parquet(tmp)
+                frame.sink_parquet(tmp)
             else:
-                frame.write_csv(tmp)
+                frame.sink_csv(tmp)
 
         return write_atomic_with(target, write)
 

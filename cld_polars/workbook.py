@@ -292,7 +292,7 @@ def _summary_sheet(
     fact("Rows with at least one warning", report.warnings, _COUNT)
     ws.append([])
     ws.append(_header(ws, ["Severity", "Checks fired", "Rows affected", "Findings", ""]))
-    by_severity = dict(report.finding_rows.group_by("severity").len().iter_rows())
+    by_severity = dict(report.findings.group_by("severity").len().collect().iter_rows())
     fired = dict(report.rules.group_by("severity").len().iter_rows())
     file_counts = {
         sev: sum(1 for f in report.file_findings if f.severity == sev)
@@ -493,8 +493,7 @@ def _findings_frame(report: Report, limit: int) -> pl.DataFrame:
     messages = report.rules.select("code", pl.col("message").alias("what"))
     text = [c for c in _FINDING_COLUMNS if c != "line"]
     return (
-        report.finding_rows.lazy()
-        .sort("line", maintain_order=True)
+        report.findings.sort("line", maintain_order=True)
         .head(limit)
         .join(messages.lazy(), on="code", how="left", maintain_order="left")
         .select(list(_FINDING_COLUMNS))
@@ -681,7 +680,7 @@ def write_workbook(
         raise ValueError("overflow_format must be 'csv' or 'parquet'")
     target = Path(path)
     tables = report.summary
-    total = report.finding_rows.height
+    total = report.findings.select(pl.len()).collect().item()
     frame = _findings_frame(report, max_rows)
     overflow = overflow_path(target, f".{overflow_format}") if total > max_rows else None
     result = WorkbookResult(target, total, frame.height, overflow)

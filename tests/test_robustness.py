@@ -581,11 +581,12 @@ def test_a_failed_write_leaves_nothing_behind(
     out = tmp_path / "out"
     out.mkdir()
 
-    def half_then_fail(self: pl.DataFrame, file: Path, **kwargs: object) -> None:
+    def half_then_fail(self: pl.LazyFrame, file: Path, **kwargs: object) -> None:
         Path(file).write_bytes(b"PAR1 half")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pl.DataFrame, "write_parquet", half_then_fail)
+    # Findings are streamed to the file (they can be millions).
+    monkeypatch.setattr(pl.LazyFrame, "sink_parquet", half_then_fail)
     code = cli.main([str(path), "--errors", str(out / "f.parquet"), "--json", str(out / "r.json")])
     err = capsys.readouterr().err
     assert code == 2 and "cannot write output" in err and "No space left" in err

@@ -123,3 +123,29 @@ def test_batches_gathered_into_chunks(tmp_path: Path, monkeypatch: pytest.Monkey
     counted = [s for s in stages if s.startswith("checking (")]
     assert len(counted) >= whole.rows // 25  # chunks of about 23 rows, not batches of 5
     assert len(counted) <= whole.rows // 23 + 1
+
+
+def test_many_findings_go_to_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ``SPILL_ROWS`` the findings are written to Parquet chunk by chunk and read back
+    lazily, in the same order, with the same suggestions; outputs work from the file, and the
+    temporary folder goes with the report."""
+    import gc
+
+    from cld_polars import engine
+
+    path, _ = build(tmp_path / "catalogue.csv")
+    whole = validate(path, chunk_rows=ONE_CHUNK)
+    monkeypatch.setattr(engine, "SPILL_ROWS", 10)
+    spilled = validate(path, chunk_rows=23)
+    assert isinstance(spilled.findings_data, pl.LazyFrame)  # a scan of the file
+    assert spilled.finding_rows.height > 10 * 10
+    assert_same(whole, spilled)
+    folder = Path(spilled.spill.name)  # type: ignore[attr-defined]
+    assert [p.name for p in folder.iterdir()] == ["findings.parquet"]
+    spilled.write_findings(tmp_path / "f.csv")
+    assert pl.read_csv(tmp_path / "f.csv", infer_schema=False).height == whole.finding_rows.height
+    book = spilled.to_excel(tmp_path / "r.xlsx")
+    assert book.findings == whole.finding_rows.height
+    del spilled, book
+    gc.collect()
+    assert not folder.exists()
