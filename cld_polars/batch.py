@@ -39,13 +39,14 @@ from cld_polars.rollup import Counts, return_counts, write_rollup
 from cld_polars.spec import load_spec
 
 MB = 1_000_000
-#: Peak memory of validating one return: a fixed part (interpreter, Polars, the
-#: specification) plus a multiple of the uncompressed file size. Fitted to measured peak RSS
-#: of ``cld-validate`` on generated returns (Polars 2.1, 2 threads): 156 MB at 4.9 MB,
-#: 379 MB at 48.6 MB, 721 MB at 146 MB, 2,043 MB at 486 MB (1M rows); 200 MB + 4x the size
-#: is at or above each of them but the smallest (where the fixed part dominates anyway).
-BASE_PEAK_BYTES = 200 * MB
-PEAK_PER_FILE_BYTE = 4.0
+#: Peak memory of validating one return: a fixed part (interpreter, Polars, the streaming
+#: scan's buffers and one chunk) plus a multiple of the uncompressed file size (the narrow
+#: projection the streaming engine keeps). Fitted to measured peak RSS of ``cld-validate
+#: --xlsx`` on generated returns (Polars 2.1, 2 threads, chunks of 100,000 rows): 392 MB at
+#: 48.6 MB, 1,101 MB at 486 MB (1M rows), 5,927 MB at 4,861 MB (10M rows); 400 MB + 1.5x the
+#: size is above each of them.
+BASE_PEAK_BYTES = 400 * MB
+PEAK_PER_FILE_BYTE = 1.5
 #: Share of the available memory the workers may plan to use: the rest is head room for the
 #: parent process, other programs and returns with many findings (findings take memory too).
 MEMORY_SHARE = 0.8

@@ -311,9 +311,9 @@ def test_choose_workers_from_memory_and_cores(
     assert choose_workers([medium] * 2, available=64 * gb, cores=4) == 2
     monkeypatch.setattr(batch, "available_memory", lambda: None)
     assert choose_workers([medium] * 8, cores=4) == 1  # memory unknown: one at a time
-    # Each big return is planned at 200 MB + 4 x 500 MB = 2.2 GB; 80% of memory is used.
-    assert batch.estimate_peak_bytes(big) == 2_200 * batch.MB
-    assert choose_workers([big, tiny, big], available=5_600 * batch.MB, cores=4) == 2
+    # Each big return is planned at 400 MB + 1.5 x 500 MB = 1.15 GB; 80% of memory is used.
+    assert batch.estimate_peak_bytes(big) == 1_150 * batch.MB
+    assert choose_workers([big, tiny, big], available=3_000 * batch.MB, cores=4) == 2
     assert choose_workers([big, tiny, big], available=2 * gb, cores=4) == 1
     assert choose_workers([big, big], available=100 * gb, cores=1) == 1
 
