@@ -369,31 +369,20 @@ def _run_batch(paths: list[Path], args: argparse.Namespace) -> int:
             return 2
     try:
         with for_terminal(args.quiet) as progress:
+            options = {
+                "workers": args.workers,
+                "xlsx": True,
+                "errors_format": args.findings,
+                "progress": progress,
+                "debug": args.debug,
+                "reuse": not args.recheck,
+            }
             if args.scheduler is not None:
                 from cld_polars.distributed import validate_on_cluster
 
-                results = validate_on_cluster(
-                    paths,
-                    args.out_dir,
-                    args.scheduler,
-                    workers=args.workers,
-                    xlsx=True,
-                    errors_format=args.findings,
-                    progress=progress,
-                    debug=args.debug,
-                    reuse=not args.recheck,
-                )
+                results = validate_on_cluster(paths, args.out_dir, args.scheduler, **options)
             else:
-                results = validate_many(
-                    paths,
-                    args.out_dir,
-                    workers=args.workers,
-                    xlsx=True,
-                    errors_format=args.findings,
-                    progress=progress,
-                    debug=args.debug,
-                    reuse=not args.recheck,
-                )
+                results = validate_many(paths, args.out_dir, **options)
     except KeyboardInterrupt:
         print("cld-validate: interrupted", file=sys.stderr)
         return 130
