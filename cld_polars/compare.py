@@ -473,7 +473,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if not args.quiet:
         print(result.summary())
-        print(result.counts)
+        # Every column, no dtypes or shape: a table an analyst reads, not a debugging view.
+        with pl.Config(
+            tbl_cols=-1,
+            tbl_width_chars=200,
+            tbl_hide_dataframe_shape=True,
+            tbl_hide_column_data_types=True,
+            tbl_formatting="ASCII_MARKDOWN",
+        ):
+            print(result.counts)
         if args.xlsx is not None:
             print(f"  workbook: {args.xlsx}")
     return 0
