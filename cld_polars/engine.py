@@ -239,6 +239,8 @@ def run_checks(
         seen += raw.height
         if progress and src.rows:
             progress(f"checking ({seen:,} of {src.rows:,} rows)")
+        # Let this chunk go before the next is read: otherwise two are held at the peak.
+        del raw, data, flags, validity, narrow, summary, per_row, row_hash
     if byte_parts and src.finisher is not None:
         src.findings.extend(src.finisher(pl.concat(byte_parts)))  # may ask for the exact read
         src.finisher = None
