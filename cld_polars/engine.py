@@ -244,6 +244,7 @@ def run_checks(
     if byte_parts and src.finisher is not None:
         src.findings.extend(src.finisher(pl.concat(byte_parts)))  # may ask for the exact read
         src.finisher = None
+    del byte_parts  # the reader's per-line figures are done with: free them for what follows
     narrow = pl.concat(narrow_parts) if narrow_parts else _empty_narrow(src, ctx, kept, joint)
     summary_base = pl.concat(summary_parts).hstack([narrow[PID]]) if summary_parts else None
 
