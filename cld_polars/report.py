@@ -49,9 +49,6 @@ class Report:
     encoding: str = "utf-8"
     seconds: float = 0.0
     checks: tuple[Check, ...] = ()
-    #: The return as read (``__line`` and the 48 columns, all text) where a caller kept it;
-    #: the streaming engine does not (see ``summary_base``).
-    raw: pl.DataFrame | None = field(default=None, repr=False)
     #: The summary counts' per-row columns (``summary.summary_columns``), gathered as the
     #: return streamed past: ``summary`` is computed from them when first asked for.
     summary_base: pl.DataFrame | None = field(default=None, repr=False)
@@ -106,7 +103,7 @@ class Report:
 
         if self.summary_base is not None:
             return summary_from_base(self.summary_base)
-        return summary_tables(self.raw)
+        return summary_tables(None)  # a return with no rows: the tables, empty
 
     def to_excel(self, path: str | os.PathLike[str], max_rows: int | None = None) -> WorkbookResult:
         """The Excel workbook (``cld_polars.workbook``), written whole or not at all.

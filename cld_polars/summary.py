@@ -3,9 +3,9 @@
 Why this exists: a return can meet the specification and still be wrong (a month with no
 reviews, every service open, costs a hundred times too high). The AGEM tool gave analysts
 "basic summary statistics which can be used as a sense check"; these tables are that, computed
-from the return as read (``Report.raw``: every column text) with Polars expressions: the
-columns every table reads are computed once, then all tables in one ``pl.collect_all``, so
-they cost about a second on a million rows.
+from the return as read (every column text) with Polars expressions: the columns every table
+reads are computed per chunk as the return streams past (``summary_columns``), then all tables
+from them in one ``pl.collect_all`` (``summary_from_base``): 0.53 s on a million rows.
 
 Conventions every table follows:
 
