@@ -215,7 +215,7 @@ def run_checks(
         if BYTES in raw.columns:
             byte_parts.append(raw.select(LINE, BYTES))
             raw = raw.drop(BYTES)
-        row_hash = raw.select(spec.header).hash_rows().alias(ROW_HASH)
+        row_hash = _row_hash(raw, spec)
         data = prepare_frame(raw, ctx)
         if plans is None:  # the same expressions serve every chunk: built once
             names = data.collect_schema().names()
@@ -376,6 +376,11 @@ IDS = (PID, REF, TYPE)
 ROW_HASH = crossrow.ROW_HASH
 
 
+def _row_hash(raw: pl.DataFrame, spec: Spec) -> pl.Series:
+    """Each row's hash of its 48 values, by which the duplicate checks tell rows apart."""
+    return raw.select(spec.header).hash_rows().alias(ROW_HASH)
+
+
 def _kept_fields(spec: Spec, frame_checks: Sequence[Check]) -> tuple[list[str], list[str]]:
     """(fields kept as text, fields whose helper columns are kept) in the narrow projection.
 
@@ -404,6 +409,13 @@ def _kept_columns(columns: Sequence[str], kept: tuple[list[str], list[str]]) -> 
     return [c for c in columns if c in wanted]
 
 
+def _codes(checks: Sequence[Check], severity: str, field: str | None = None) -> list[str]:
+    """The codes of the checks of this severity (naming ``field``, when one is given)."""
+    return [
+        c.code for c in checks if c.severity == severity and (field is None or field in c.fields)
+    ]
+
+
 def _row_flag_plans(
     row_checks: Sequence[Check], spec: Spec, joint: Sequence[str]
 ) -> tuple[list[pl.Expr], list[pl.Expr]]:
@@ -412,13 +424,7 @@ def _row_flag_plans(
     check and per field. Built once, used for every chunk."""
 
     def failed(sev: str, field: str | None = None) -> pl.Expr:
-        return _any(
-            [
-                c.code
-                for c in row_checks
-                if c.severity == sev and (field is None or field in c.fields)
-            ]
-        )
+        return _any(_codes(row_checks, sev, field))
 
     per_row = [failed(sev).alias(f"__row:{sev}") for sev in SEVERITIES] + [
         failed(sev, f).alias(f"__row:{sev}:{f}") for f in joint for sev in SEVERITIES
@@ -438,12 +444,7 @@ def _joint_counts(
     """Rows with an error / a warning, and per joint field, from both kinds of flag."""
 
     def either(prefix: str, sev: str, field: str | None) -> pl.Expr:
-        codes = [
-            c.code
-            for c in frame_checks
-            if c.severity == sev and (field is None or field in c.fields)
-        ]
-        return pl.any_horizontal(pl.col(prefix), _any(codes))
+        return pl.any_horizontal(pl.col(prefix), _any(_codes(frame_checks, sev, field)))
 
     return joined.select(
         *[either(f"__row:{sev}", sev, None).sum().alias(f"__{sev}s") for sev in SEVERITIES],
@@ -458,8 +459,7 @@ def _joint_counts(
 def prepare_whole(raw: pl.DataFrame, ctx: Context) -> pl.LazyFrame:
     """Every helper column, row and frame, on a frame held whole in memory (the Pandera
     schema's checks run this way on a user's frame)."""
-    data = prepare_frame(raw, ctx).with_columns(pl.struct(ctx.spec.header).hash().alias(ROW_HASH))
-    collected = data.collect()
+    collected = prepare_frame(raw, ctx).collect().with_columns(_row_hash(raw, ctx.spec))
     return collected.lazy().with_columns(_frame_helpers(collected, ctx))
 
 
