@@ -245,8 +245,8 @@ def run_checks(
         src.findings.extend(src.finisher(pl.concat(byte_parts)))  # may ask for the exact read
         src.finisher = None
     del byte_parts  # the reader's per-line figures are done with: free them for what follows
-    narrow = pl.concat(narrow_parts) if narrow_parts else _empty_narrow(src, ctx, kept, joint)
-    summary_base = pl.concat(summary_parts).hstack([narrow[PID]]) if summary_parts else None
+    narrow = pl.concat(narrow_parts)
+    summary_base = pl.concat(summary_parts).hstack([narrow[PID]])
 
     # The cross-row checks, over the narrow projection of the whole return.
     if progress:
@@ -345,14 +345,14 @@ BATCH_ROWS = 10_000
 def _chunks(src: ReturnSource, chunk_rows: int) -> Iterator[pl.DataFrame]:
     """The return's rows, about ``chunk_rows`` at a time, from one streaming scan."""
     pending: list[pl.DataFrame] = []
-    held = 0
+    held, given = 0, False
     try:
         for batch in src.frame.collect_batches(chunk_size=min(BATCH_ROWS, chunk_rows)):
             pending.append(batch)
             held += batch.height
             if held >= chunk_rows:
                 yield pl.concat(pending)
-                pending, held = [], 0
+                pending, held, given = [], 0, True
     except pl.exceptions.ComputeError as exc:
         # A quote out of place can stop the scan of a file that took the reader's quick
         # path; the exact path rewrites such lines first.
@@ -361,6 +361,8 @@ def _chunks(src: ReturnSource, chunk_rows: int) -> Iterator[pl.DataFrame]:
         raise
     if pending:
         yield pl.concat(pending)
+    elif not given:  # a return with no rows is checked as one empty chunk, like any other
+        yield src.frame.clear().collect()
 
 
 #: Fields whose helper columns (codes, dates, validity) the narrow projection keeps besides
@@ -470,23 +472,6 @@ def _frame_helpers(narrow: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
         if prepare is not None:
             helpers.extend(prepare(narrow, ctx))
     return helpers
-
-
-def _empty_narrow(
-    src: ReturnSource, ctx: Context, kept: tuple[list[str], list[str]], joint: Sequence[str]
-) -> pl.DataFrame:
-    """The narrow projection of a return with no rows (its columns, for the frame checks)."""
-    empty = pl.DataFrame(schema={LINE: pl.Int64, **dict.fromkeys(ctx.spec.header, pl.String)})
-    data = prepare_frame(empty, ctx)
-    names = data.collect_schema().names()
-    flags = [f"__row:{sev}" for sev in SEVERITIES] + [
-        f"__row:{sev}:{f}" for f in joint for sev in SEVERITIES
-    ]
-    return data.select(
-        *_kept_columns(names, kept),
-        pl.lit(0, dtype=pl.UInt64).alias(ROW_HASH),
-        *[pl.lit(False).alias(f) for f in flags],
-    ).collect()
 
 
 def _submission(narrow: pl.DataFrame) -> dict[str, str | None]:
@@ -617,8 +602,10 @@ def prepare_frame(raw: pl.DataFrame, ctx: Context) -> pl.LazyFrame:
 
 
 def _any(codes: Sequence[str]) -> pl.Expr:
+    """Any of these flag columns is true; with none, false on every row (a column as long as
+    the frame, empty ones included, where a literal would be one row)."""
     if not codes:
-        return pl.lit(False)
+        return pl.repeat(False, pl.len())
     return pl.any_horizontal([pl.col(c) for c in codes])
 
 

@@ -51,7 +51,7 @@ class Report:
     checks: tuple[Check, ...] = ()
     #: The summary counts' per-row columns (``summary.summary_columns``), gathered as the
     #: return streamed past: ``summary`` is computed from them when first asked for.
-    summary_base: pl.DataFrame | None = field(default=None, repr=False)
+    summary_base: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
     #: The council and period as most rows give them: LA Code, Reporting Period Start Date
     #: and End Date as written (None where no row has one).
     submission: dict[str, str | None] = field(default_factory=dict)
@@ -99,11 +99,9 @@ class Report:
     @cached_property
     def summary(self) -> dict[str, pl.DataFrame]:
         """The summary-count tables (``cld_polars.summary``), computed once when asked for."""
-        from cld_polars.summary import summary_from_base, summary_tables
+        from cld_polars.summary import summary_from_base
 
-        if self.summary_base is not None:
-            return summary_from_base(self.summary_base)
-        return summary_tables(None)  # a return with no rows: the tables, empty
+        return summary_from_base(self.summary_base)
 
     def to_excel(self, path: str | os.PathLike[str], max_rows: int | None = None) -> WorkbookResult:
         """The Excel workbook (``cld_polars.workbook``), written whole or not at all.
