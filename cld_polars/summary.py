@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from cld_polars.checks.context import LIST_CLASSES, VALID_BASE, code_col
+from cld_polars.checks.context import LIST_CLASSES, VALID_BASE, blank_col, code_col, date_col
 from cld_polars.parse import age_in_years, is_blank, parse_date, parse_decimal
 from cld_polars.spec import Spec, load_spec
 
@@ -233,8 +233,8 @@ def _cross(frame: pl.LazyFrame, keys: Sequence[str], aggs: Sequence[pl.Expr]) ->
 
 def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl.Expr]:
     """The per-row columns every table reads, from the return as read (``columns``: the
-    frame's column names, the specification's all text, and the engine's list codes where
-    it has added them).
+    frame's column names, the specification's all text, and the engine's list codes, parsed
+    dates and blank flags where it has added them: those are not computed twice).
 
     Computed chunk by chunk as the return streams past (the streaming engine keeps only these,
     not the 48 text columns); the reporting period, a most-common value over the whole return,
@@ -251,6 +251,10 @@ def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl
 
     col = {name: column(name) for name in spec.header}
     values = spec.values
+
+    def date(name: str) -> pl.Expr:  # parsed once by the engine where it has run
+        return pl.col(date_col(name)) if date_col(name) in present else parse_date(col[name])
+
     # A service's weekly cost, null where it cannot be derived: only valid values are used
     # (Unit Cost and Planned units per week as ``parse_decimal`` reads them, Cost Frequency
     # exactly as listed).
@@ -264,9 +268,11 @@ def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl
         pl.col(LINE),
         col[PID].alias(PID),
         col["LA Code"].alias("__la_code"),
-        parse_date(col["Date of Birth"]).alias("__dob"),
-        parse_date(col["Date of Death"]).alias("__dod"),
-        is_blank(col[END]).alias("__end_blank"),
+        date("Date of Birth").alias("__dob"),
+        date("Date of Death").alias("__dod"),
+        (pl.col(blank_col(END)) if blank_col(END) in present else is_blank(col[END])).alias(
+            "__end_blank"
+        ),
         *[
             (
                 _label_from_code(pl.col(code_col(name)), values(name))
@@ -275,10 +281,10 @@ def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl
             ).alias(name)
             for name in LABELLED
         ],
-        parse_date(col[START]).alias("__start"),
-        parse_date(col[END]).alias("__end"),
-        parse_date(col[PERIOD_START]).alias("__period_start_row"),
-        parse_date(col[PERIOD_END]).alias("__period_end_row"),
+        date(START).alias("__start"),
+        date(END).alias("__end"),
+        date(PERIOD_START).alias("__period_start_row"),
+        date(PERIOD_END).alias("__period_end_row"),
         weekly.otherwise(None).alias("__weekly"),
         (frequency == ONE_OFF).fill_null(False).alias("__one_off"),
     ]
