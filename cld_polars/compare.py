@@ -315,26 +315,20 @@ def compare(previous: Source, current: Source, spec: Spec | None = None) -> Comp
         ~pl.col(LINE).is_in(matched_c) & (pl.col("__start") <= p_period[1])
     ).select(_shown(c_events, "current_line"))
 
+    def side(events: pl.DataFrame, prefix: str, *shown: pl.Expr) -> pl.DataFrame:
+        """A matched event's line, start and cost, named for its return."""
+        return events.select(
+            pl.col(LINE).alias(f"{prefix}_line"),
+            *shown,
+            pl.col("__start").alias(f"{prefix}_start"),
+            pl.col(START).alias(f"{prefix}_start_text"),
+            pl.col("__cost").alias(f"{prefix}_cost"),
+            pl.col(FREQUENCY).alias(f"{prefix}_frequency"),
+        )
+
     both = pairs.join(
-        p_events.select(
-            pl.col(LINE).alias("previous_line"),
-            *[pl.col(c).alias(n) for c, n in SHOWN],
-            pl.col("__start").alias("previous_start"),
-            pl.col(START).alias("previous_start_text"),
-            pl.col("__cost").alias("previous_cost"),
-            pl.col(FREQUENCY).alias("previous_frequency"),
-        ),
-        on="previous_line",
-    ).join(
-        c_events.select(
-            pl.col(LINE).alias("current_line"),
-            pl.col("__start").alias("current_start"),
-            pl.col(START).alias("current_start_text"),
-            pl.col("__cost").alias("current_cost"),
-            pl.col(FREQUENCY).alias("current_frequency"),
-        ),
-        on="current_line",
-    )
+        side(p_events, "previous", *[pl.col(c).alias(n) for c, n in SHOWN]), on="previous_line"
+    ).join(side(c_events, "current"), on="current_line")
     moved = (
         both.filter(
             (pl.col("event_type") == "Service")
