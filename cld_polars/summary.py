@@ -194,7 +194,7 @@ def _count(name: str) -> pl.Expr:
 
 
 def _people(name: str = "People") -> pl.Expr:
-    return pl.col(PID).filter(~is_blank(pl.col(PID))).n_unique().cast(pl.Int64).alias(name)
+    return pl.col(PID).drop_nulls().n_unique().cast(pl.Int64).alias(name)
 
 
 def _one_way(
@@ -255,6 +255,10 @@ def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl
     def date(name: str) -> pl.Expr:  # parsed once by the engine where it has run
         return pl.col(date_col(name)) if date_col(name) in present else parse_date(col[name])
 
+    def given(name: str) -> pl.Expr:  # null where blank, by the engine's flag where it has one
+        blank = pl.col(blank_col(name)) if blank_col(name) in present else is_blank(col[name])
+        return pl.when(~blank).then(col[name])
+
     # A service's weekly cost, null where it cannot be derived: only valid values are used
     # (Unit Cost and Planned units per week as ``parse_decimal`` reads them, Cost Frequency
     # exactly as listed).
@@ -266,8 +270,10 @@ def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl
         weekly = weekly.when(frequency == name).then(unit / weeks)
     return [
         pl.col(LINE),
-        col[PID].alias(PID),
-        col["LA Code"].alias("__la_code"),
+        # Null where blank, so that the tables ask ``is_not_null`` (which a categorical, as
+        # the streaming engine keeps these, answers as cheaply as text).
+        given(PID).alias(PID),
+        given("LA Code").alias("__la_code"),
         date("Date of Birth").alias("__dob"),
         date("Date of Death").alias("__dod"),
         (pl.col(blank_col(END)) if blank_col(END) in present else is_blank(col[END])).alias(
@@ -381,7 +387,7 @@ def summary_from_base(base: pl.DataFrame, spec: Spec | None = None) -> dict[str,
                 in_period_end.fill_null(False).sum().cast(pl.Int64).alias("Ended in period"),
                 pl.col("__open").sum().cast(pl.Int64).alias("Open at period end"),
                 pl.col(PID)
-                .filter(pl.col("__open") & ~is_blank(pl.col(PID)))
+                .filter(pl.col("__open") & pl.col(PID).is_not_null())
                 .n_unique()
                 .cast(pl.Int64)
                 .alias("People with an open service"),
@@ -397,7 +403,7 @@ def summary_from_base(base: pl.DataFrame, spec: Spec | None = None) -> dict[str,
         "planned_weekly_cost_by_service_type": _weekly_costs(services, values(SERVICE_TYPE)),
         "events_by_month": _events_by_month(base, event_types),
         "overview": base.select(
-            _mode(pl.col("__la_code").filter(~is_blank(pl.col("__la_code")))).alias("LA Code"),
+            _mode(pl.col("__la_code").drop_nulls()).cast(pl.String).alias("LA Code"),
             pl.col("__period_start").first().alias(PERIOD_START),
             pl.col("__period_end").first().alias(PERIOD_END),
             pl.len().cast(pl.Int64).alias("Rows"),
@@ -418,7 +424,7 @@ def _people_tables(base: pl.LazyFrame, spec: Spec) -> dict[str, pl.LazyFrame]:
     """One row per person (their first row in the file), counted by five characteristics."""
     details = ["Client Type", "Gender", "Ethnicity", "Primary Support Reason"]
     people = (
-        base.filter(~is_blank(pl.col(PID)))
+        base.filter(pl.col(PID).is_not_null())
         .group_by(PID)
         .agg(pl.col(*details, "__dob", "__dod", "__period_end").sort_by(LINE).first())
     )
@@ -479,7 +485,7 @@ def _long_term_support(services: pl.LazyFrame) -> pl.LazyFrame:
         pl.col("__open") & pl.col(SERVICE_TYPE).cast(pl.String).is_in(list(LTS_SETTINGS))
     ).with_columns(pl.col(SERVICE_TYPE).cast(pl.String).cast(pl.Enum(list(LTS_SETTINGS))))
     people = (
-        open_lts.filter(~is_blank(pl.col(PID)))
+        open_lts.filter(pl.col(PID).is_not_null())
         .group_by(PID)
         .agg(pl.col(SERVICE_TYPE).min().alias("Setting"))
         .group_by("Setting")

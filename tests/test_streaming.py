@@ -149,3 +149,26 @@ def test_many_findings_go_to_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     del spilled, book
     gc.collect()
     assert not folder.exists()
+
+
+def test_projection_text_as_categoricals_comes_back_as_text(tmp_path: Path) -> None:
+    """What outlives a chunk holds its text as categoricals of the run's own categories (4
+    bytes a row, where a string view costs 16), but what a user reads is text: findings of
+    the frame checks, the summary tables and the council and period."""
+    path, _ = build(tmp_path / "catalogue.csv")
+    report = validate(path, chunk_rows=50)
+    base = report.summary_base
+    assert isinstance(base.schema["LA Person Unique Identifier"], pl.Categorical)
+    frame_codes = {"DUPLICATE_EVENT_REFERENCE", "PERSON_GENDER_INCONSISTENT", "LA_CODE_NOT_SINGLE"}
+    found = report.finding_rows
+    assert frame_codes <= set(found["code"].to_list())
+    assert all(dtype == pl.String for name, dtype in found.schema.items() if name != "line")
+    assert report.summary["overview"].schema["LA Code"] == pl.String
+    assert all(isinstance(v, str | None) for v in report.submission.values())
+    # Two runs' categories are separate (freed with their reports), and never mixed up.
+    again = validate(path, chunk_rows=50)
+    assert (
+        base.schema["LA Person Unique Identifier"]
+        != again.summary_base.schema["LA Person Unique Identifier"]
+    )
+    assert found.equals(again.finding_rows)
