@@ -42,9 +42,10 @@ MB = 1_000_000
 #: Peak memory of validating one return: a fixed part (interpreter, Polars, the streaming
 #: scan's buffers and one chunk) plus a multiple of the uncompressed file size (the narrow
 #: projection the streaming engine keeps). Fitted to measured peak RSS of ``cld-validate
-#: --xlsx`` on generated returns (Polars 2.1, 2 threads, chunks of 100,000 rows): 392 MB at
-#: 48.6 MB, 1,101 MB at 486 MB (1M rows), 5,927 MB at 4,861 MB (10M rows); 400 MB + 1.5x the
-#: size is above each of them.
+#: --xlsx`` on generated returns (Polars 2.1, 2 threads, chunks of 100,000 rows), highest of
+#: three runs: 379 MB at 48.6 MB, 972 MB at 486 MB (1M rows), 4,207 MB at 4,861 MB (10M
+#: rows). 400 MB + 1.5x the size is above each of them, with room at 1M for a return with
+#: many findings (an earlier engine peaked at 1,101 MB there; 1.2x would leave 11 MB).
 BASE_PEAK_BYTES = 400 * MB
 PEAK_PER_FILE_BYTE = 1.5
 #: Share of the available memory the workers may plan to use: the rest is head room for the
