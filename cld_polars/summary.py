@@ -255,9 +255,11 @@ def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl
     def date(name: str) -> pl.Expr:  # parsed once by the engine where it has run
         return pl.col(date_col(name)) if date_col(name) in present else parse_date(col[name])
 
-    def given(name: str) -> pl.Expr:  # null where blank, by the engine's flag where it has one
-        blank = pl.col(blank_col(name)) if blank_col(name) in present else is_blank(col[name])
-        return pl.when(~blank).then(col[name])
+    def blank(name: str) -> pl.Expr:  # the engine's flag where it has computed one
+        return pl.col(blank_col(name)) if blank_col(name) in present else is_blank(col[name])
+
+    def given(name: str) -> pl.Expr:  # the value, null where blank
+        return pl.when(~blank(name)).then(col[name])
 
     # A service's weekly cost, null where it cannot be derived: only valid values are used
     # (Unit Cost and Planned units per week as ``parse_decimal`` reads them, Cost Frequency
@@ -276,9 +278,7 @@ def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl
         given("LA Code").alias("__la_code"),
         date("Date of Birth").alias("__dob"),
         date("Date of Death").alias("__dod"),
-        (pl.col(blank_col(END)) if blank_col(END) in present else is_blank(col[END])).alias(
-            "__end_blank"
-        ),
+        blank(END).alias("__end_blank"),
         *[
             (
                 _label_from_code(pl.col(code_col(name)), values(name))
