@@ -17,16 +17,9 @@ from pathlib import Path
 
 import polars as pl
 
+from cld_polars import kinds
 from cld_polars.checks import FAMILIES, FILE_RULES, all_checks, crossrow
-from cld_polars.checks.context import (
-    LINE,
-    Context,
-    blank_col,
-    code_col,
-    date_col,
-    formula_col,
-    valid_col,
-)
+from cld_polars.checks.context import LINE, Context, date_col, state_col
 from cld_polars.checks.registry import Check, FileFinding
 from cld_polars.reader import BYTES, ExactReadNeeded, ReturnSource, frame_source, read_return
 from cld_polars.report import Report
@@ -268,7 +261,8 @@ def run_checks(
     file_findings.extend(_missing_column_findings(src, skipped))
     fired = [c for c in active if counts[c.code]]
     findings = store.finish(
-        frame_part, [c for c in fired if c.category == "invalid" and c.field in ctx.matchers]
+        frame_part,
+        [c for c in fired if c.category == "invalid" and spec.field(c.field).kind == "list"],
     )
     file_findings.extend(_coverage_findings(narrow.lazy(), ctx))
     file_findings.sort(key=lambda f: (f.severity != "error", f.line or 0))
@@ -420,7 +414,7 @@ def _kept_fields(spec: Spec, frame_checks: Sequence[Check]) -> tuple[list[str], 
         text |= set(check.fields)
         helpers |= set(check.needs)
     for family in FAMILIES:
-        helpers |= set(getattr(family, "FRAME_FIELDS", ()))
+        helpers |= set(family.frame_fields)
     helpers |= text
     return [f for f in spec.header if f in text], [f for f in spec.header if f in helpers]
 
@@ -430,8 +424,7 @@ def _kept_columns(columns: Sequence[str], kept: tuple[list[str], list[str]]) -> 
     text, helpers = kept
     wanted = {LINE, *text}
     for name in helpers:
-        wanted |= {code_col(name), blank_col(name), valid_col(name), formula_col(name)}
-        wanted.add(date_col(name))
+        wanted |= {state_col(name), date_col(name)}
     return [c for c in columns if c in wanted]
 
 
@@ -492,9 +485,8 @@ def prepare_whole(raw: pl.DataFrame, ctx: Context) -> pl.LazyFrame:
 def _frame_helpers(narrow: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
     helpers: list[pl.Expr] = []
     for family in FAMILIES:
-        prepare = getattr(family, "prepare_frame", None)
-        if prepare is not None:
-            helpers.extend(prepare(narrow, ctx))
+        if family.prepare_frame is not None:
+            helpers.extend(family.prepare_frame(narrow, ctx))
     return helpers
 
 
@@ -538,6 +530,21 @@ VALIDITY_MEASURES = (
 _APPLIES = ("mandatory", "optional", "not_applicable", "cannot_tell")
 _HOLDS = ("valid", "blank", "invalid", "release1", "near_miss")
 _KINDS = 8
+#: What a field holds, for each state (``cld_polars.kinds``; every valid state is ``VALID``).
+_HOLDS_OF_STATE = pl.Series(
+    [
+        _HOLDS.index(
+            {
+                kinds.BLANK: "blank",
+                kinds.RELEASE1: "release1",
+                kinds.NEAR_MISS: "near_miss",
+                kinds.VALID: "valid",
+            }.get(state, "invalid")
+        )
+        for state in range(kinds.VALID + 1)
+    ],
+    dtype=pl.UInt8,
+)
 
 
 def field_state(ctx: Context, f: FieldSpec) -> pl.Expr:
@@ -568,12 +575,7 @@ def field_state(ctx: Context, f: FieldSpec) -> pl.Expr:
         .then(_APPLIES.index("mandatory"))
         .otherwise(_APPLIES.index("optional"))
     )
-    holds = pl.when(ctx.blank(n)).then(_HOLDS.index("blank")).when(ctx.valid(n))
-    holds = holds.then(_HOLDS.index("valid"))
-    if f.kind == "list" and n in ctx.matchers:
-        holds = holds.when(ctx.is_list_class(n, "release1")).then(_HOLDS.index("release1"))
-        holds = holds.when(ctx.is_list_class(n, "near_miss")).then(_HOLDS.index("near_miss"))
-    holds = holds.otherwise(_HOLDS.index("invalid"))
+    holds = pl.lit(_HOLDS_OF_STATE).gather(ctx.state(n).cast(pl.Int64).clip(0, kinds.VALID))
     return (applies * _KINDS + holds).cast(pl.UInt8).alias(n)
 
 
@@ -616,12 +618,11 @@ def prepare_frame(raw: pl.DataFrame, ctx: Context) -> pl.LazyFrame:
     """
     # Not rechunked: the helper columns are only ever combined in lazy selects, where Polars
     # aligns the chunks of the (cheap, boolean) operands; a rechunk copied every string.
-    data = ctx.prepare(raw.lazy(), ctx.classify(raw)).collect()
+    data = ctx.prepare(raw).collect()
     helpers: list[pl.Expr] = []
     for family in FAMILIES:
-        prepare = getattr(family, "prepare", None)
-        if prepare is not None:
-            helpers.extend(prepare(data, ctx))
+        if family.prepare is not None:
+            helpers.extend(family.prepare(data, ctx))
     return data.lazy().with_columns(helpers)
 
 

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import polars as pl
 
-from cld_polars import parse
-from cld_polars.checks.context import LINE, LIST_CLASSES, Context
+from cld_polars import kinds, parse
+from cld_polars.checks.context import LINE
 from cld_polars.reader import (
     BOM,
     UTF16_BOMS,
@@ -92,21 +92,13 @@ class FixResult:
         )
 
 
-def _distinct_values(frame: pl.LazyFrame, names: list[str]) -> pl.DataFrame:
-    """Each list column's distinct values, padded with nulls to one height, so that the
-    validator's ``classify`` judges the distinct values without the rows being collected."""
+def _distinct_values(frame: pl.LazyFrame, names: list[str]) -> dict[str, pl.Series]:
+    """Each list column's distinct values (no nulls), so that the validator's own judgement
+    (``cld_polars.kinds``) runs on them without the rows being collected."""
     if not names:
-        return pl.DataFrame()
+        return {}
     uniques = frame.select([pl.col(n).unique().drop_nulls().implode() for n in names]).collect()
-    height = max(len(uniques[n][0]) for n in names)
-    return pl.DataFrame(
-        {
-            n: pl.concat(
-                [uniques[n][0], pl.Series([None] * (height - len(uniques[n][0])), dtype=pl.String)]
-            )
-            for n in names
-        }
-    )
+    return {n: uniques[n][0] for n in names}
 
 
 def planned_changes(
@@ -126,19 +118,20 @@ def planned_changes(
     (2, 'Postcode', 'ln1 1yl', 'LN1 1YL', 'postcode')
     """
     spec = spec or load_spec()
-    ctx = Context(spec)
-    names = [n for n in ctx.matchers if n in present]
-    tables = ctx.classify(_distinct_values(frame, names)) if names else {}
-    kinds = {LIST_CLASSES["release1"]: "release1", LIST_CLASSES["near_miss"]: "near_miss"}
+    names = [f.name for f in spec.fields if f.kind == "list" and f.name in present]
+    distinct = _distinct_values(frame, names)
+    changes = {kinds.RELEASE1: "release1", kinds.NEAR_MISS: "near_miss"}
     parts: list[pl.LazyFrame] = []
     for name in names:
+        f = spec.field(name)
         table = (
-            tables[name]
-            .filter(pl.col("code").is_in(list(kinds)) & pl.col("suggestion").is_not_null())
+            kinds.kind_of(f)
+            .judge_values(distinct[name], f, spec)
+            .filter(pl.col("state").is_in(list(changes)) & pl.col("suggestion").is_not_null())
             .select(
-                pl.col(name),
+                pl.col("value").alias(name),
                 pl.col("suggestion").alias("new"),
-                pl.col("code").replace_strict(kinds, return_dtype=pl.String).alias("change"),
+                pl.col("state").replace_strict(changes, return_dtype=pl.String).alias("change"),
             )
         )
         if table.height:

@@ -40,7 +40,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from cld_polars.checks.context import LIST_CLASSES, VALID_BASE, blank_col, code_col, date_col
+from cld_polars import kinds
+from cld_polars.checks.context import date_col, state_col
 from cld_polars.parse import age_in_years, is_blank, parse_date, parse_decimal
 from cld_polars.spec import Spec, load_spec
 
@@ -170,14 +171,14 @@ def _label(expr: pl.Expr, values: Sequence[str]) -> pl.Expr:
     )
 
 
-def _label_from_code(code: pl.Expr, values: Sequence[str]) -> pl.Expr:
-    """``_label`` from the engine's one-byte list code (``checks.context.LIST_CLASSES``): the
-    same label without comparing strings again."""
+def _label_from_state(state: pl.Expr, values: Sequence[str]) -> pl.Expr:
+    """``_label`` from the engine's one-byte state (``cld_polars.kinds``): the same label
+    without comparing strings again."""
     categories = pl.Enum([*values, BLANK, NOT_VALID])
     position = (
-        pl.when(code >= VALID_BASE)
-        .then(code.cast(pl.Int32) - VALID_BASE)
-        .when(code == LIST_CLASSES["blank"])
+        pl.when(state >= kinds.VALID)
+        .then(state.cast(pl.Int32) - kinds.VALID)
+        .when(state == kinds.BLANK)
         .then(len(values))
         .otherwise(len(values) + 1)
     )
@@ -256,7 +257,9 @@ def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl
         return pl.col(date_col(name)) if date_col(name) in present else parse_date(col[name])
 
     def blank(name: str) -> pl.Expr:  # the engine's flag where it has computed one
-        return pl.col(blank_col(name)) if blank_col(name) in present else is_blank(col[name])
+        if state_col(name) in present:
+            return pl.col(state_col(name)) == kinds.BLANK
+        return is_blank(col[name])
 
     def given(name: str) -> pl.Expr:  # the value, null where blank
         return pl.when(~blank(name)).then(col[name])
@@ -281,8 +284,8 @@ def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl
         blank(END).alias("__end_blank"),
         *[
             (
-                _label_from_code(pl.col(code_col(name)), values(name))
-                if code_col(name) in present
+                _label_from_state(pl.col(state_col(name)), values(name))
+                if state_col(name) in present
                 else _label(col[name], values(name))
             ).alias(name)
             for name in LABELLED

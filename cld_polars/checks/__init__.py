@@ -1,6 +1,7 @@
 """All checks, gathered from their family modules.
 
-Add a family by writing a module with ``checks(spec)`` and naming it in ``FAMILIES``.
+Add a family by writing a module that declares its ``FAMILY`` (``registry.Family``: its
+checks and the hooks the engine calls) and naming it in ``FAMILIES``.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from functools import cache
 
 from cld_polars.checks import crossrow, fields, logic, submission
 from cld_polars.checks.filerules import RULES as FILE_RULES
-from cld_polars.checks.registry import Check, FileFinding, Severity
+from cld_polars.checks.registry import Check, Family, FileFinding, Severity
 from cld_polars.spec import Spec, load_spec
 
-FAMILIES = (fields, submission, logic, crossrow)
+FAMILIES: tuple[Family, ...] = (fields.FAMILY, submission.FAMILY, logic.FAMILY, crossrow.FAMILY)
 
-__all__ = ["FILE_RULES", "Check", "FileFinding", "Severity", "all_checks"]
+__all__ = ["FAMILIES", "FILE_RULES", "Check", "Family", "FileFinding", "Severity", "all_checks"]
 
 
 @cache

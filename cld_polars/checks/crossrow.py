@@ -12,19 +12,19 @@ from collections.abc import Iterator
 import polars as pl
 
 from cld_polars.checks.context import Context, among, date_col, row_index
-from cld_polars.checks.registry import Check
+from cld_polars.checks.registry import Check, ExprFn, Family, Rules
+from cld_polars.names import DOB, GENDER, LINKED, NHS_NUMBER, PID, REF, START, TYPE
 from cld_polars.parse import text
 from cld_polars.spec import Spec
 
-PID = "LA Person Unique Identifier"
 ROW_HASH = "__row_hash"
-LINKED = ("Adult 1 Linked Person_ID", "Adult 2 Linked Person_ID", "Adult 3 Linked Person_ID")
-
-
-PERSON_FIELDS = ("Date of Birth", "NHS Number", "Gender")
+PERSON_FIELDS = (DOB, NHS_NUMBER, GENDER)
 SHARED_REFERENCE = "__shared_reference"
 REPEATED_ROW = "__repeated_row"
 SHARED_NHS_NUMBER = "__shared_nhs_number"
+
+
+RULES = Rules()
 
 
 def consensus_col(name: str) -> str:
@@ -33,7 +33,7 @@ def consensus_col(name: str) -> str:
 
 #: Fields read here besides those the checks name (their helper columns, not their text):
 #: the start date is part of the key of rows with no reference.
-FRAME_FIELDS = ("Event Start Date",)
+FRAME_FIELDS = (START,)
 
 
 def prepare_frame(data: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
@@ -155,41 +155,88 @@ def _lookup(key: str, keys: pl.Series, values: pl.Series) -> pl.Expr:
     return pl.col(key).replace_strict(keys, values, default=None, return_dtype=pl.String)
 
 
-def checks(spec: Spec) -> Iterator[Check]:
-    yield Check(
-        code="DUPLICATE_ROW",
-        severity="warning",
-        fields=(),
-        scope="frame",
-        guidance="Events (All); General principles and definitions",
-        message=(
-            "This row is identical to an earlier row in the return. Central processing joins "
-            "and deduplicates events, and a repeated row counts the event twice: remove the "
-            "repeat."
-        ),
-        fails=lambda c: pl.col(REPEATED_ROW),
-        value=lambda c: pl.lit("(whole row)"),
-        requires=(),
-    )
-    yield Check(
-        code="DUPLICATE_EVENT_REFERENCE",
-        severity="warning",
-        fields=("Event Reference", "Event Type"),
-        scope="frame",
-        guidance="Events (All): Event Reference",
-        message=(
-            "The same Event Type and Event Reference appear on more than one (different) row. "
-            "Each event should have a unique reference that stays the same between returns. If "
-            "these rows are one service split at a change of start date, as the guidance allows, "
-            "this can stand; otherwise give each event its own reference."
-        ),
-        fails=lambda c: (
-            c.present("Event Reference")
-            & c.valid("Event Type")
-            & pl.col(SHARED_REFERENCE).fill_null(False)
-        ),
-        value=lambda c: text("{} {}", c.raw("Event Type"), c.raw("Event Reference")),
-    )
+def _duplicate_row_value(c: Context) -> pl.Expr:
+    return pl.lit("(whole row)")
+
+
+@RULES.rule(
+    code="DUPLICATE_ROW",
+    severity="warning",
+    fields=(),
+    scope="frame",
+    guidance="Events (All); General principles and definitions",
+    message=(
+        "This row is identical to an earlier row in the return. Central processing joins "
+        "and deduplicates events, and a repeated row counts the event twice: remove the "
+        "repeat."
+    ),
+    value=_duplicate_row_value,
+    requires=(),
+)
+def duplicate_row(c: Context) -> pl.Expr:
+    return pl.col(REPEATED_ROW)
+
+
+def _duplicate_event_reference_value(c: Context) -> pl.Expr:
+    return text("{} {}", c.raw(TYPE), c.raw(REF))
+
+
+@RULES.rule(
+    code="DUPLICATE_EVENT_REFERENCE",
+    severity="warning",
+    fields=("Event Reference", "Event Type"),
+    scope="frame",
+    guidance="Events (All): Event Reference",
+    message=(
+        "The same Event Type and Event Reference appear on more than one (different) row. "
+        "Each event should have a unique reference that stays the same between returns. If "
+        "these rows are one service split at a change of start date, as the guidance allows, "
+        "this can stand; otherwise give each event its own reference."
+    ),
+    value=_duplicate_event_reference_value,
+)
+def duplicate_event_reference(c: Context) -> pl.Expr:
+    return c.present(REF) & c.valid(TYPE) & pl.col(SHARED_REFERENCE).fill_null(False)
+
+
+@RULES.rule(
+    code="NHS_NUMBER_ON_SEVERAL_PEOPLE",
+    severity="warning",
+    fields=("NHS Number", PID),
+    scope="frame",
+    guidance="Person Details: NHS Number, LA Person Unique Identifier",
+    message=(
+        "This NHS Number is given for more than one LA Person Unique Identifier. One person "
+        "should have one local identifier: check for duplicate client records or a mistyped "
+        "NHS number."
+    ),
+)
+def nhs_number_on_several_people(c: Context) -> pl.Expr:
+    return c.valid(NHS_NUMBER) & c.present(PID) & pl.col(SHARED_NHS_NUMBER)
+
+
+def _inconsistent(name: str) -> ExprFn:
+    def fails(c: Context) -> pl.Expr:
+        return c.valid(name) & c.present(PID) & (c.raw(name) != pl.col(consensus_col(name)))
+
+    return fails
+
+
+def _consensus(name: str) -> ExprFn:
+    def suggestion(c: Context) -> pl.Expr:
+        return pl.col(consensus_col(name))
+
+    return suggestion
+
+
+def _linked_unknown(name: str) -> ExprFn:
+    def fails(c: Context) -> pl.Expr:
+        return c.valid(name) & pl.col(not_service_user_col(name))
+
+    return fails
+
+
+def _person_checks(spec: Spec) -> Iterator[Check]:
     for name in PERSON_FIELDS:
         yield Check(
             code=f"PERSON_{spec.field(name).key}_INCONSISTENT",
@@ -202,24 +249,12 @@ def checks(spec: Spec) -> Iterator[Check]:
                 f"person's {name} should be the same on all their rows: the value on most of the "
                 "person's rows is suggested. Check which is right on the case record."
             ),
-            fails=lambda c, name=name: (
-                c.valid(name) & c.present(PID) & (c.raw(name) != pl.col(consensus_col(name)))
-            ),
-            suggestion=lambda c, name=name: pl.col(consensus_col(name)),
+            fails=_inconsistent(name),
+            suggestion=_consensus(name),
         )
-    yield Check(
-        code="NHS_NUMBER_ON_SEVERAL_PEOPLE",
-        severity="warning",
-        fields=("NHS Number", PID),
-        scope="frame",
-        guidance="Person Details: NHS Number, LA Person Unique Identifier",
-        message=(
-            "This NHS Number is given for more than one LA Person Unique Identifier. One person "
-            "should have one local identifier: check for duplicate client records or a mistyped "
-            "NHS number."
-        ),
-        fails=lambda c: c.valid("NHS Number") & c.present(PID) & pl.col(SHARED_NHS_NUMBER),
-    )
+
+
+def _linked_checks(spec: Spec) -> Iterator[Check]:
     for name in LINKED:
         yield Check(
             code=f"{spec.field(name).key}_NOT_A_SERVICE_USER",
@@ -232,6 +267,20 @@ def checks(spec: Spec) -> Iterator[Check]:
                 "Linked IDs are for cared-for adults known to the council as service users in "
                 "CLD: check the ID, or leave it blank."
             ),
-            fails=lambda c, name=name: c.valid(name) & pl.col(not_service_user_col(name)),
+            fails=_linked_unknown(name),
             requires=(name, PID, "Client Type"),
         )
+
+
+def checks(spec: Spec) -> Iterator[Check]:
+    """In the order the reports have always listed them: duplicates, people, links."""
+    rules = list(RULES)
+    yield from rules[:2]
+    yield from _person_checks(spec)
+    yield from rules[2:]
+    yield from _linked_checks(spec)
+
+
+FAMILY = Family(
+    name="crossrow", checks=checks, prepare_frame=prepare_frame, frame_fields=FRAME_FIELDS
+)
