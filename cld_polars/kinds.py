@@ -53,6 +53,10 @@ INVALID_2 = 5
 VALID = 8
 #: The state's dtype: one byte per row and field.
 STATE_DTYPE = pl.UInt8
+#: Judgements remembered across a run's chunks: (field, value) -> (state, suggestion).
+Memo = dict[tuple[str, str], tuple[int, str | None]]
+#: At most this many are remembered (far more than a real return's list values).
+MAX_MEMO = 100_000
 
 #: Leading white space or a formula-like start: the only values that can be blank-but-not-null
 #: or formula-like. One anchored regex finds them on row-judged kinds; the detailed tests run
@@ -99,10 +103,13 @@ class FieldKind:
             .cast(STATE_DTYPE)
         )
 
-    def judge_values(self, values: pl.Series, f: FieldSpec, spec: Spec) -> pl.DataFrame:
+    def judge_values(
+        self, values: pl.Series, f: FieldSpec, spec: Spec, memo: Memo | None = None
+    ) -> pl.DataFrame:
         """Distinct values (no nulls) judged: ``value``, ``state`` (+ ``typed``, + ``suggestion``).
 
-        The table the engine gathers rows from; lists override it (their verdicts need Python).
+        The table the engine gathers rows from. Lists override it: their verdicts need Python
+        per value, remembered in ``memo`` across the chunks of a run.
         """
         frame = values.rename("value").to_frame()
         columns = [self.judge(pl.col("value"), f, spec).alias("state")]
@@ -446,27 +453,37 @@ class DefinedList(FieldKind):
     name = "list"
     distinct = True
 
-    def judge_values(self, values: pl.Series, f: FieldSpec, spec: Spec) -> pl.DataFrame:
+    def judge_values(
+        self, values: pl.Series, f: FieldSpec, spec: Spec, memo: Memo | None = None
+    ) -> pl.DataFrame:
         listed = spec.values(f.name)
         if len(listed) + VALID > 255:
             raise ValueError(f"{f.name}: too many listed values for a one-byte state")
-        position = {v: i for i, v in enumerate(listed)}
-        matcher = list_matcher(spec, f.name)
+        memo = {} if memo is None else memo
         states, suggestions = [], []
         for value in values.to_list():  # distinct values only: a few dozen in a real return
-            kind, suggestion = matcher.classify(value)
-            if kind is None:
-                state = BLANK if not value.strip() else FORMULA
-            elif kind == "valid":
-                state = VALID + position[value]
-            else:
-                state = _LIST_STATES[kind]
-            states.append(state)
-            suggestions.append(suggestion)
+            judged = memo.get((f.name, value))
+            if judged is None:
+                judged = self._classify(value, f, spec, listed)
+                if len(memo) < MAX_MEMO:  # a column of garbage is not remembered
+                    memo[(f.name, value)] = judged
+            states.append(judged[0])
+            suggestions.append(judged[1])
         return pl.DataFrame(
             {"value": values, "state": states, "suggestion": suggestions},
             schema={"value": pl.String, "state": STATE_DTYPE, "suggestion": pl.String},
         )
+
+    @staticmethod
+    def _classify(
+        value: str, f: FieldSpec, spec: Spec, listed: tuple[str, ...]
+    ) -> tuple[int, str | None]:
+        kind, suggestion = list_matcher(spec, f.name).classify(value)
+        if kind is None:
+            return (BLANK if not value.strip() else FORMULA), None
+        if kind == "valid":
+            return VALID + listed.index(value), None
+        return _LIST_STATES[kind], suggestion
 
     def judge(self, value: pl.Expr, f: FieldSpec, spec: Spec) -> pl.Expr:
         """Valid or not, as an expression (``typed`` data; the engine uses ``judge_values``)."""

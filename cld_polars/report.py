@@ -10,6 +10,7 @@ import datetime
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -18,10 +19,13 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from cld_polars.checks.registry import FileFinding
+from cld_polars.measures import VALIDITY_MEASURES
 from cld_polars.parse import text
 
 if TYPE_CHECKING:
     from cld_polars.checks.registry import Check
+    from cld_polars.measures import Totals
+    from cld_polars.spec import Spec
     from cld_polars.workbook import WorkbookResult
 
 
@@ -36,7 +40,7 @@ class Report:
     errors: int
     warnings: int
     #: One row per specification field: errors and warnings are counts of rows, then the
-    #: data-quality measures of ``engine.VALIDITY_MEASURES`` and ``pct_valid`` (0 to 1).
+    #: data-quality measures of ``measures.VALIDITY_MEASURES`` and ``pct_valid`` (0 to 1).
     fields: pl.DataFrame
     #: One row per check that fired: code, severity, fields, rows, message, guidance.
     rules: pl.DataFrame
@@ -224,3 +228,59 @@ def write_atomic_with(target: Path, writer: object) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return target
+
+
+RULES_SCHEMA = {
+    "code": pl.String,
+    "severity": pl.String,
+    "fields": pl.List(pl.String),
+    "rows": pl.Int64,
+    "message": pl.String,
+    "guidance": pl.String,
+    "category": pl.String,
+}
+
+
+def rules_table(fired: Sequence[Check], totals: Totals) -> pl.DataFrame:
+    """``Report.rules``: one row per check that fired, errors first, most rows first."""
+    return pl.DataFrame(
+        {
+            "code": [c.code for c in fired],
+            "severity": [c.severity for c in fired],
+            "fields": [list(c.fields) for c in fired],
+            "rows": [totals.by_check[c.code] for c in fired],
+            "message": [c.message for c in fired],
+            "guidance": [c.guidance for c in fired],
+            "category": [c.category for c in fired],
+        },
+        schema=RULES_SCHEMA,
+    ).sort(["severity", "rows", "code"], descending=[False, True, False])
+
+
+def fields_table(spec: Spec, present: frozenset[str], totals: Totals) -> pl.DataFrame:
+    """``Report.fields``: per specification field, rows with errors and warnings naming it,
+    the data-quality measures and ``pct_valid``."""
+    return pl.DataFrame(
+        {
+            "field": list(spec.header),
+            "module": [f.module for f in spec.fields],
+            "present": [f.name in present for f in spec.fields],
+            "errors": [totals.by_field[("error", f)] for f in spec.header],
+            "warnings": [totals.by_field[("warning", f)] for f in spec.header],
+            **{
+                measure: [totals.measures[(measure, f)] for f in spec.header]
+                for measure in VALIDITY_MEASURES
+            },
+        },
+        schema_overrides={"errors": pl.Int64, "warnings": pl.Int64}
+        | dict.fromkeys(VALIDITY_MEASURES, pl.Int64),
+    ).with_columns(
+        # Of the values that are required or were given where the field applies, the share that
+        # is valid: blanks where the field is optional neither help nor hurt.
+        (
+            pl.col("valid")
+            / (pl.col("mandatory_rows") + pl.col("optional_rows") - pl.col("blank_optional"))
+        )
+        .fill_nan(None)
+        .alias("pct_valid")
+    )

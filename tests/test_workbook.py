@@ -16,8 +16,8 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from cld_polars import validate, workbook
 from cld_polars.cli import main, sample_path
-from cld_polars.engine import VALIDITY_MEASURES
 from cld_polars.generate import write_return
+from cld_polars.measures import VALIDITY_MEASURES
 from cld_polars.spec import MODULES, load_spec
 from cld_polars.summary import TABLES
 from cld_polars.workbook import (

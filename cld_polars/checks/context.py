@@ -26,12 +26,6 @@ def state_col(name: str) -> str:
     return f"__state:{name}"
 
 
-#: Distinct values of a field remembered across chunks with their judgement. A real return's
-#: lists, dates and codes hold a few thousand at most; a column of garbage with more is judged
-#: chunk by chunk instead, so memory stays bounded.
-MAX_JUDGED = 200_000
-
-
 def row_index() -> pl.Expr:
     """Each row's position: how rows found by a side query are flagged in the main plan."""
     return pl.int_range(pl.len(), dtype=pl.UInt32)
@@ -59,8 +53,11 @@ class Context:
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
-        #: field -> judged distinct values: ``value``, ``state`` (+ ``typed``, ``suggestion``).
+        #: field -> the current chunk's judged distinct values: ``value``, ``state`` (+
+        #: ``typed`` or ``suggestion``).
         self.judged: dict[str, pl.DataFrame] = {}
+        #: (field, value) -> judgement, for kinds whose judgement runs in Python per value.
+        self.memo: kinds.Memo = {}
 
     # --- states (computed once per field by ``prepare``) ---------------------------------
     def state(self, name: str) -> pl.Expr:
@@ -156,21 +153,11 @@ class Context:
 
     # --- the helper columns ------------------------------------------------------------
     def _judged_table(self, f: FieldSpec, values: pl.Series) -> pl.DataFrame:
-        """The judgements covering ``values`` (a chunk's distinct non-null values of ``f``):
-        the run's remembered table, with the values met for the first time judged and added."""
-        kind = kinds.kind_of(f)
-        known = self.judged.get(f.name)
-        if known is None:
-            table = kind.judge_values(values, f, self.spec)
-        else:
-            new = values.filter(~values.is_in(known["value"].implode()))
-            if not new.len():
-                return known
-            judged = kind.judge_values(new, f, self.spec)
-            if known.height + judged.height > MAX_JUDGED:
-                # Garbage, not a real column: judge this chunk's values alone.
-                return kind.judge_values(values, f, self.spec)
-            table = pl.concat([known, judged])
+        """``values`` (a chunk's distinct non-null values of ``f``) judged; kept as the field's
+        table for the findings' suggestions. Judgements that need Python per value (defined
+        lists) are remembered across chunks in ``memo``; the others are vectorised and cheap
+        enough to repeat on each chunk's few distinct values."""
+        table = kinds.kind_of(f).judge_values(values, f, self.spec, self.memo)
         self.judged[f.name] = table
         return table
 
