@@ -42,6 +42,8 @@ from cld_polars.checks.registry import Category, Check, Severity
 from cld_polars.spec import FieldSpec, Spec
 
 if TYPE_CHECKING:
+    import pandera.polars as pa
+
     from cld_polars.checks.context import Context
 
 BLANK = 0
@@ -132,7 +134,7 @@ class FieldKind:
         """The kind's own checks on a field (its format or list checks)."""
         return iter(())
 
-    def pandera_checks(self, f: FieldSpec, spec: Spec) -> list[object]:
+    def pandera_checks(self, f: FieldSpec, spec: Spec) -> list[pa.Check]:
         """Pandera checks of the typed value (``data_schema``)."""
         return []
 
@@ -553,8 +555,8 @@ class DefinedList(FieldKind):
             suggestion=None,
         )
 
-    def pandera_checks(self, f: FieldSpec, spec: Spec) -> list[object]:
-        import pandera.polars as pa
+    def pandera_checks(self, f: FieldSpec, spec: Spec) -> list[pa.Check]:
+        import pandera.polars as pa  # only the Pandera schemas need Pandera
 
         return [pa.Check.isin(list(spec.values(f.name)))]
 

@@ -230,14 +230,14 @@ def write_atomic_with(target: Path, writer: object) -> Path:
     return target
 
 
-RULES_SCHEMA = {
-    "code": pl.String,
-    "severity": pl.String,
+RULES_SCHEMA: dict[str, pl.DataType] = {
+    "code": pl.String(),
+    "severity": pl.String(),
     "fields": pl.List(pl.String),
-    "rows": pl.Int64,
-    "message": pl.String,
-    "guidance": pl.String,
-    "category": pl.String,
+    "rows": pl.Int64(),
+    "message": pl.String(),
+    "guidance": pl.String(),
+    "category": pl.String(),
 }
 
 

@@ -270,9 +270,14 @@ def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl
     unit = parse_decimal(col["Unit Cost"])
     units = parse_decimal(col["Planned units per week"])
     frequency = col["Cost Frequency (Unit Type)"]
-    weekly = pl.when(frequency.is_in(list(UNIT_FREQUENCIES))).then(unit * units)
-    for name, weeks in WEEKS_PER_FREQUENCY.items():
-        weekly = weekly.when(frequency == name).then(unit / weeks)
+    # The frequencies are exclusive: the first (only) one that applies gives the cost.
+    weekly = pl.coalesce(
+        pl.when(frequency.is_in(list(UNIT_FREQUENCIES))).then(unit * units),
+        *[
+            pl.when(frequency == name).then(unit / weeks)
+            for name, weeks in WEEKS_PER_FREQUENCY.items()
+        ],
+    )
     return [
         pl.col(LINE),
         # Null where blank, so that the tables ask ``is_not_null`` (which a categorical, as
@@ -294,7 +299,7 @@ def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl
         date(END).alias("__end"),
         date(PERIOD_START).alias("__period_start_row"),
         date(PERIOD_END).alias("__period_end_row"),
-        weekly.otherwise(None).alias("__weekly"),
+        weekly.alias("__weekly"),
         (frequency == ONE_OFF).fill_null(False).alias("__one_off"),
     ]
 
@@ -340,7 +345,7 @@ def summary_from_base(base: pl.DataFrame, spec: Spec | None = None) -> dict[str,
     period_start, period_end = base.select(
         _mode(pl.col("__period_start_row")), _mode(pl.col("__period_end_row"))
     ).row(0)
-    base = base.lazy().with_columns(
+    rows = base.lazy().with_columns(
         pl.lit(period_start, dtype=pl.Date).alias("__period_start"),
         pl.lit(period_end, dtype=pl.Date).alias("__period_end"),
     )
@@ -349,19 +354,19 @@ def summary_from_base(base: pl.DataFrame, spec: Spec | None = None) -> dict[str,
     open_at_end = (pl.col("__start") <= pl.col("__period_end")) & (
         pl.col("__end_blank") | (pl.col("__end") > pl.col("__period_end"))
     )
-    base = base.with_columns(open_at_end.fill_null(False).alias("__open"))
+    rows = rows.with_columns(open_at_end.fill_null(False).alias("__open"))
     # Every table reads these columns: compute them once, then the tables in one collect_all
     # (common-subplan elimination alone still re-evaluated part of them per table).
-    base = base.collect().lazy()
+    rows = rows.collect().lazy()
 
     def of_type(event_type: str) -> pl.LazyFrame:
-        return base.filter(pl.col(TYPE) == event_type)
+        return rows.filter(pl.col(TYPE) == event_type)
 
     services = of_type("Service")
     type_cats = [*event_types, BLANK, NOT_VALID]
     plans: dict[str, pl.LazyFrame] = {
         "events_by_type": _one_way(
-            base, TYPE, type_cats, [_count("Rows"), _people()], always=event_types
+            rows, TYPE, type_cats, [_count("Rows"), _people()], always=event_types
         ),
         "requests_by_route_and_outcome": _cross(
             of_type("Request"), ["Request: Route of Access", "Event Outcome"], [_count("Requests")]
@@ -401,11 +406,11 @@ def summary_from_base(base: pl.DataFrame, spec: Spec | None = None) -> dict[str,
             ["Review Reason", "Review Outcomes Achieved"],
             [_count("Reviews")],
         ),
-        **_people_tables(base, spec),
+        **_people_tables(rows, spec),
         "long_term_support_at_period_end": _long_term_support(services),
         "planned_weekly_cost_by_service_type": _weekly_costs(services, values(SERVICE_TYPE)),
-        "events_by_month": _events_by_month(base, event_types),
-        "overview": base.select(
+        "events_by_month": _events_by_month(rows, event_types),
+        "overview": rows.select(
             _mode(pl.col("__la_code").drop_nulls()).cast(pl.String).alias("LA Code"),
             pl.col("__period_start").first().alias(PERIOD_START),
             pl.col("__period_end").first().alias(PERIOD_END),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import polars as pl
 
 from cld_polars import kinds, parse
-from cld_polars.spec import Condition, FieldSpec, Spec
+from cld_polars.spec import AgeBetween, Condition, FieldSpec, Named, Spec
 
 LINE = "__line"
 AGE_AT_EVENT_START = "__age_at_event_start"
@@ -133,18 +133,19 @@ class Context:
         alternatives = []
         for alternative in condition:
             terms: list[pl.Expr] = []
-            for key, value in alternative.items():
-                if key == "condition":
-                    terms.append(self.condition(self.spec.conditions[str(value)]))
-                elif key == "age_at_event_start":
-                    low, high = value  # type: ignore[misc]
+            for term in alternative:
+                if isinstance(term, Named):
+                    terms.append(self.condition(self.spec.conditions[term.name]))
+                elif isinstance(term, AgeBetween):
                     age = self.age_at_event_start
-                    terms.append(pl.when(age.is_not_null()).then(age.is_between(low, high)))
+                    terms.append(
+                        pl.when(age.is_not_null()).then(age.is_between(term.low, term.high))
+                    )
                 else:
-                    terms.append(self.is_value(key, *value))  # type: ignore[arg-type]
+                    terms.append(self.is_value(term.field, *term.values))
             expr = terms[0]
-            for term in terms[1:]:
-                expr = expr & term
+            for more in terms[1:]:
+                expr = expr & more
             alternatives.append(expr)
         out = alternatives[0]
         for alt in alternatives[1:]:

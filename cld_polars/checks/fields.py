@@ -15,7 +15,8 @@ import polars as pl
 from cld_polars.checks.context import Context
 from cld_polars.checks.registry import Check, ExprFn, Family
 from cld_polars.kinds import kind_of
-from cld_polars.spec import Condition, FieldSpec, Spec
+from cld_polars.names import DOB, START
+from cld_polars.spec import AgeBetween, Condition, FieldSpec, Named, Spec
 
 
 def _formula_check(f: FieldSpec) -> Check:
@@ -134,14 +135,14 @@ def _not_applicable_check(spec: Spec, f: FieldSpec) -> Check | None:
 def condition_fields(condition: Condition | None, spec: Spec) -> set[str]:
     """The fields a condition reads (for skipping checks when a column is missing)."""
     found: set[str] = set()
-    for alternative in condition or []:
-        for key, value in alternative.items():
-            if key == "condition":
-                found |= condition_fields(spec.conditions[str(value)], spec)
-            elif key == "age_at_event_start":
-                found |= {"Date of Birth", "Event Start Date"}
+    for alternative in condition or ():
+        for term in alternative:
+            if isinstance(term, Named):
+                found |= condition_fields(spec.conditions[term.name], spec)
+            elif isinstance(term, AgeBetween):
+                found |= {DOB, START}
             else:
-                found.add(key)
+                found.add(term.field)
     return found
 
 
@@ -150,14 +151,13 @@ def describe(condition: Condition, spec: Spec) -> str:
     parts = []
     for alternative in condition:
         terms = []
-        for key, value in alternative.items():
-            if key == "condition":
-                terms.append(describe(spec.conditions[str(value)], spec))
-            elif key == "age_at_event_start":
-                low, high = value  # type: ignore[misc]  # a [min, max] pair in the catalogue
-                terms.append(f"aged {low} to {high} at the event start")
+        for term in alternative:
+            if isinstance(term, Named):
+                terms.append(describe(spec.conditions[term.name], spec))
+            elif isinstance(term, AgeBetween):
+                terms.append(f"aged {term.low} to {term.high} at the event start")
             else:
-                terms.append(f"{key} is " + " or ".join(f"'{v}'" for v in value))  # type: ignore[attr-defined]
+                terms.append(f"{term.field} is " + " or ".join(f"'{v}'" for v in term.values))
         parts.append(" and ".join(terms))
     return "; or ".join(parts)
 
