@@ -39,7 +39,7 @@ def sample_path() -> Path:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = safety.ArgumentParser(  # messages escaped
         prog="cld-validate",
         description="Validate Adult Social Care Client Level Data (CLD) Release 2 returns.",
         epilog="Exit status: 0 no errors, 1 errors found, 2 an input could not be read.",

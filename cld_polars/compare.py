@@ -43,7 +43,7 @@ from pathlib import Path
 
 import polars as pl
 
-from cld_polars import parse
+from cld_polars import parse, safety
 from cld_polars.checks.context import LINE
 from cld_polars.reader import ReturnReadError, frame_source, read_return
 from cld_polars.report import write_atomic_with
@@ -432,7 +432,7 @@ def _counts(
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = safety.ArgumentParser(  # messages escaped
         prog="cld-validate compare",
         description="Compare last quarter's return with this quarter's over the nine months "
         "they share: events gone or new, services re-dated, unit costs and person details "

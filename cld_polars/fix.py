@@ -34,7 +34,7 @@ from pathlib import Path
 
 import polars as pl
 
-from cld_polars import parse
+from cld_polars import parse, safety
 from cld_polars.checks.context import LINE, LIST_CLASSES, Context
 from cld_polars.reader import (
     BOM,
@@ -394,7 +394,7 @@ def fix_return(
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = safety.ArgumentParser(  # messages escaped
         prog="cld-validate fix",
         description="Write a corrected copy of a return: Release 1 values and near misses "
         "replaced by their Release 2 values, postcodes normalised, exact header names; "

@@ -22,6 +22,7 @@ One place for each of the output side's promises (the README's "Reliability" sec
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import ctypes
 import datetime
@@ -39,7 +40,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import TextIO, TypeVar
+from typing import IO, NoReturn, TextIO, TypeVar
 
 import polars as pl
 
@@ -171,6 +172,21 @@ def say(text: str = "", file: TextIO | None = None) -> None:
     Values inside ``text`` should already be :func:`shown` (that escapes their line breaks)."""
     stream = file if file is not None else sys.stdout
     print("\n".join(shown(line) for line in text.split("\n")), file=stream)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse``'s parser with its messages printed through :func:`shown`: a usage error
+    repeats the arguments it did not understand, and a shell glob can hand it a file name
+    holding ESC."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(shown(message))  # one line: a newline in an argument is escaped too
+
+    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+        if message:
+            stream = file if file is not None else sys.stderr
+            with contextlib.suppress(AttributeError, OSError):
+                stream.write("\n".join(shown(line) for line in message.split("\n")))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -484,3 +484,17 @@ def test_shown_escapes_every_control_and_bidi_character() -> None:
     for char in unsafe:
         assert safety.shown(f"x{char}y").isprintable(), repr(char)
     assert safety.shown("C:\\returns\\Zoë.csv") == "C:\\returns\\Zoë.csv"
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["compare", "a.csv", "b.csv"], ["fix", "a.csv", "--out", "b.csv"]]
+)
+def test_usage_errors_print_the_arguments_escaped(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main([*command, "--x\x1b]0;owned\x07\u202e\nPASS"])  # no space: read as an option
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --x\\x1b]0;owned\\x07\\u202e\\nPASS" in err
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]", err)
