@@ -37,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -275,6 +276,9 @@ class TempDir(tempfile.TemporaryDirectory):  # type: ignore[type-arg]
     def __init__(self, kind: str) -> None:
         super().__init__(prefix=f"{tag()}{kind}.")
         register(Path(self.name), folder=True)
+        # Removed by the garbage collector too (TemporaryDirectory's own finalizer): then
+        # forgotten as well, so a long notebook session's registry does not grow.
+        weakref.finalize(self, forget, Path(self.name))
 
     def cleanup(self) -> None:
         try:
@@ -565,17 +569,22 @@ class FolderBusy(Exception):
 
 
 def _try_lock(fd: int) -> bool:
-    try:
-        if os.name == "nt":
-            import msvcrt
+    """Take the kernel lock on ``fd``: False when another process holds it. Any other
+    failure (a file system without locks) is raised: it is not "another run"."""
+    if os.name == "nt":
+        import msvcrt
 
-            os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+        os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+        try:
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
-        else:
-            import fcntl
+        except OSError:
+            return False
+        return True
+    import fcntl
 
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
         return False
     return True
 
@@ -627,7 +636,12 @@ class FolderLock:
     def __enter__(self) -> FolderLock:
         for _ in range(10):  # the file may be replaced between open and lock: try again
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            if not _try_lock(fd):
+            try:
+                free = _try_lock(fd)
+            except OSError:
+                os.close(fd)
+                raise
+            if not free:
                 holder = _holder(fd)
                 os.close(fd)
                 raise FolderBusy(
