@@ -244,6 +244,9 @@ _OWN_NAME = re.compile(rf"^\.?{PREFIX}\.(\d+)@([A-Za-z0-9-]+)\.")
 
 #: Paths of this process's temporaries (file or folder) while they exist.
 _registered: dict[str, bool] = {}
+#: Folders this process makes temporaries in, noted before the first is made: a signal that
+#: arrives between a temporary's creation and its registration still finds it by its name.
+_folders: dict[str, None] = {}
 
 
 def tag() -> str:
@@ -263,6 +266,7 @@ def forget(path: Path) -> None:
 def output_temp(directory: Path, name: str) -> Path:
     """A new empty temporary file in ``directory`` for the output ``name``, registered:
     ``.cld_polars.<pid>@<host>.<random>.<name>.tmp`` (hidden, and ours by its name)."""
+    _folders[os.path.abspath(directory)] = None
     fd, temp = tempfile.mkstemp(prefix=f".{tag()}", suffix=f".{name[:100]}.tmp", dir=directory)
     os.close(fd)
     register(Path(temp))
@@ -274,6 +278,7 @@ class TempDir(tempfile.TemporaryDirectory):  # type: ignore[type-arg]
     system's temporary folder), registered so that a signal removes it."""
 
     def __init__(self, kind: str) -> None:
+        _folders[os.path.abspath(tempfile.gettempdir())] = None
         super().__init__(prefix=f"{tag()}{kind}.")
         register(Path(self.name), folder=True)
         # Removed by the garbage collector too (TemporaryDirectory's own finalizer): then
@@ -309,11 +314,18 @@ def _remove(path: str, folder: bool) -> None:
 
 
 def remove_registered() -> None:
-    """Remove every temporary this process registered, and openpyxl's write-only sheet files
-    (they hold the rows of a workbook being written)."""
+    """Remove every temporary of this process: those registered, those named with this
+    process's :func:`tag` in the folders it makes them in, and openpyxl's write-only sheet
+    files (they hold the rows of a workbook being written)."""
     for path, folder in dict(_registered).items():  # a copy: the main thread may still run
         _remove(path, folder)
         _registered.pop(path, None)
+    mine = (tag(), f".{tag()}")
+    for directory in list(_folders):
+        with contextlib.suppress(OSError):
+            for entry in list(os.scandir(directory)):
+                if entry.name.startswith(mine):
+                    _remove(entry.path, entry.is_dir(follow_symlinks=False))
     writer = sys.modules.get("openpyxl.worksheet._writer")
     for name in list(getattr(writer, "ALL_TEMP_FILES", [])):
         with contextlib.suppress(OSError):
