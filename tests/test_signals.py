@@ -49,6 +49,17 @@ def _env(temp: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(temp)}
 
 
+def _start(arguments: list[str], temp: Path) -> subprocess.Popen[str]:
+    """``cld-validate ARGUMENTS`` in a subprocess whose temporary folder is ``temp``."""
+    return subprocess.Popen(
+        [*CLI, *arguments],
+        env=_env(temp),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def _ours(folder: Path) -> list[Path]:
     return [p for p in folder.iterdir() if p.name.lstrip(".").startswith("cld_polars.")]
 
@@ -79,12 +90,8 @@ def test_a_signal_during_a_run_leaves_no_temporaries(
 ) -> None:
     temp, out = tmp_path / "tmp", tmp_path / "out"
     out.mkdir()
-    run = subprocess.Popen(
-        [*CLI, str(windows_1252), "--xlsx", str(out / "r.xlsx"), "--json", str(out / "r.json")],
-        env=_env(temp),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    run = _start(
+        [str(windows_1252), "--xlsx", str(out / "r.xlsx"), "--json", str(out / "r.json")], temp
     )
 
     def decoded_copy_exists() -> bool:
@@ -105,12 +112,8 @@ def test_a_signal_while_an_output_is_written_leaves_no_temporary(
 ) -> None:
     temp, out = tmp_path / "tmp", tmp_path / "out"
     out.mkdir()
-    run = subprocess.Popen(
-        [*CLI, str(windows_1252), "--errors", str(out / "f.csv"), "--xlsx", str(out / "r.xlsx")],
-        env=_env(temp),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    run = _start(
+        [str(windows_1252), "--errors", str(out / "f.csv"), "--xlsx", str(out / "r.xlsx")], temp
     )
     _wait_for(lambda: any(p.name.endswith(".tmp") for p in out.iterdir()), run, 60)
     run.send_signal(signal.SIGTERM)
@@ -172,13 +175,7 @@ def test_batch_workers_die_with_their_parent(windows_1252: Path, tmp_path: Path)
     temp, out = tmp_path / "tmp", tmp_path / "out"
     second = tmp_path / "second.csv"
     second.write_bytes(windows_1252.read_bytes())
-    run = subprocess.Popen(
-        [*CLI, str(windows_1252), str(second), "--out-dir", str(out), "--workers", "2"],
-        env=_env(temp),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    run = _start([str(windows_1252), str(second), "--out-dir", str(out), "--workers", "2"], temp)
 
     def workers_reading() -> bool:
         owners = {int(p.name.split(".")[1].split("@")[0]) for p in _ours(temp)}
