@@ -30,6 +30,7 @@ from cld_polars.checks.context import (
 from cld_polars.checks.registry import Check, FileFinding
 from cld_polars.reader import BYTES, ExactReadNeeded, ReturnSource, frame_source, read_return
 from cld_polars.report import Report
+from cld_polars.safety import temp_dir
 from cld_polars.spec import FieldSpec, Spec, load_spec
 from cld_polars.summary import summary_columns
 
@@ -134,7 +135,7 @@ class _FindingStore:
 
     def _spill(self) -> None:
         if self.folder is None:
-            self.folder = tempfile.TemporaryDirectory(prefix="cld_polars_findings_")
+            self.folder = temp_dir("findings")  # registered, as the reader's
         target = Path(self.folder.name) / f"part{len(self.files):05d}.parquet"
         pl.concat(self.held).write_parquet(target)
         self.files.append(target)
