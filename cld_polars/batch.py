@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import csv
+import functools
 import hashlib
-import io
 import json
 import multiprocessing
 import os
 import struct
 import time
 import traceback
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -32,6 +32,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Literal
 
+import polars as pl
+
+from cld_polars import safety
 from cld_polars.engine import validate
 from cld_polars.reader import ReturnReadError
 from cld_polars.report import Report, write_atomic_with
@@ -107,6 +110,30 @@ OUTPUTS: dict[str, Writer] = {
     "findings-parquet": write_findings_parquet,
     "xlsx": write_xlsx,
 }
+
+
+#: The files each output writes in the folder, as suffixes of the return's name: what the
+#: check that no output lands on a return compares (the workbook's findings list overflows
+#: into ``<name>_findings.csv`` beside it).
+OUTPUT_FILES: dict[str, tuple[str, ...]] = {
+    "json": (".json",),
+    "findings-csv": ("_findings.csv",),
+    "findings-parquet": ("_findings.parquet",),
+    "xlsx": (".xlsx", "_findings.csv"),
+}
+#: Files of the whole run in the folder (``write_index``, ``rollup.write_rollup``).
+RUN_FILES = ("index.json", "index.csv", "national.parquet", "national.xlsx")
+
+
+def planned_outputs(out_dir: Path, stems: Sequence[str], names: Sequence[str]) -> list[Path]:
+    """Every file a run may write in ``out_dir``: each return's outputs and run record, the
+    index, the roll-up and the folder's lock."""
+    files = [out_dir / name for name in RUN_FILES]
+    files.append(out_dir / safety.LOCK_NAME)
+    for stem in stems:
+        files += [out_dir / f"{stem}{suffix}" for n in names for suffix in OUTPUT_FILES[n]]
+        files.append(record_path(out_dir, stem))
+    return files
 
 
 def output_names(*, xlsx: bool = False, errors_format: str | None = None) -> list[str]:
@@ -257,13 +284,8 @@ def run_one(
 # ---------------------------------------------------------------------------------------------
 
 
-def return_stem(path: Path) -> str:
-    """``north.csv`` and ``north.csv.gz`` give ``north``; other dots stay (``q2.2025.csv``)."""
-    name = path.name
-    if name.lower().endswith(".gz"):
-        name = name[:-3]
-    stem = Path(name).stem if "." in name else name
-    return stem or "return"
+#: A return's output name: the whole stem (``cld.2025Q2.csv`` -> ``cld.2025Q2``).
+return_stem = safety.output_stem
 
 
 def output_stems(paths: Sequence[Path]) -> list[str]:
@@ -304,9 +326,9 @@ def prepare_out_dir(out_dir: str | os.PathLike[str]) -> Path:
     target = Path(out_dir)
     try:
         target.mkdir(parents=True, exist_ok=True)
-        with open(target / f".cld_polars_write_test.{os.getpid()}", "wb") as probe:
-            probe_path = Path(probe.name)
-        probe_path.unlink()
+        probe = safety.output_temp(target, "write-test")
+        probe.unlink()
+        safety.forget(probe)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise BatchError(f"{target}: cannot create or write the output folder ({reason})") from exc
@@ -422,21 +444,137 @@ def _environment(name: str, value: str) -> Iterator[None]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Our own reports among the returns
+# ---------------------------------------------------------------------------------------------
+
+#: Bytes read to recognise a report: its header line, or a workbook's properties.
+SNIFF_BYTES = 64 * 1024
+
+
+def _own_headers() -> tuple[set[str], list[list[str]]]:
+    """The header lines of the CSV reports we write, and the columns of the Parquet ones (the
+    roll-up's by its lead columns)."""
+    from cld_polars.findings import FINDINGS_SCHEMA
+    from cld_polars.fix import LOG_SCHEMA
+    from cld_polars.rollup import LEAD
+
+    findings = [*FINDINGS_SCHEMA, "message"]
+    csv_headers = {",".join(findings), ",".join(INDEX_COLUMNS), ",".join(LOG_SCHEMA)}
+    return csv_headers, [findings, list(LEAD)]
+
+
+def written_by_us(path: Path) -> bool:
+    """Whether ``path`` is a report cld_polars wrote (a findings list, an index, a change
+    log, a roll-up, a workbook) rather than a return, so that a folder holding both (reports
+    written into the returns' own folder) is read for its returns only.
+
+    Recognised by content, not by name: a CSV by its header line (a return's header is the
+    specification's), a Parquet file by its columns, a workbook by its author
+    (``cld_polars <version>`` in its properties), a JSON result or index by how it begins
+    (a return is never JSON; this only keeps a glob of a whole folder quiet). Reads a few
+    kilobytes at most; a file that cannot be read is not ours (the reader then says what is
+    wrong with it).
+    """
+    name = path.name.lower()
+    try:
+        if name.endswith(".csv"):
+            with path.open("rb") as handle:
+                first = handle.read(SNIFF_BYTES).split(b"\n", 1)[0]
+            header = first.decode("utf-8", "replace").lstrip("\ufeff").rstrip("\r")
+            return header in _own_headers()[0]
+        if name.endswith(".parquet"):
+            columns = list(pl.read_parquet_schema(path))
+            return any(columns[: len(own)] == own for own in _own_headers()[1])
+        if name.endswith(".xlsx"):
+            with zipfile.ZipFile(path) as book, book.open("docProps/core.xml") as core:
+                properties = core.read(SNIFF_BYTES)
+            return b"<dc:creator>cld_polars " in properties
+        if name.endswith(".json"):  # a result (Report.to_json) or an index (write_index)
+            with path.open("rb") as handle:
+                start = handle.read(32)
+            return start.startswith((b'{\n  "file": ', b'{\n  "returns": ['))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, pl.exceptions.PolarsError):
+        return False
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
 # The run
 # ---------------------------------------------------------------------------------------------
 
 
 def _unique(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """The returns in the order given, each file once (a glob and a name may both match it)."""
-    seen: set[Path] = set()
+    """The returns in the order given, each file once (a glob and a name may both match it,
+    and a symlink or a hard link is the file it leads to)."""
+    seen: set[object] = set()
     unique: list[Path] = []
     for p in paths:
         path = Path(p)
-        key = path.resolve()
-        if key not in seen:
-            seen.add(key)
+        keys = {path.resolve()}
+        with contextlib.suppress(OSError):
+            info = path.stat()
+            keys.add((info.st_dev, info.st_ino))
+        if not keys & seen:
+            seen |= keys
             unique.append(path)
     return unique
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run that may start: the returns (each once), their output names and options, and
+    the output folder, created, checked and locked for this run."""
+
+    folder: Path
+    paths: list[Path]
+    stems: list[str]
+    options: BatchOptions
+
+
+@contextlib.contextmanager
+def planned_run(
+    paths: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    xlsx: bool = False,
+    errors_format: str | None = None,
+    debug: bool = False,
+    reuse: bool = True,
+    note: Callable[[str], None] | None = None,
+) -> Iterator[Plan]:
+    """Everything checked before any return is, by every runner (here and on a cluster).
+
+    Refuses (:class:`BatchError`, nothing written) when an output would land on a return (by
+    path, symlink or hard link: ``safety.clash``), when the folder cannot be written, or when
+    another run holds it (``safety.FolderLock``: held until the block ends). A lock left by
+    a killed run is taken over and our temporaries it left behind are swept; ``note`` is told
+    of both (None: a warning).
+    """
+    names = output_names(xlsx=xlsx, errors_format=errors_format)
+    writers = tuple((n, OUTPUTS[n]) for n in names)
+    unique = _unique(paths)
+    stems = output_stems(unique)
+    target = Path(out_dir)
+    outputs = [("--out-dir", p) for p in planned_outputs(target, stems, names)]
+    problem = safety.clash(unique, outputs, folder=("--out-dir", target))
+    if problem:
+        raise BatchError(problem)
+    folder = prepare_out_dir(target)
+    try:
+        lock = safety.FolderLock(folder)
+        lock.__enter__()
+    except safety.FolderBusy as exc:
+        raise BatchError(str(exc)) from exc
+    except OSError as exc:
+        raise BatchError(f"{folder}: cannot take the folder's lock ({exc})") from exc
+    try:
+        safety.notify(note, lock.took_over)
+        swept = safety.sweep([folder, folder / RECORDS_DIR, safety.system_temp()])
+        safety.notify(note, safety.sweep_note(swept))
+        options = BatchOptions(writers=writers, debug=debug, reuse=reuse)
+        yield Plan(folder, unique, stems, options)
+    finally:
+        lock.__exit__(None, None, None)
 
 
 def validate_many(
@@ -449,6 +587,7 @@ def validate_many(
     progress: Stage | None = None,
     debug: bool = False,
     reuse: bool = True,
+    note: Callable[[str], None] | None = None,
 ) -> list[BatchResult]:
     """Validate every return, write each one's outputs, the index and the national roll-up
     (:mod:`cld_polars.rollup`); results in input order.
@@ -457,24 +596,27 @@ def validate_many(
     :func:`choose_workers`; 1: one after another in this process). ``errors_format``:
     ``"csv"`` or ``"parquet"`` to write each return's findings too. ``progress`` is told what
     is happening ("2/5 returns done; checking north.csv"). Raises :class:`BatchError` before
-    any work when the output folder or an output is unusable, ``OSError`` if the index cannot
-    be written; a bad return never raises, it is a line of the index. ``reuse``: skip returns
-    whose outputs are up to date (:func:`run_return`); False checks every return again.
+    any work when the output folder or an output is unusable, an output would overwrite a
+    return, or another run is writing to the folder (:func:`planned_run`); ``OSError`` if the
+    index cannot be written; a bad return never raises, it is a line of the index. ``reuse``:
+    skip returns whose outputs are up to date (:func:`run_return`); False checks every return
+    again. ``note`` hears about a stale lock taken over and temporaries swept.
     """
-    folder = prepare_out_dir(out_dir)
-    names = output_names(xlsx=xlsx, errors_format=errors_format)
-    writers = tuple((n, OUTPUTS[n]) for n in names)
-    options = BatchOptions(writers=writers, debug=debug, reuse=reuse)
-    unique = _unique(paths)
-    stems = output_stems(unique)
-    chosen = workers if workers is not None else choose_workers(unique)
-    chosen = max(1, min(chosen, len(unique)))
-    if chosen == 1:
-        results = _run_here(unique, stems, folder, options, progress)
-    else:
-        results = _run_in_workers(unique, stems, folder, options, chosen, progress)
-    write_index(folder, results)
-    write_rollup(folder, results, recorded_counts(folder, results))
+    with planned_run(
+        paths,
+        out_dir,
+        xlsx=xlsx,
+        errors_format=errors_format,
+        debug=debug,
+        reuse=reuse,
+        note=note,
+    ) as plan:
+        chosen = workers if workers is not None else choose_workers(plan.paths)
+        chosen = max(1, min(chosen, len(plan.paths)))
+        run = _run_here if chosen == 1 else functools.partial(_run_in_workers, workers=chosen)
+        results = run(plan.paths, plan.stems, plan.folder, plan.options, progress)
+        write_index(plan.folder, results)
+        write_rollup(plan.folder, results, recorded_counts(plan.folder, results))
     return results
 
 
@@ -509,17 +651,20 @@ def _run_in_workers(
     stems: Sequence[str],
     out_dir: Path,
     options: BatchOptions,
-    workers: int,
     progress: Stage | None,
+    *,
+    workers: int,
 ) -> list[BatchResult]:
     """Returns in ``workers`` spawned processes, largest first so the run ends evenly.
 
     Spawned, not forked: forking a process whose Polars threads are running can deadlock. If
     a worker dies (the system ran out of memory and killed it), the pool cannot say whose
     return it was running, so the returns it lost are run again one per fresh worker: the
-    one that dies again alone is ``crashed``, the others get their results.
+    one that dies again alone is ``crashed``, the others get their results. Workers die
+    with this process, however it ends (``safety.worker_setup``).
     """
     context = multiprocessing.get_context("spawn")
+    parent = (os.getpid(),)
     threads = str(max(1, usable_cores() // workers))
     results: dict[int, BatchResult] = {}
     order = sorted(range(len(paths)), key=lambda i: -uncompressed_size(paths[i]))
@@ -532,7 +677,7 @@ def _run_in_workers(
 
     with (
         _environment("POLARS_MAX_THREADS", threads),
-        ProcessPoolExecutor(workers, mp_context=context) as pool,
+        ProcessPoolExecutor(workers, context, safety.worker_setup, parent) as pool,
     ):
         futures: dict[Future[BatchResult], int] = {
             pool.submit(run_recorded, paths[i], out_dir, stems[i], options): i for i in order
@@ -554,7 +699,7 @@ def _run_in_workers(
     for i in sorted(lost):
         with (
             _environment("POLARS_MAX_THREADS", str(usable_cores())),
-            ProcessPoolExecutor(1, mp_context=context) as alone,
+            ProcessPoolExecutor(1, context, safety.worker_setup, parent) as alone,
         ):
             try:
                 results[i] = alone.submit(
@@ -593,21 +738,20 @@ def write_index(out_dir: Path, results: Sequence[BatchResult]) -> tuple[Path, Pa
     json_path = write_atomic_with(
         out_dir / "index.json", lambda tmp: tmp.write_text(text, encoding="utf-8")
     )
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=INDEX_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for record in records:
-        writer.writerow(
-            {
-                **{k: "" if v is None else v for k, v in record.items()},
-                "outputs": ";".join(record["outputs"]),  # type: ignore[arg-type]
-            }
-        )
-    csv_text = buffer.getvalue()
+    # Text as the JSON has it (blank for None, outputs joined by ";"), every cell that a
+    # spreadsheet could run as a formula neutralised (a file name or message can be "=...").
+    cells = {name: [_index_cell(record[name]) for record in records] for name in INDEX_COLUMNS}
+    table = safety.neutralised(pl.DataFrame(cells, schema=dict.fromkeys(INDEX_COLUMNS, pl.String)))
     csv_path = write_atomic_with(
-        out_dir / "index.csv", lambda tmp: tmp.write_text(csv_text, encoding="utf-8")
+        out_dir / "index.csv", lambda tmp: table.write_csv(tmp, line_terminator="\n")
     )
     return json_path, csv_path
+
+
+def _index_cell(value: object) -> str | None:
+    if isinstance(value, list):
+        value = ";".join(value)
+    return None if value is None or value == "" else str(value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -629,7 +773,7 @@ class Outcome:
 
 
 def input_sha256(path: Path) -> str:
-    """SHA-256 of the file's bytes, read in chunks so a large return never sits in memory."""
+    """SHA-256 of the file's bytes, read in chunks so a large file never sits in memory."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while chunk := handle.read(HASH_CHUNK):
@@ -649,9 +793,11 @@ def run_return(
 
     Skips the return when its outputs are up to date: the run record beside them has the
     same SHA-256 of the input, the same ``cld_polars.__version__`` and the same outputs, and
-    those files are still there. Otherwise :func:`run_one` checks it, and a checked return
-    (pass or fail) gets a new record, so the next run can skip it; an unreadable or crashed
-    return has none and is tried again next time. Never raises for a bad file.
+    those files are still there with the SHA-256 they were written with (an output edited,
+    replaced or half-copied since is written again). Otherwise :func:`run_one` checks it,
+    and a checked return (pass or fail) gets a new record, so the next run can skip it; an
+    unreadable or crashed return has none and is tried again next time. Never raises for a
+    bad file.
     """
     from cld_polars import __version__
 
@@ -672,15 +818,16 @@ def run_return(
     result = run_one(path, out_dir, stem, options, stage, on_report=_collect(captured))
     counts = captured[0] if captured and result.status in ("pass", "fail") else None
     if counts is not None and digest is not None:
-        payload = {
-            "tool_version": __version__,
-            "input_sha256": digest,
-            "outputs_requested": names,
-            "result": result.as_dict(),
-            "counts": counts,
-        }
-        text = json.dumps(payload, ensure_ascii=False)
         try:
+            payload = {
+                "tool_version": __version__,
+                "input_sha256": digest,
+                "outputs_requested": names,
+                "outputs_sha256": _output_hashes(out_dir, stem, names),
+                "result": result.as_dict(),
+                "counts": counts,
+            }
+            text = json.dumps(payload, ensure_ascii=False)
             record.parent.mkdir(exist_ok=True)
             write_atomic_with(record, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         except OSError:
@@ -693,6 +840,13 @@ def run_recorded(
 ) -> BatchResult:
     """:func:`run_return` for the local runners: the counts stay in the record on disk."""
     return run_return(path, out_dir, stem, options, stage).result
+
+
+def _output_hashes(out_dir: Path, stem: str, names: Sequence[str]) -> dict[str, str]:
+    """SHA-256 of each file the return's outputs left in the folder (the workbook's
+    overflowing findings list too), by file name."""
+    files = dict.fromkeys(f"{stem}{suffix}" for n in names for suffix in OUTPUT_FILES[n])
+    return {f: input_sha256(out_dir / f) for f in files if (out_dir / f).is_file()}
 
 
 def _collect(into: list[Counts]) -> Callable[[Report], None]:
@@ -709,7 +863,7 @@ def _reuse(
     names: list[str],
     began: float,
 ) -> Outcome | None:
-    """The recorded outcome when the record matches and its outputs exist, else None."""
+    """The recorded outcome when the record matches and its outputs are as written, else None."""
     try:
         saved = json.loads(record.read_text(encoding="utf-8"))
         if (
@@ -719,8 +873,11 @@ def _reuse(
         ):
             return None
         kept = {**saved["result"], "outputs": tuple(saved["result"]["outputs"])}
-        if kept["stem"] != stem or not all((out_dir / o).is_file() for o in kept["outputs"]):
+        hashes: dict[str, str] = saved["outputs_sha256"]
+        if kept["stem"] != stem or not set(kept["outputs"]) <= set(hashes):
             return None
+        if any(input_sha256(out_dir / name) != sha for name, sha in hashes.items()):
+            return None  # an output was changed or removed since it was written
         kept.update(file=str(path), seconds=round(time.perf_counter() - began, 3), skipped=True)
         return Outcome(BatchResult(**kept), saved["counts"])
     except (OSError, ValueError, KeyError, TypeError):

@@ -15,12 +15,20 @@ from pathlib import Path
 
 import polars as pl
 
-from cld_polars import __version__
-from cld_polars.batch import BatchError, BatchResult, exit_status, validate_many
+from cld_polars import __version__, safety
+from cld_polars.batch import (
+    BatchError,
+    BatchResult,
+    exit_status,
+    output_stems,
+    validate_many,
+    written_by_us,
+)
 from cld_polars.engine import validate
 from cld_polars.progress import for_terminal
 from cld_polars.reader import ReturnReadError
 from cld_polars.report import Report
+from cld_polars.safety import say, shown
 
 TOP_RULES = 10
 
@@ -31,7 +39,7 @@ def sample_path() -> Path:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = safety.ArgumentParser(  # messages escaped
         prog="cld-validate",
         description="Validate Adult Social Care Client Level Data (CLD) Release 2 returns.",
         epilog="Exit status: 0 no errors, 1 errors found, 2 an input could not be read.",
@@ -116,28 +124,65 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _output_for(option: Path | None, source: Path, several: bool, suffix: str) -> Path | None:
+def _output_for(option: Path | None, stem: str, several: bool, suffix: str) -> Path | None:
+    """The file an output option names for one return: the option itself, or, when it is a
+    folder, ``<stem><suffix>`` inside it (the stem is the whole name: ``cld.2025Q2``)."""
     if option is None:
         return None
     if several or option.is_dir():
-        return option / f"{source.name.split('.')[0]}{suffix}"
+        return option / f"{stem}{suffix}"
     return option
 
 
+def _planned(args: argparse.Namespace, stem: str, several: bool) -> dict[str, Path]:
+    """``--json``, ``--errors`` and ``--xlsx`` of one return, by option (those given)."""
+    errors_suffix = ".csv"
+    if args.errors is not None and not (several or args.errors.is_dir()):
+        errors_suffix = args.errors.suffix or ".csv"
+    found = {
+        "--json": _output_for(args.json, stem, several, ".json"),
+        "--errors": _output_for(args.errors, stem, several, "_findings" + errors_suffix),
+        "--xlsx": _output_for(args.xlsx, stem, several, ".xlsx"),
+    }
+    return {flag: path for flag, path in found.items() if path is not None}
+
+
+def _every_output(planned: dict[str, Path]) -> list[tuple[str, Path]]:
+    """Every file the outputs may write: the workbook's overflowing findings list too."""
+    outputs = list(planned.items())
+    if "--xlsx" in planned:
+        from cld_polars.workbook import overflow_path
+
+        outputs.append(("--xlsx", overflow_path(planned["--xlsx"])))
+    return outputs
+
+
+def _error(problem: object) -> None:
+    """One line on stderr, every value in it escaped (a file name can hold ESC or a newline)."""
+    say(f"cld-validate: {shown(problem)}", sys.stderr)
+
+
+def _note(text: str | None) -> None:
+    if text:
+        say(f"cld-validate: {text}", sys.stderr)
+
+
 def _clip(value: object, limit: int = 80) -> str:
-    """A value short enough for one terminal line (a field can hold a megabyte)."""
+    """A value short enough for one terminal line (a field can hold a megabyte), escaped."""
     text = "" if value is None else str(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return shown(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
 def _summary(report: Report) -> str:
+    """The terminal summary; every value from the return or its name passed through
+    ``shown`` (a value holding ESC or a newline could otherwise print a fake line)."""
     lines = [
-        f"{report.file}: {report.rows:,} rows checked in {report.seconds:.1f} s",
+        f"{shown(report.file)}: {report.rows:,} rows checked in {report.seconds:.1f} s",
         f"  rows with errors: {report.errors:,}   rows with warnings: {report.warnings:,}"
         f"   file-level findings: {len(report.file_findings)}",
     ]
     for finding in report.file_findings:
-        lines.append(f"  [{finding.severity}] {finding.code}: {finding.message}")
+        lines.append(f"  [{finding.severity}] {finding.code}: {shown(finding.message)}")
     if report.rules.height:
         lines.append("  Top problems (rows affected, first example):")
         examples = {
@@ -147,7 +192,7 @@ def _summary(report: Report) -> str:
             .to_dicts()
         }
         for rule in report.rules.head(TOP_RULES).to_dicts():
-            fields = ", ".join(rule["fields"]) or "whole row"
+            fields = ", ".join(shown(f) for f in rule["fields"]) or "whole row"
             lines.append(f"    {rule['rows']:>9,}  {rule['severity']:<7} {rule['code']} ({fields})")
             example = examples.get(rule["code"])
             if example:
@@ -162,7 +207,7 @@ def _summary(report: Report) -> str:
     return "\n".join(lines)
 
 
-def _run_one(path: Path, args: argparse.Namespace, several: bool) -> int:
+def _run_one(path: Path, args: argparse.Namespace, outputs: dict[str, Path]) -> int:
     report: Report | None = None
     notes: list[str] = []
     with for_terminal(args.quiet) as progress:
@@ -174,44 +219,35 @@ def _run_one(path: Path, args: argparse.Namespace, several: bool) -> int:
             problem: str | None = str(exc)
         else:
             progress(f"writing {path.name}")
-            problem, notes = _write_outputs(report, path, args, several)
+            problem, notes = _write_outputs(report, outputs)
     # Printed once the progress line is gone, so the two never share a line.
     if problem is not None or report is None:
-        print(f"cld-validate: {problem}", file=sys.stderr)
+        _error(problem)
         return 2
     if not args.quiet:
-        print(_summary(report))
+        say(_summary(report))
     for note in notes:
-        print(note)
+        say(note)
     return report.exit_code
 
 
-def _write_outputs(
-    report: Report, path: Path, args: argparse.Namespace, several: bool
-) -> tuple[str | None, list[str]]:
+def _write_outputs(report: Report, outputs: dict[str, Path]) -> tuple[str | None, list[str]]:
     """Writes ``--json``, ``--errors`` and ``--xlsx``. Returns the problem as a sentence if one
     cannot be written, and notes for the analyst (where an overflowing findings list went)."""
-    json_path = _output_for(args.json, path, several, ".json")
-    errors_path = _output_for(
-        args.errors,
-        path,
-        several,
-        "_findings" + (args.errors.suffix if args.errors and args.errors.suffix else ".csv"),
-    )
-    xlsx_path = _output_for(args.xlsx, path, several, ".xlsx")
     notes: list[str] = []
     try:
-        if json_path:
-            report.to_json(json_path)
-        if errors_path:
-            report.write_findings(errors_path)
-        if xlsx_path:
+        if "--json" in outputs:
+            report.to_json(outputs["--json"])
+        if "--errors" in outputs:
+            report.write_findings(outputs["--errors"])
+        if "--xlsx" in outputs:
+            xlsx_path = outputs["--xlsx"]
             written = report.to_excel(xlsx_path)
             if written.overflow is not None:
                 notes.append(
-                    f"  {xlsx_path}: the Rows to fix sheet holds the first "
+                    f"  {shown(xlsx_path)}: the Rows to fix sheet holds the first "
                     f"{written.findings_written:,} of {written.findings:,} findings; "
-                    f"all of them are in {written.overflow}"
+                    f"all of them are in {shown(written.overflow)}"
                 )
     except (OSError, ValueError) as exc:
         return f"cannot write output: {exc}", notes
@@ -251,13 +287,14 @@ def _subcommand(argv: list[str]) -> int:
     try:
         return int(module.main(argv[1:]))
     except KeyboardInterrupt:
-        print("cld-validate: interrupted", file=sys.stderr)
+        say("cld-validate: interrupted", sys.stderr)
         return 130
     except (Exception, pl.exceptions.PanicException) as exc:
         first = (str(exc).strip().splitlines() or [""])[0][:200]
-        print(
-            f"cld-validate {argv[0]}: unexpected error ({type(exc).__name__}: {first}). Report it.",
-            file=sys.stderr,
+        say(
+            f"cld-validate {argv[0]}: unexpected error "
+            f"({type(exc).__name__}: {shown(first)}). Report it.",
+            sys.stderr,
         )
         return 2
 
@@ -266,14 +303,20 @@ def _subcommand(argv: list[str]) -> int:
 RETURN_SUFFIXES = (".csv", ".csv.gz", ".xlsx", ".parquet")
 
 
-def _expand_folders(paths: Sequence[Path]) -> tuple[list[Path], str | None]:
+def _expand_folders(paths: Sequence[Path]) -> tuple[list[Path], list[Path], str | None]:
     """With ``--out-dir``, a folder stands for the returns in it (by name, hidden files and
     Excel's ``~$`` lock files left out), so a scheduled job can give ``returns/`` instead of a
-    shell glob. (Without it a folder is still an input error: one return was meant.)"""
+    shell glob. (Without it a folder is still an input error: one return was meant.)
+
+    Reports this tool wrote (``batch.written_by_us``: findings lists, indexes, roll-ups,
+    workbooks) are left out, from a folder or a glob alike, so that reports written into the
+    returns' own folder are never read back as returns. Returns (the returns, the reports
+    left out, a problem)."""
     expanded: list[Path] = []
+    ours: list[Path] = []
     for path in paths:
         if not path.is_dir():
-            expanded.append(path)
+            (ours if path.is_file() and written_by_us(path) else expanded).append(path)
             continue
         found = sorted(
             p
@@ -282,26 +325,38 @@ def _expand_folders(paths: Sequence[Path]) -> tuple[list[Path], str | None]:
             and not p.name.startswith((".", "~$"))
             and p.is_file()
         )
-        if not found:
+        returns = [p for p in found if not written_by_us(p)]
+        ours += [p for p in found if p not in returns]
+        if not returns:
             kinds = ", ".join(RETURN_SUFFIXES)
-            return [], f"{path}: no returns in this folder ({kinds}); give the files instead"
-        expanded.extend(found)
-    return expanded, None
+            held = " (only reports written by cld_polars)" if found else ""
+            return [], ours, f"{path}: no returns in this folder{held} ({kinds}); give the files"
+        expanded.extend(returns)
+    if not expanded:
+        return [], ours, "no returns to check: the files given are reports written by cld_polars"
+    return expanded, ours, None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line. SIGTERM, SIGINT and SIGHUP remove every temporary file of the run
+    and exit with 128 + the signal's number (``safety.cleanup_on_signals``)."""
     given = list(sys.argv[1:] if argv is None else argv)
-    if given[:1] and given[0] in SUBCOMMANDS:
-        return _subcommand(given)
+    subcommand = bool(given) and given[0] in SUBCOMMANDS
+    program = f"cld-validate {given[0]}" if subcommand else "cld-validate"
+    with safety.cleanup_on_signals(program):
+        if subcommand:
+            return _subcommand(given)
+        return _validate(given)
+
+
+def _validate(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     paths: list[Path] = list(args.returns)
     if args.sample:
         paths.insert(0, sample_path())
     if not paths:
         _parser().print_usage(sys.stderr)
-        print(
-            "cld-validate: give a return file, or --sample to try the bundled one", file=sys.stderr
-        )
+        _error("give a return file, or --sample to try the bundled one")
         return 2
     batch_options = (args.workers, args.findings, args.scheduler)
     if args.out_dir is not None or any(o is not None for o in batch_options) or args.recheck:
@@ -309,34 +364,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     several = len(paths) > 1
     for option in (args.json, args.errors, args.xlsx):
         if several and option is not None and not option.is_dir():
-            print(
-                f"cld-validate: with several returns, {option} must be an existing folder",
-                file=sys.stderr,
-            )
+            _error(f"with several returns, {option} must be an existing folder")
             return 2
-    outputs = [("--json", args.json), ("--errors", args.errors)]
-    outputs.append(("--xlsx", getattr(args, "xlsx", None)))  # the workbook, where there is one
-    for flag, option in outputs:
+    stems = output_stems(paths) if several else [safety.output_stem(paths[0])]
+    planned = [_planned(args, stem, several) for stem in stems]
+    every = [output for outputs in planned for output in _every_output(outputs)]
+    problem = safety.clash(paths, every, folder=None)
+    if problem:  # checked before any validation, so that nothing is half done
+        _error(problem)
+        return 2
+    for flag, option in (("--json", args.json), ("--errors", args.errors), ("--xlsx", args.xlsx)):
         problem = _output_problem(option, flag, several)
-        if problem:  # checked before any validation, so that nothing is half done
-            print(f"cld-validate: {problem}", file=sys.stderr)
+        if problem:
+            _error(problem)
             return 2
+    swept = safety.sweep([safety.system_temp(), *(p.parent for _, p in every)])
+    _note(safety.sweep_note(swept))
     status = 0
-    for path in paths:
+    for path, outputs in zip(paths, planned, strict=True):
         try:
-            code = _run_one(path, args, several)
+            code = _run_one(path, args, outputs)
         except KeyboardInterrupt:
-            print("cld-validate: interrupted", file=sys.stderr)
+            _error("interrupted")
             return 130
         except (Exception, pl.exceptions.PanicException) as exc:  # the last resort: one line
             # (a Polars panic is a BaseException: caught by name so it too is one line)
             if args.debug:
                 traceback.print_exc()
             first = (str(exc).strip().splitlines() or [""])[0][:200]  # library errors run long
-            print(
-                f"cld-validate: {path}: unexpected error ({type(exc).__name__}: {first}). "
-                "Run again with --debug for details and report it.",
-                file=sys.stderr,
+            _error(
+                f"{path}: unexpected error ({type(exc).__name__}: {first}). "
+                "Run again with --debug for details and report it."
             )
             code = 2
         status = max(status, code)
@@ -346,26 +404,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run_batch(paths: list[Path], args: argparse.Namespace) -> int:
     """``--out-dir``: every return checked (in parallel where memory allows), one index."""
     if args.out_dir is None:
-        print(
-            "cld-validate: --workers, --findings, --scheduler and --recheck go with --out-dir DIR",
-            file=sys.stderr,
-        )
+        _error("--workers, --findings, --scheduler and --recheck go with --out-dir DIR")
         return 2
     if args.json is not None or args.errors is not None or args.xlsx is not None:
-        print(
-            "cld-validate: --out-dir writes each return's JSON and workbook itself (and "
-            "findings with --findings): leave out --json, --errors and --xlsx",
-            file=sys.stderr,
+        _error(
+            "--out-dir writes each return's JSON and workbook itself (and "
+            "findings with --findings): leave out --json, --errors and --xlsx"
         )
         return 2
-    paths, problem = _expand_folders(paths)
+    paths, ours, problem = _expand_folders(paths)
     if problem:
-        print(f"cld-validate: {problem}", file=sys.stderr)
+        _error(problem)
         return 2
+    if ours and not args.quiet:
+        names = ", ".join(shown(p.name) for p in ours[:5]) + (", ..." if len(ours) > 5 else "")
+        _note(f"left out {len(ours)} report(s) written by cld_polars, not returns: {names}")
     if args.scheduler is not None:
         problem = _scheduler_problem(args)
         if problem:
-            print(f"cld-validate: {problem}", file=sys.stderr)
+            _error(problem)
             return 2
     try:
         with for_terminal(args.quiet) as progress:
@@ -376,6 +433,7 @@ def _run_batch(paths: list[Path], args: argparse.Namespace) -> int:
                 "progress": progress,
                 "debug": args.debug,
                 "reuse": not args.recheck,
+                "note": _note,
             }
             if args.scheduler is not None:
                 from cld_polars.distributed import validate_on_cluster
@@ -384,16 +442,16 @@ def _run_batch(paths: list[Path], args: argparse.Namespace) -> int:
             else:
                 results = validate_many(paths, args.out_dir, **options)
     except KeyboardInterrupt:
-        print("cld-validate: interrupted", file=sys.stderr)
+        _error("interrupted")
         return 130
     except (BatchError, OSError) as exc:
-        print(f"cld-validate: {exc}", file=sys.stderr)
+        _error(exc)
         return 2
     for result in results:
         if result.message:
-            print(f"cld-validate: {result.message}", file=sys.stderr)
+            _error(result.message)
     if not args.quiet:
-        print(_batch_table(results, args.out_dir))
+        say(_batch_table(results, args.out_dir))
     return exit_status(results)
 
 
@@ -414,10 +472,10 @@ def _batch_table(results: list[BatchResult], out_dir: Path) -> str:
     head = f"{'status':<10} {'rows':>10} {'errors':>9} {'warnings':>9}  council  file"
     lines = [head]
     for r in results:
-        council = f"{r.council_code or '-'} {r.council_name or ''}".strip()
+        council = shown(f"{r.council_code or '-'} {r.council_name or ''}".strip())
         lines.append(
             f"{r.status:<10} {_count(r.rows):>10} {_count(r.errors):>9} {_count(r.warnings):>9}"
-            f"  {council}  {r.file}"
+            f"  {council}  {shown(r.file)}"
         )
     counts = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "unreadable")}
     counts["crashed"] = sum(r.status == "crashed" for r in results)
@@ -425,8 +483,8 @@ def _batch_table(results: list[BatchResult], out_dir: Path) -> str:
     skipped = sum(r.skipped for r in results)
     if skipped:
         totals += f" ({skipped} up to date, not checked again)"
-    lines.append(f"{len(results)} returns: {totals}. Index: {out_dir / 'index.csv'}")
-    lines.append(f"National roll-up: {out_dir / 'national.xlsx'} and national.parquet")
+    lines.append(f"{len(results)} returns: {totals}. Index: {shown(out_dir / 'index.csv')}")
+    lines.append(f"National roll-up: {shown(out_dir / 'national.xlsx')} and national.parquet")
     return "\n".join(lines)
 
 

@@ -43,10 +43,11 @@ from pathlib import Path
 
 import polars as pl
 
-from cld_polars import parse
+from cld_polars import parse, safety
 from cld_polars.checks.context import LINE
 from cld_polars.reader import ReturnReadError, frame_source, read_return
 from cld_polars.report import write_atomic_with
+from cld_polars.safety import clash, say, shown, sweep, sweep_note, system_temp
 from cld_polars.spec import Spec, load_spec
 
 __all__ = ["CompareError", "Comparison", "compare", "main"]
@@ -133,8 +134,8 @@ class Comparison:
         """A few lines for the terminal: the overlap and how many of each difference."""
         start, end = self.overlap
         lines = [
-            f"{self.previous} ({_period(self.previous_period)}) -> "
-            f"{self.current} ({_period(self.current_period)})",
+            f"{shown(self.previous)} ({_period(self.previous_period)}) -> "
+            f"{shown(self.current)} ({_period(self.current_period)})",
             f"  overlap {start:%d/%m/%Y} to {end:%d/%m/%Y}",
             f"  {self.disappeared.height:>7,}  events gone though still inside the overlap",
             f"  {self.new_in_old_period.height:>7,}  new events dated in the previous period",
@@ -152,8 +153,11 @@ class Comparison:
         """
         from openpyxl import Workbook
 
+        from cld_polars import __version__
+
         def write(tmp: Path) -> None:
             wb = Workbook(write_only=True)
+            wb.properties.creator = f"cld_polars {__version__}"  # a report, never a return
             about = wb.create_sheet("About")
             for label, value in (
                 ("Previous return", self.previous),
@@ -428,7 +432,7 @@ def _counts(
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = safety.ArgumentParser(  # messages escaped
         prog="cld-validate compare",
         description="Compare last quarter's return with this quarter's over the nine months "
         "they share: events gone or new, services re-dated, unit costs and person details "
@@ -447,26 +451,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``cld-validate compare``: one line on stderr and exit status 2 for bad input."""
     args = _parser().parse_args(argv)
     if args.xlsx is not None:
+        problem = clash([args.previous, args.current], [("--xlsx", args.xlsx)], folder=None)
+        if problem:  # by path, symlink or hard link, before either return is read
+            _error(problem)
+            return 2
         folder = args.xlsx.parent if str(args.xlsx.parent) else Path(".")
         if not folder.is_dir():
-            print(
-                f"cld-validate compare: --xlsx {args.xlsx}: the output folder {folder} does "
-                "not exist; create it first",
-                file=sys.stderr,
+            _error(
+                f"--xlsx {args.xlsx}: the output folder {folder} does not exist; create it first"
             )
             return 2
+    swept = sweep([system_temp(), *([args.xlsx.parent] if args.xlsx is not None else [])])
+    if swept:
+        say(f"cld-validate compare: {sweep_note(swept)}", sys.stderr)
     try:
         result = compare(args.previous, args.current)
         if args.xlsx is not None:
             result.to_excel(args.xlsx)
     except (ReturnReadError, CompareError) as exc:
-        print(f"cld-validate compare: {exc}", file=sys.stderr)
+        _error(exc)
         return 2
     except OSError as exc:
-        print(f"cld-validate compare: cannot write {args.xlsx}: {exc}", file=sys.stderr)
+        _error(f"cannot write {args.xlsx}: {exc}")
         return 2
     if not args.quiet:
-        print(result.summary())
+        say(result.summary())
         # Every column, no dtypes or shape: a table an analyst reads, not a debugging view.
         with pl.Config(
             tbl_cols=-1,
@@ -475,7 +484,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             tbl_hide_column_data_types=True,
             tbl_formatting="ASCII_MARKDOWN",
         ):
-            print(result.counts)
+            say(str(result.counts))
         if args.xlsx is not None:
-            print(f"  workbook: {args.xlsx}")
+            say(f"  workbook: {shown(args.xlsx)}")
     return 0
+
+
+def _error(problem: object) -> None:
+    """One line on stderr, escaped (a file name can hold ESC or a newline)."""
+    say(f"cld-validate compare: {shown(problem)}", sys.stderr)

@@ -29,22 +29,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cld_polars.batch import (
-    OUTPUTS,
     BatchError,
     BatchOptions,
     BatchResult,
     Outcome,
     Stage,
-    _unique,
     choose_workers,
-    output_names,
-    output_stems,
-    prepare_out_dir,
+    planned_run,
     run_return,
     uncompressed_size,
     usable_cores,
@@ -124,6 +120,7 @@ def validate_on_cluster(
     progress: Stage | None = None,
     debug: bool = False,
     reuse: bool = True,
+    note: Callable[[str], None] | None = None,
 ) -> list[BatchResult]:
     """:func:`cld_polars.batch.validate_many` on a Dask cluster: every return's outputs, the
     index and the national roll-up; results in input order.
@@ -131,21 +128,30 @@ def validate_on_cluster(
     ``scheduler``: the scheduler's address, or ``"local"`` for a ``LocalCluster`` here
     (``workers`` processes; default from cores and memory, as for the local run, but at
     least the cores when the returns are small). Raises :class:`BatchError` before any work
-    when Dask is missing, the scheduler cannot be reached or the output folder is unusable.
+    when Dask is missing, the scheduler cannot be reached, the output folder is unusable or
+    held by another run, or an output would overwrite a return (``batch.planned_run``, which
+    this process holds for the whole run: the workers only write each return's outputs).
     """
-    folder = prepare_out_dir(out_dir)
-    names = output_names(xlsx=xlsx, errors_format=errors_format)
-    options = BatchOptions(writers=tuple((n, OUTPUTS[n]) for n in names), debug=debug, reuse=reuse)
-    unique = _unique(paths)
-    stems = output_stems(unique)
-    if scheduler == "local" and workers is None:
-        fits = choose_workers(unique)
-        workers = min(len(unique), usable_cores()) if fits == 1 else fits
-    with connect(scheduler, workers=workers) as client:
-        outcomes = run_on_cluster(client, unique, stems, folder, options, progress)
-    results = [o.result for o in outcomes]
-    write_index(folder, results)
-    write_rollup(folder, results, {o.result.stem: o.counts for o in outcomes if o.counts})
+    with planned_run(
+        paths,
+        out_dir,
+        xlsx=xlsx,
+        errors_format=errors_format,
+        debug=debug,
+        reuse=reuse,
+        note=note,
+    ) as plan:
+        if scheduler == "local" and workers is None:
+            fits = choose_workers(plan.paths)
+            workers = min(len(plan.paths), usable_cores()) if fits == 1 else fits
+        with connect(scheduler, workers=workers) as client:
+            outcomes = run_on_cluster(
+                client, plan.paths, plan.stems, plan.folder, plan.options, progress
+            )
+        results = [o.result for o in outcomes]
+        write_index(plan.folder, results)
+        counts = {o.result.stem: o.counts for o in outcomes if o.counts}
+        write_rollup(plan.folder, results, counts)
     return results
 
 

@@ -17,6 +17,7 @@ import polars as pl
 from cld_polars.checks.context import LINE, Context
 from cld_polars.checks.registry import Check
 from cld_polars.names import PID, REF, TYPE
+from cld_polars.safety import temp_dir
 from cld_polars.spec import Spec
 
 FINDINGS_SCHEMA = {
@@ -69,7 +70,7 @@ class FindingStore:
 
     def _spill(self) -> None:
         if self.folder is None:
-            self.folder = tempfile.TemporaryDirectory(prefix="cld_polars_findings_")
+            self.folder = temp_dir("findings")  # registered: removed on signals, swept later
         target = Path(self.folder.name) / f"part{len(self.files):05d}.parquet"
         pl.concat(self.held).write_parquet(target)
         self.files.append(target)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import polars as pl
 
-from cld_polars import kinds, parse
+from cld_polars import kinds, parse, safety
 from cld_polars.checks.context import LINE
 from cld_polars.reader import (
     BOM,
@@ -46,6 +46,16 @@ from cld_polars.reader import (
     split_record,
 )
 from cld_polars.report import write_atomic_with
+from cld_polars.safety import (
+    clash,
+    neutralised,
+    output_stem,
+    say,
+    shown,
+    sweep,
+    sweep_note,
+    system_temp,
+)
 from cld_polars.spec import Spec, load_spec
 
 __all__ = ["FixResult", "fix_return", "main", "planned_changes"]
@@ -301,15 +311,9 @@ def _rewrite(
 
 
 def default_log_path(output: Path) -> Path:
-    """The change log beside the copy: ``FIXED.csv`` -> ``FIXED_changes.csv``."""
-    return output.with_name(f"{output.name.split('.')[0]}_changes.csv")
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
-    except OSError:
-        return False
+    """The change log beside the copy, named from its whole stem: ``FIXED.csv`` ->
+    ``FIXED_changes.csv``, ``cld.2025Q2.csv`` -> ``cld.2025Q2_changes.csv``."""
+    return output.with_name(f"{output_stem(output)}_changes.csv")
 
 
 def fix_return(
@@ -326,9 +330,9 @@ def fix_return(
     spec = spec or load_spec()
     path, output = Path(path), Path(output)
     log_path = Path(log) if log is not None else default_log_path(output)
-    for target in (output, log_path):
-        if _same_file(path, target):
-            raise FixError(f"{target}: is the return itself; the original is never modified")
+    problem = clash([path], [("--out", output), ("--log", log_path)], folder=None)
+    if problem:  # by path, symlink or hard link
+        raise FixError(f"{problem} (the original is never modified)")
     if output == log_path:
         raise FixError(f"{output}: the copy and the change log need different names")
     lowered = path.name.lower()
@@ -373,7 +377,9 @@ def fix_return(
     data = "\n".join(frame["text"].to_list()).encode(out_encoding)
 
     def write_log(tmp: Path) -> None:
-        made.write_csv(tmp)
+        # The log is a report: its formula-like cells are neutralised. The copy is the
+        # council's data and keeps every value exactly (validation flags formula-like ones).
+        neutralised(made).write_csv(tmp)
 
     write_atomic_with(log_path, write_log)
     write_atomic_with(output, lambda tmp: tmp.write_bytes(data))
@@ -381,7 +387,7 @@ def fix_return(
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = safety.ArgumentParser(  # messages escaped
         prog="cld-validate fix",
         description="Write a corrected copy of a return: Release 1 values and near misses "
         "replaced by their Release 2 values, postcodes normalised, exact header names; "
@@ -403,36 +409,45 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """``cld-validate fix``: one line on stderr and exit status 2 for anything it cannot do."""
     args = _parser().parse_args(argv)
+    log = args.log if args.log is not None else default_log_path(args.out)
+    problem = clash([args.return_path], [("--out", args.out), ("--log", log)], folder=None)
+    if problem:  # before anything is read or written
+        _error(f"{problem} (the original is never modified)")
+        return 2
     for target in (args.out, args.log):
         if target is not None:
             folder = target.parent if str(target.parent) else Path(".")
             if not folder.is_dir():
-                print(
-                    f"cld-validate fix: {target}: the output folder {folder} does not exist; "
-                    "create it first",
-                    file=sys.stderr,
-                )
+                _error(f"{target}: the output folder {folder} does not exist; create it first")
                 return 2
+    swept = sweep([system_temp(), args.out.parent, log.parent])
+    if swept:
+        say(f"cld-validate fix: {sweep_note(swept)}", sys.stderr)
     try:
         result = fix_return(args.return_path, args.out, args.log)
     except (ReturnReadError, FixError) as exc:
-        print(f"cld-validate fix: {exc}", file=sys.stderr)
+        _error(exc)
         return 2
     except OSError as exc:
-        print(f"cld-validate fix: cannot write the copy: {exc}", file=sys.stderr)
+        _error(f"cannot write the copy: {exc}")
         return 2
     if not args.quiet:
-        print(
-            f"{result.source} -> {result.output} ({result.encoding}): "
-            f"{result.changes.height:,} changes, log in {result.log_path}"
+        say(
+            f"{shown(result.source)} -> {shown(result.output)} ({result.encoding}): "
+            f"{result.changes.height:,} changes, log in {shown(result.log_path)}"
         )
         for r in result.counts().head(15).to_dicts():
-            print(f"  {r['changes']:>9,}  {r['change']:<16} {r['field']}")
+            say(f"  {r['changes']:>9,}  {r['change']:<16} {shown(r['field'])}")
     if result.left_alone.height:
-        print(
+        say(
             f"  {result.left_alone.height:,} corrections left alone (fix these lines by hand):",
-            file=sys.stderr,
+            sys.stderr,
         )
         for r in result.left_alone.head(5).to_dicts():
-            print(f"    line {r['line']}, {r['field']}: {r['change']}", file=sys.stderr)
+            say(f"    line {r['line']}, {shown(r['field'])}: {shown(r['change'])}", sys.stderr)
     return 0
+
+
+def _error(problem: object) -> None:
+    """One line on stderr, escaped (a file name can hold ESC or a newline)."""
+    say(f"cld-validate fix: {shown(problem)}", sys.stderr)

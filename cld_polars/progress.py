@@ -4,7 +4,7 @@ Why it exists: a 1M-row return takes seconds and a folder of returns takes minut
 sign of life an analyst cannot tell a slow run from a hung one. Why it is this small: it must
 never get in the way of what scripts read. So it writes to stderr only, only when stderr is a
 terminal, never with ``--quiet``, and only once a run has lasted ``delay`` seconds (short
-runs print nothing extra). It uses the standard library alone.
+runs print nothing extra). Messages are escaped (``safety.shown``): they carry file names.
 
 The engine cannot report from inside a Polars query, so callers report stages ("reading",
 "checking", "writing"; in batch mode "3/10 returns done") by calling the reporter with a
@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import TextIO
+
+from cld_polars.safety import shown
 
 #: Seconds before anything is shown: runs shorter than this stay quiet.
 DEFAULT_DELAY = 2.0
@@ -73,7 +75,7 @@ class Progress:
         if not self.enabled:
             return
         with self._lock:
-            self._message = message
+            self._message = shown(message)  # a file name may hold ESC or a newline
         self.tick()
 
     def tick(self) -> None:

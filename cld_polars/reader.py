@@ -36,6 +36,7 @@ import polars as pl
 from cld_polars.checks.context import LINE
 from cld_polars.checks.filerules import RULES
 from cld_polars.checks.registry import FileFinding
+from cld_polars.safety import temp_dir
 from cld_polars.spec import Spec, load_spec
 
 CHUNK = 16 * 1024 * 1024
@@ -907,7 +908,7 @@ def read_return(
             return _read_parquet(path, spec)
     except PermissionError as exc:
         raise ReturnReadError(f"{path}: permission denied. Ask for read access.") from exc
-    tmp = tempfile.TemporaryDirectory(prefix="cld_polars_")
+    tmp = temp_dir("read")  # registered: removed on signals, swept after kill -9
     try:
         source = path
         if kind == "gzip":

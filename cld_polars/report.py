@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -21,6 +20,7 @@ import polars as pl
 from cld_polars.checks.registry import FileFinding
 from cld_polars.measures import VALIDITY_MEASURES
 from cld_polars.parse import text
+from cld_polars.safety import forget, neutralised, output_temp
 
 if TYPE_CHECKING:
     from cld_polars.checks.registry import Check
@@ -188,7 +188,10 @@ class Report:
         return text
 
     def write_findings(self, path: str | os.PathLike[str]) -> Path:
-        """Every finding as CSV or Parquet (by extension), written whole or not at all."""
+        """Every finding as CSV or Parquet (by extension), written whole or not at all.
+
+        In the CSV, a value a spreadsheet could run as a formula starts with ``'``
+        (``safety.neutralise``); the Parquet file keeps every value exactly."""
         target = Path(path)
         frame = self._findings_with_messages()  # streamed to the file, never held whole
         suffix = target.suffix.lower()
@@ -199,7 +202,7 @@ class Report:
             if suffix == ".parquet":
                 frame.sink_parquet(tmp)
             else:
-                frame.sink_csv(tmp)
+                neutralised(frame).sink_csv(tmp)
 
         return write_atomic_with(target, write)
 
@@ -209,24 +212,28 @@ def write_atomic(target: Path, data: bytes) -> Path:
 
 
 def write_atomic_with(target: Path, writer: object) -> Path:
-    """Write through a temporary file in the target's folder, renamed into place when done."""
+    """Write through a temporary file in the target's folder, renamed into place when done.
+
+    The temporary is named as ours (``safety.output_temp``) and registered, so a signal
+    removes it and the next run sweeps it if a ``kill -9`` left it behind.
+    """
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         raise OSError(f"{directory}: the output folder does not exist")
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = output_temp(directory, target.name)
     # mkstemp makes the file private (0600); a report is for sharing, so give it the
     # permissions any new file would get under the user's umask.
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
     try:
+        os.chmod(tmp, 0o666 & ~umask)
         writer(tmp)  # type: ignore[operator]
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        forget(tmp)
     return target
 
 

@@ -183,6 +183,7 @@ def _write_workbook(frame: pl.DataFrame, severities: Mapping[str, str], path: Pa
     from cld_polars import __version__
 
     wb = Workbook(write_only=True)
+    wb.properties.creator = f"cld_polars {__version__}"  # how a later run knows it is ours
     checked = frame.filter(pl.col("status").is_in(CHECKED))
     not_read = frame.filter(~pl.col("status").is_in(CHECKED))
 
