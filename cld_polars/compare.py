@@ -577,12 +577,17 @@ def _parser() -> argparse.ArgumentParser:
         description="Compare last quarter's return with this quarter's over the nine months "
         "they share: events gone or new, services re-dated, unit costs and person details "
         "changed, counts by event type.",
-        epilog="Exit status: 0 compared, 2 a return could not be read or the two cannot be "
-        "compared.",
+        epilog="Example: cld-validate compare 2025Q2.csv 2025Q3.csv --xlsx diff.xlsx. "
+        "Exit status: 0 compared, 2 a return could not be read or the two cannot be compared.",
     )
     parser.add_argument("previous", type=Path, metavar="PREVIOUS", help="last quarter's return")
     parser.add_argument("current", type=Path, metavar="CURRENT", help="this quarter's return")
-    parser.add_argument("--xlsx", type=Path, metavar="PATH", help="write the tables here")
+    parser.add_argument(
+        "--xlsx",
+        type=Path,
+        metavar="PATH",
+        help="write the comparison workbook here (Instructions, then a sheet per table)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but problems")
     return parser
 

@@ -35,6 +35,7 @@ Two rules hold for every cell:
 from __future__ import annotations
 
 import datetime
+import io
 import math
 import re
 import warnings
@@ -51,7 +52,6 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.worksheet.filters import AutoFilter
-from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.table import Table as ExcelTable
 from openpyxl.worksheet.table import TableColumn
 from openpyxl.worksheet.worksheet import Worksheet
@@ -445,26 +445,22 @@ def _resolve(frame: pl.DataFrame, name: str, spec: Column | str) -> _Col:
     return _Col(name, clean_text(column.header or name), kind, fmt, column)
 
 
-def _prepared(col: _Col, dtype: pl.DataType) -> pl.Expr:
-    """The column as the writer takes it: text cleaned (lists joined), NaN as a blank."""
-    expr = pl.col(col.name)
-    if col.kind in ("text", "date_text"):
-        if isinstance(dtype, pl.List):
-            expr = expr.list.join(", ")
-        elif dtype != pl.String:
-            expr = expr.cast(pl.String)
-        return clean_expr(expr).alias(col.name)
-    if col.kind == "number" and dtype.is_float():
-        return pl.when(expr.is_finite()).then(expr).alias(col.name)
-    return expr
-
-
 def _text_of(dtype: pl.DataType, name: str) -> pl.Expr:
-    """A column's text before cleaning (to tell which rows need it)."""
+    """A column as text (a list's items joined), before cleaning."""
     expr = pl.col(name)
     if isinstance(dtype, pl.List):
         return expr.list.join(", ")
     return expr if dtype == pl.String else expr.cast(pl.String)
+
+
+def _prepared(col: _Col, dtype: pl.DataType) -> pl.Expr:
+    """The column as the writer takes it: text cleaned, NaN and infinities blank."""
+    if col.kind in ("text", "date_text"):
+        return clean_expr(_text_of(dtype, col.name)).alias(col.name)
+    expr = pl.col(col.name)
+    if col.kind == "number" and dtype.is_float():
+        return pl.when(expr.is_finite()).then(expr).alias(col.name)
+    return expr
 
 
 # --- the book -------------------------------------------------------------------------------
@@ -500,13 +496,12 @@ class Book:
             ws = wb.create_sheet(sheet.name)
             styles = styles or _Styles(ws)
             layouts.append(_Layout(sheet, ws, styles, names))
-        saved = target.with_name(target.name + ".frame")
-        try:
-            wb.save(saved)
-            parts = {f"xl/worksheets/sheet{i}.xml": lay for i, lay in enumerate(layouts, 1)}
-            _splice(saved, target, parts)
-        finally:
-            saved.unlink(missing_ok=True)
+        # The frame has no rows (a few kB): kept in memory, so there is no second file to
+        # clean up whatever happens.
+        frame = io.BytesIO()
+        wb.save(frame)
+        parts = {f"xl/worksheets/sheet{i}.xml": lay for i, lay in enumerate(layouts, 1)}
+        _splice(frame, target, parts)
 
 
 class _TableNames:
@@ -631,7 +626,7 @@ def _lines_expr(expr: pl.Expr, width: float) -> pl.Expr:
     units = text_units_expr(expr).fill_null(0)
     breaks = expr.str.count_matches("\n", literal=True).fill_null(0)
     lines = (units / per_line).ceil().cast(pl.Int64) + breaks
-    return lines.clip(1, int(MAX_ROW_HEIGHT // LINE_HEIGHT))
+    return lines.clip(lower_bound=1)
 
 
 def _value_width(frame: pl.DataFrame, col: _Col) -> float:
@@ -717,6 +712,7 @@ class _Layout:
         for at in range(1, self.last_column + 1):
             widths.setdefault(at, MIN_COLUMN_WIDTH + 4)
         self.widths = widths
+        self.links: list[str] = []
         for table in tables:  # every column as wide as the sheet's column it is in
             for i, col in enumerate(table.columns):
                 col.width = widths[table.first_column + i]
@@ -841,18 +837,17 @@ class _Layout:
         )
 
     def _links(self, table: Table) -> None:
+        """Links from a column of sheet names to those sheets (written into the sheet's XML by
+        :func:`_splice`: openpyxl only writes the links of cells it wrote itself)."""
         for i, col in enumerate(table.columns):
             if not col.spec.link:
                 continue
             letter = get_column_letter(table.first_column + i)
             for n, name in enumerate(table.frame[col.name].to_list()):  # a few sheet names
                 if name:
-                    self.ws._hyperlinks.append(
-                        Hyperlink(
-                            ref=f"{letter}{table.first_row + n}",
-                            location=f"{quote_sheetname(name)}!A1",
-                            display=name,
-                        )
+                    location = _escape_text(f"{quote_sheetname(name)}!A1").replace('"', "&quot;")
+                    self.links.append(
+                        f'<hyperlink ref="{letter}{table.first_row + n}" location="{location}"/>'
                     )
 
     def _chart(self, chart: _Chart) -> None:
@@ -953,7 +948,7 @@ class _Layout:
 
     def _height(self, text: str, width: float) -> float | None:
         lines = _lines(text, width)
-        return lines * LINE_HEIGHT if lines > 1 else None
+        return min(lines * LINE_HEIGHT, MAX_ROW_HEIGHT) if lines > 1 else None
 
     def _fact_row(self, fact: Fact, row: int) -> str:
         s = self.styles
@@ -1022,7 +1017,7 @@ class _Layout:
         wrapped = [c for c in table.columns if c.wrap and c.kind == "text"]
         if wrapped:
             lines = self._lines(table, wrapped)
-            height = (lines * LINE_HEIGHT).cast(pl.String)
+            height = (lines * LINE_HEIGHT).clip(upper_bound=MAX_ROW_HEIGHT).cast(pl.String)
             open_row = (
                 pl.when(lines > 1)
                 .then(
@@ -1187,10 +1182,11 @@ def _row(row: int, cells: Sequence[tuple[int, object, int]], height: float | Non
 
 
 _DIMENSION = re.compile(r"<dimension [^>]*/>")
+_AFTER_HYPERLINKS = re.compile(r"<(printOptions|pageMargins|pageSetup|headerFooter|drawing)\b")
 _EMPTY_SHEET_DATA = re.compile(r"<sheetData\s*/>|<sheetData>\s*</sheetData>")
 
 
-def _splice(saved: Path, target: Path, parts: Mapping[str, _Layout]) -> None:
+def _splice(saved: io.BytesIO, target: Path, parts: Mapping[str, _Layout]) -> None:
     """Copy the workbook openpyxl saved to ``target`` with each sheet's rows written in."""
     with (
         zipfile.ZipFile(saved) as source,
@@ -1205,6 +1201,13 @@ def _splice(saved: Path, target: Path, parts: Mapping[str, _Layout]) -> None:
                 continue
             xml = source.read(info.filename).decode("utf-8")
             xml = _DIMENSION.sub(f'<dimension ref="{layout.dimension}"/>', xml, count=1)
+            if layout.links:
+                # Hyperlinks go after the merged cells and before the print settings.
+                at = _AFTER_HYPERLINKS.search(xml)
+                if at is None:
+                    raise ValueError(f"{info.filename}: nowhere to put the links")
+                links = "<hyperlinks>" + "".join(layout.links) + "</hyperlinks>"
+                xml = xml[: at.start()] + links + xml[at.start() :]
             found = _EMPTY_SHEET_DATA.search(xml)
             if found is None:
                 raise ValueError(f"{info.filename}: no empty sheetData to write the rows into")
