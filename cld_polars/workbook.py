@@ -351,7 +351,11 @@ def _summary_sheet(
         title="What to fix first",
         note="File-level errors first (above), then the checks that affect the most rows, "
         "errors before warnings."
-        + (f" {more:,} more checks are on the Rule errors sheet." if more > 0 else ""),
+        + (
+            f" {more:,} more {'check is' if more == 1 else 'checks are'} on the Rule errors sheet."
+            if more > 0
+            else ""
+        ),
         empty="No row-level findings.",
     )
 
