@@ -113,6 +113,8 @@ XML_ILLEGAL_PATTERN = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x{FFFE}\x{FFFF}]"
 DIRTY = "__cleaned"
 #: The row number column added to a batch of a table's rows.
 ROW = "__row"
+#: A table's hidden column: lines of wrapped text in the row.
+LINES = "__lines"
 REPLACED_NOTE = (
     "Characters that an Excel file cannot hold (control characters, U+FFFE, U+FFFF) are "
     f"shown as {REPLACEMENT}."
@@ -342,15 +344,36 @@ class Sheet:
         if len(set(headers)) != len(headers) or not all(headers):
             raise ValueError(f"table {title!r}: headers must be distinct and not empty")
         texts = [c.name for c in resolved if c.kind in ("text", "date_text")]
+        # One pass over the text (each column once, in parallel) says which columns hold
+        # characters XML cannot hold or values too long for a cell: only those are cleaned.
+        stats = (
+            frame.select(
+                *(
+                    _text_of(frame.schema[t], t).str.contains(XML_ILLEGAL_PATTERN).any().alias(t)
+                    for t in texts
+                ),
+                *(
+                    _text_of(frame.schema[t], t).str.len_chars().max().alias(f"{t}\0len")
+                    for t in texts
+                ),
+            ).row(0, named=True)
+            if texts and frame.height
+            else {}
+        )
+        dirty_columns = [t for t in texts if stats.get(t)]
+        unfit = {t for t in texts if (stats.get(f"{t}\0len") or 0) > EXCEL_MAX_CHARS}
         dirty = (
             pl.any_horizontal(
-                _text_of(frame.schema[t], t).str.contains(XML_ILLEGAL_PATTERN) for t in texts
+                _text_of(frame.schema[t], t).str.contains(XML_ILLEGAL_PATTERN)
+                for t in dirty_columns
             ).fill_null(False)
-            if texts
+            if dirty_columns
             else pl.lit(False)
         )
+        needs = set(dirty_columns) | unfit
         frame = frame.select(
-            *(_prepared(c, frame.schema[c.name]) for c in resolved), dirty.alias(DIRTY)
+            *(_prepared(c, frame.schema[c.name], c.name in needs) for c in resolved),
+            dirty.alias(DIRTY),
         )
         dirty_rows = int(frame[DIRTY].sum()) if frame.height else 0
         if dirty_rows and flag_column is not None:
@@ -462,10 +485,12 @@ def _text_of(dtype: pl.DataType, name: str) -> pl.Expr:
     return expr if dtype == pl.String else expr.cast(pl.String)
 
 
-def _prepared(col: _Col, dtype: pl.DataType) -> pl.Expr:
-    """The column as the writer takes it: text cleaned, NaN and infinities blank."""
+def _prepared(col: _Col, dtype: pl.DataType, clean: bool) -> pl.Expr:
+    """The column as the writer takes it: text as text (cleaned where ``clean``: see
+    :func:`clean_expr`), NaN and infinities blank."""
     if col.kind in ("text", "date_text"):
-        return clean_expr(_text_of(dtype, col.name)).alias(col.name)
+        text = _text_of(dtype, col.name)
+        return (clean_expr(text) if clean else text).alias(col.name)
     expr = pl.col(col.name)
     if col.kind == "number" and dtype.is_float():
         return pl.when(expr.is_finite()).then(expr).alias(col.name)
@@ -589,8 +614,9 @@ _WIDE_RE, _MEDIUM_RE, _NARROW_RE = re.compile(_WIDE), re.compile(_MEDIUM), re.co
 _LINE_LOSS = 4.0
 #: Bold text is this much wider.
 BOLD_WIDTH = 1.08
-#: Excel's tallest row, in points.
+#: Excel's tallest row, in points, and as many lines.
 MAX_ROW_HEIGHT = 409.0
+MAX_LINES = math.ceil(MAX_ROW_HEIGHT / 15.0)
 
 
 def text_units(text: str) -> float:
@@ -641,14 +667,10 @@ def _lines_expr(expr: pl.Expr, width: float) -> pl.Expr:
 
 
 def _value_width(frame: pl.DataFrame, col: _Col) -> float:
-    """How wide ``col``'s values are once formatted, in characters."""
+    """How wide a column of numbers, dates or yes/no is once formatted, in characters."""
     if frame.height == 0:
         return 0.0
     series = frame[col.name]
-    if col.kind in ("text", "date_text"):
-        widest = frame.select(text_units_expr(pl.col(col.name)).max()).item()
-        widest = float(widest or 0.0)
-        return max(10.0, widest) if col.kind == "date_text" else widest
     if col.kind == "bool":
         return 3.0
     if col.kind in ("date", "datetime") or col.format in DATE_FORMATS:
@@ -675,8 +697,21 @@ def _header_width(header: str) -> float:
 
 def _fit(table: Table) -> None:
     """Each column's width: fitted to the header and values, or as the column says."""
+    texts = [c.name for c in table.columns if c.kind in ("text", "date_text")]
+    widest = (
+        table.frame.select(text_units_expr(pl.col(t).unique()).max().alias(t) for t in texts).row(
+            0, named=True
+        )
+        if texts and table.frame.height
+        else {}
+    )
     for col in table.columns:
-        col.natural = _value_width(table.frame, col)
+        if col.kind in ("text", "date_text"):
+            col.natural = float(widest.get(col.name) or 0.0)
+            if col.kind == "date_text":
+                col.natural = max(col.natural, 10.0)
+        else:
+            col.natural = _value_width(table.frame, col)
         if col.spec.width is not None:
             col.width = col.spec.width
         else:
@@ -728,6 +763,7 @@ class _Layout:
             for i, col in enumerate(table.columns):
                 col.width = widths[table.first_column + i]
                 col.wrap = _wraps(col)
+            self._count_lines(table)
         self.full_width = sum(widths.values())
         self.value_width = self.full_width - widths[1]
         self._place()
@@ -768,16 +804,29 @@ class _Layout:
     def _points(self, table: Table, start: int) -> float:
         """The height in points of the rows of ``table`` from ``start`` (its title)."""
         body = table.frame.height * LINE_HEIGHT
-        wrapped = [c for c in table.columns if c.wrap and c.kind == "text"]
-        if wrapped and table.frame.height:
-            body = float(table.frame.select(self._lines(table, wrapped).sum()).item() * LINE_HEIGHT)
+        if LINES in table.frame.columns:
+            body = float(table.frame[LINES].clip(upper_bound=MAX_LINES).sum() * LINE_HEIGHT)
         note = _lines(table.note, self.full_width) * LINE_HEIGHT if table.note else 0.0
         header = self._header_lines(table) * LINE_HEIGHT
         return (LINE_HEIGHT if table.title else 0.0) + note + header + body
 
     @staticmethod
-    def _lines(table: Table, wrapped: list[_Col]) -> pl.Expr:
-        return pl.max_horizontal(_lines_expr(pl.col(c.name), c.width) for c in wrapped)
+    def _count_lines(table: Table) -> None:
+        """How many lines each row's wrapped text takes (``LINES``), worked out once per
+        distinct value of each wrapped column (advice repeats on every row of its check)."""
+        wrapped = [c for c in table.columns if c.wrap and c.kind == "text"]
+        if not wrapped or not table.frame.height:
+            return
+        per_column = []
+        for col in wrapped:
+            distinct = table.frame.select(pl.col(col.name).unique().drop_nulls())
+            lines = distinct.select(_lines_expr(pl.col(col.name), col.width))
+            per_column.append(
+                pl.col(col.name).replace_strict(
+                    distinct[col.name], lines.to_series(), default=1, return_dtype=pl.Int64
+                )
+            )
+        table.frame = table.frame.with_columns(pl.max_horizontal(per_column).alias(LINES))
 
     @staticmethod
     def _header_lines(table: Table) -> int:
@@ -1019,9 +1068,8 @@ class _Layout:
         for i, col in enumerate(table.columns):
             letter = get_column_letter(table.first_column + i)
             cells.append(self._cell_expr(col, letter, row, pl.col(col.name)))
-        wrapped = [c for c in table.columns if c.wrap and c.kind == "text"]
-        if wrapped:
-            lines = self._lines(table, wrapped)
+        if LINES in table.frame.columns:
+            lines = pl.col(LINES)
             height = (lines * LINE_HEIGHT).clip(upper_bound=MAX_ROW_HEIGHT).cast(pl.String)
             open_row = (
                 pl.when(lines > 1)

@@ -165,7 +165,10 @@ def render(
     ``max_height`` pixels. Returns the files written."""
     with tempfile.TemporaryDirectory() as tmp:
         copy = trimmed(workbook, rows, Path(tmp) / f"{name}.xlsx")
-        run("soffice", "--headless", "--convert-to", PDF_FILTER, "--outdir", tmp, str(copy))
+        profile = f"-env:UserInstallation=file://{tmp}/profile"  # no clash with a running one
+        run(
+            "soffice", profile, "--headless", "--convert-to", PDF_FILTER, "--outdir", tmp, str(copy)
+        )
         pdf = Path(tmp) / f"{name}.pdf"
         sizes = page_sizes(pdf)
         sheets = sheet_names(workbook)
