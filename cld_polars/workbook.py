@@ -107,9 +107,13 @@ def _verdict(report: Report) -> str:
 
 def _file_facts(report: Report) -> list[Fact]:
     """The return's file name and, where it has one, its folder (a long path reads badly)."""
+    from cld_polars.cli import sample_path
+
     path = Path(report.file)
     facts = [Fact("File", path.name or report.file)]
-    if str(path.parent) not in ("", "."):
+    if report.file == str(sample_path()):
+        facts.append(Fact("Folder", "(inside cld_polars: the bundled synthetic sample)"))
+    elif str(path.parent) not in ("", "."):
         facts.append(Fact("Folder", str(path.parent)))
     return facts
 

@@ -160,6 +160,7 @@ def render(
     max_height: int | None,
     rows: int,
     only: str | None = None,
+    max_width: int | None = None,
 ) -> list[Path]:
     """PNGs of ``workbook``'s sheets: each whole in tiles ``tile`` pixels high, or its top
     ``max_height`` pixels. Returns the files written."""
@@ -179,6 +180,7 @@ def render(
             if only is not None and sheet != only:
                 continue
             w, h = round(width * dpi / 72), round(height * dpi / 72)
+            w = min(w, max_width or w)
             stem = f"{name}-{page}-{slug(sheet)}"
             if max_height is not None or tile is None:
                 spans = [(0, min(h, max_height or h), stem)]
@@ -257,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                 dpi=60,
                 tile=None,
                 max_height=620,
+                max_width=1100,
                 rows=60,
             )
             for name, sheet in DOC_EXTRAS:
@@ -267,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                     dpi=60,
                     tile=None,
                     max_height=420,
+                    max_width=1100,
                     rows=40,
                     only=sheet,
                 )
