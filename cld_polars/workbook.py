@@ -239,7 +239,8 @@ def _instructions_sheet(book: Book, report: Report, result: WorkbookResult) -> N
         "fields are mandatory for which event type and client type; and the file rules of "
         "NHS England's Data Landing Portal (encoding, header, one record per line). Each "
         "check's 'Guidance section' on Rule errors names the part of the specification it "
-        "comes from. Where the guidance is ambiguous the interpretation is in the README."
+        "comes from. Where the guidance is ambiguous, the choice made is listed in the "
+        "project's docs/checks.md."
     )
     green, amber = RAG_THRESHOLDS
     sheet.paragraph(
