@@ -120,14 +120,25 @@ REPLACED_NOTE = (
     f"shown as {REPLACEMENT}."
 )
 _CUT_NOTE = " [cut: an Excel cell holds 32,767 characters]"
+#: Characters beyond U+FFFF: two of Excel's 32,767 a cell.
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+_ASTRAL_PATTERN = r"[\x{10000}-\x{10FFFF}]"
 
 
 def clean_text(value: str) -> str:
-    """``value`` with the characters XML cannot hold replaced, and cut to fit a cell."""
+    """``value`` with the characters XML cannot hold replaced, and cut to fit a cell (Excel
+    counts UTF-16 units: a character beyond U+FFFF, an emoji, counts twice)."""
     cleaned = _XML_ILLEGAL.sub(REPLACEMENT, value)
-    if len(cleaned) > EXCEL_MAX_CHARS:
-        cleaned = cleaned[: EXCEL_MAX_CHARS - len(_CUT_NOTE)] + _CUT_NOTE
+    astral = len(_ASTRAL.findall(cleaned))
+    if len(cleaned) + astral > EXCEL_MAX_CHARS:
+        cleaned = cleaned[: _cut_at(astral)] + _CUT_NOTE
     return cleaned
+
+
+def _cut_at(astral: int) -> int:
+    """Where a value too long for a cell is cut, so that it and the note fit."""
+    room = EXCEL_MAX_CHARS - len(_CUT_NOTE)
+    return max(room - astral, room // 2)
 
 
 def needs_cleaning(value: str) -> bool:
@@ -137,8 +148,12 @@ def needs_cleaning(value: str) -> bool:
 def clean_expr(expr: pl.Expr) -> pl.Expr:
     """:func:`clean_text` as a Polars expression (text in, text out)."""
     cleaned = expr.str.replace_all(XML_ILLEGAL_PATTERN, REPLACEMENT)
-    cut = pl.concat_str([cleaned.str.slice(0, EXCEL_MAX_CHARS - len(_CUT_NOTE)), pl.lit(_CUT_NOTE)])
-    return pl.when(cleaned.str.len_chars() > EXCEL_MAX_CHARS).then(cut).otherwise(cleaned)
+    astral = cleaned.str.count_matches(_ASTRAL_PATTERN)
+    room = EXCEL_MAX_CHARS - len(_CUT_NOTE)
+    cut_at = pl.max_horizontal(pl.lit(room) - astral, pl.lit(room // 2))
+    cut = pl.concat_str([cleaned.str.slice(0, cut_at), pl.lit(_CUT_NOTE)])
+    too_long = cleaned.str.len_chars() + astral > EXCEL_MAX_CHARS
+    return pl.when(too_long).then(cut).otherwise(cleaned)
 
 
 def _escape(expr: pl.Expr) -> pl.Expr:

@@ -300,3 +300,17 @@ def test_column_headers_must_be_distinct() -> None:
     frame = pl.DataFrame({"a": [1], "b": [2]})
     with pytest.raises(ValueError, match="distinct"):
         sheet.table(frame, {"a": Column(header="Rows"), "b": Column(header="rows")})
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["x" * 40_000, "\U0001f600" * 16_384, "a\U0001f600" * 12_000, "\x01" * 33_000],
+    ids=["long", "emoji", "mixed", "controls"],
+)
+def test_a_long_value_fits_excel_counting_utf16(value: str) -> None:
+    """Excel's 32,767 a cell are UTF-16 units: an emoji is two."""
+    python = clean_text(value)
+    polars = pl.DataFrame({"v": [value]}).select(clean_expr(pl.col("v"))).item()
+    assert python == polars
+    assert len(python.encode("utf-16-le")) // 2 <= EXCEL_MAX_CHARS
+    assert python.endswith("characters]")
