@@ -940,28 +940,17 @@ class _Layout:
             bar.grouping = "stacked"
             bar.overlap = 100
         bar.gapWidth = 60
-        for name in chart.values:
-            column = table.column_index(name)
-            bar.add_data(
-                Reference(
-                    self.ws,
-                    min_col=column,
-                    max_col=column,
-                    min_row=table.header_row,
-                    max_row=table.last_row,
-                ),
-                titles_from_data=True,
+
+        def column(name: str, first_row: int) -> Reference:
+            """One column of the table, from ``first_row`` to its last row."""
+            at = table.column_index(name)
+            return Reference(
+                self.ws, min_col=at, max_col=at, min_row=first_row, max_row=table.last_row
             )
-        column = table.column_index(chart.categories)
-        bar.set_categories(
-            Reference(
-                self.ws,
-                min_col=column,
-                max_col=column,
-                min_row=table.first_row,
-                max_row=table.last_row,
-            )
-        )
+
+        for name in chart.values:  # each series named by its header
+            bar.add_data(column(name, table.header_row), titles_from_data=True)
+        bar.set_categories(column(chart.categories, table.first_row))
         bar.x_axis.title = chart.x_title
         bar.y_axis.title = chart.y_title
         bar.x_axis.delete = False
