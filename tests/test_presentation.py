@@ -314,3 +314,15 @@ def test_a_long_value_fits_excel_counting_utf16(value: str) -> None:
     assert python == polars
     assert len(python.encode("utf-16-le")) // 2 <= EXCEL_MAX_CHARS
     assert python.endswith("characters]")
+
+
+@pytest.mark.parametrize("text", ["01/10/2024", "1,234", "5.0%", "£12.50"])
+def test_layout_checks_catch_numbers_and_dates_stored_as_text(tmp_path: Path, text: str) -> None:
+    book = Book("t", "t")
+    sheet = book.sheet("Typed")
+    sheet.title("Typed")
+    sheet.table(pl.DataFrame({"Period start": [text]}), freeze=True)
+    sheet.table(pl.DataFrame({"Value": [text]}), title="As given")  # right here
+    book.save(tmp_path / "t.xlsx")
+    with pytest.raises(AssertionError, match="is text, not a number or date"):
+        check_workbook_without_instructions(tmp_path / "t.xlsx")

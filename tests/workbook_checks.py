@@ -126,9 +126,43 @@ def tables(ws: Worksheet) -> list[SheetTable]:
     return found
 
 
+#: Columns that show values as the return gave them: text that looks like a number or a date
+#: is right there, and nowhere else.
+AS_GIVEN = {"Value", "Suggested value", "Previous value", "Current value"}
+LOOKS_TYPED = re.compile(
+    r"^(\d{2}/\d{2}/\d{4}|-?\d{1,3}(,\d{3})+(\.\d+)?|-?\d+(\.\d+)?%|£[\d,.]+)$"
+)
+
+
+def check_typed(ws: Worksheet, placed: list[SheetTable]) -> None:
+    """Counts, percentages, money and dates are stored as numbers and dates, not as text that
+    looks like them (which would not sort, filter or sum), outside the columns of values as
+    given."""
+    as_given = {
+        (table.header_row, column)
+        for table in placed
+        for column in range(table.min_col, table.max_col + 1)
+        if ws.cell(table.header_row, column).value in AS_GIVEN
+    }
+    given_columns = {}
+    for table in placed:
+        for header_row, column in as_given:
+            if header_row == table.header_row:
+                given_columns.setdefault(column, []).append((table.header_row, table.last_row))
+    for row in ws.iter_rows():
+        for cell in row:
+            if not isinstance(cell.value, str) or not LOOKS_TYPED.match(cell.value.strip()):
+                continue
+            spans = given_columns.get(cell.column, [])
+            assert any(a < cell.row <= b for a, b in spans), (
+                f"{ws.title}!{cell.coordinate}: {cell.value!r} is text, not a number or date"
+            )
+
+
 def check_tables(ws: Worksheet) -> list[SheetTable]:
     """Every header row (the header fill) heads an Excel table, or an empty table's one row."""
     placed = tables(ws)
+    check_typed(ws, placed)
     heads = {t.header_row for t in placed}
     for row in ws.iter_rows():
         header = [c for c in row if c.fill.fgColor.rgb == HEADER_FILL and c.value is not None]
