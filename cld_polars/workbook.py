@@ -657,8 +657,7 @@ def _counts_sheet(book: Book, tables: dict[str, pl.DataFrame]) -> None:
                 categories="Service Type",
                 values=["Open at period end"],
                 kind="bar",
-                x_title=None,
-                height=9.0,
+                y_title="Services open at period end",
             )
 
 

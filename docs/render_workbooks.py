@@ -120,16 +120,22 @@ def sheet_names(workbook: Path) -> list[str]:
     return [n.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">") for n in names]
 
 
+#: Sheets up to this many rows are rendered whole; longer ones (a list of findings) are cut.
+WHOLE_SHEET_ROWS = 1500
+
+
 def trimmed(workbook: Path, rows: int, out: Path) -> Path:
-    """A copy with each sheet cut after ``rows`` rows, so a sheet of 100,000 findings
-    renders as its first page's worth (its look is the same all the way down)."""
+    """A copy with each sheet longer than ``WHOLE_SHEET_ROWS`` rows (and, for ``rows`` under
+    that, every sheet) cut after ``rows`` rows, so a sheet of 100,000 findings renders as its
+    first pages (its look is the same all the way down)."""
     with zipfile.ZipFile(workbook) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         for info in src.infolist():
             data = src.read(info.filename)
             if info.filename.startswith("xl/worksheets/sheet"):
                 xml = data.decode("utf-8")
+                long = f'<row r="{WHOLE_SHEET_ROWS + 1}"' in xml
                 cut = xml.find(f'<row r="{rows + 1}"')
-                if cut != -1:
+                if cut != -1 and (long or rows < 100):
                     xml = xml[:cut] + xml[xml.index("</sheetData>") :]
                 data = xml.encode("utf-8")
             z.writestr(info, data)
@@ -222,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large", type=int, metavar="ROWS", help="also a ROWS-row return")
     parser.add_argument("--dpi", type=int, default=80, help="resolution (default 80)")
     parser.add_argument("--tile", type=int, default=1400, help="tile height in pixels")
-    parser.add_argument("--rows", type=int, default=400, help="rows of each sheet rendered")
+    parser.add_argument(
+        "--rows", type=int, default=200, help="rows rendered of a sheet too long to render whole"
+    )
     parser.add_argument("--work", type=Path, help="keep the workbooks here (default: a temp dir)")
     args = parser.parse_args(argv)
     if not args.docs and args.out is None:
