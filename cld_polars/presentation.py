@@ -293,10 +293,17 @@ Block = _Text | _Facts | Table
 class Sheet:
     """A sheet as a list of blocks, top to bottom; :class:`Book` lays it out.
 
-    >>> sheet = Sheet("Example")
+    >>> import pathlib, tempfile, openpyxl
+    >>> book = Book("Example", "cld_polars")
+    >>> sheet = book.sheet("Events")
     >>> sheet.title("Events")
-    >>> table = sheet.table(pl.DataFrame({"Type": ["Request"], "Rows": [3]}), title="By type")
+    >>> frame = pl.DataFrame({"Type": ["Request", "Review"], "Rows": [3_000, 20]})
+    >>> table = sheet.table(frame, title="By type", freeze=True)
     >>> sheet.chart(table, categories="Type", values=["Rows"])
+    >>> path = book.save(pathlib.Path(tempfile.mkdtemp()) / "example.xlsx")
+    >>> ws = openpyxl.load_workbook(path)["Events"]
+    >>> [t.ref for t in ws.tables.values()], ws.freeze_panes, ws["B5"].number_format
+    (['A4:B6'], 'A5', '#,##0')
     """
 
     def __init__(self, name: str, *, gridlines: bool = True, tab_color: str | None = None):
