@@ -38,11 +38,38 @@ def sample_path() -> Path:
     return Path(str(resources.files("cld_polars") / "data" / "sample_return.csv"))
 
 
+USAGE = """cld-validate RETURN [RETURN ...] [--xlsx PATH] [--json PATH] [--errors PATH] [-q]
+       cld-validate RETURN_OR_FOLDER [...] --out-dir DIR [--findings csv|parquet] [--workers N]
+       cld-validate compare PREVIOUS CURRENT [--xlsx PATH]
+       cld-validate fix RETURN --out FIXED.csv [--log PATH]"""
+
+DESCRIPTION = """\
+Check Adult Social Care Client Level Data (CLD) Release 2 returns against DHSC's
+specification before they go to the Data Landing Portal.
+
+commands, with examples:
+  cld-validate RETURN.csv --xlsx report.xlsx
+      check a return; the workbook says what to fix, row by row
+  cld-validate --sample --xlsx sample_report.xlsx
+      try it on the bundled synthetic return (it has deliberate faults)
+  cld-validate returns/ --out-dir reports/
+      every return in a folder: a JSON report and a workbook each, index.csv, and the
+      national roll-up (national.xlsx, national.parquet)
+  cld-validate compare 2025Q2.csv 2025Q3.csv --xlsx diff.xlsx
+      what changed since last quarter (cld-validate compare --help)
+  cld-validate fix RETURN.csv --out FIXED.csv
+      a copy with Release 1 values, near misses and postcodes corrected
+      (cld-validate fix --help)"""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = safety.ArgumentParser(  # messages escaped
         prog="cld-validate",
-        description="Validate Adult Social Care Client Level Data (CLD) Release 2 returns.",
-        epilog="Exit status: 0 no errors, 1 errors found, 2 an input could not be read.",
+        usage=USAGE,
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Exit status: 0 no errors, 1 errors found, 2 an input could not be read (or "
+        "an output written).",
     )
     parser.add_argument(
         "returns",
@@ -70,7 +97,12 @@ def _parser() -> argparse.ArgumentParser:
         help="write the Excel workbook (validation report and summary counts) here "
         "(a folder when several returns are given)",
     )
-    parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but problems")
+    parser.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="print only problems: one line for each return that fails or cannot be read",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     parser.add_argument("--version", action="version", version=f"cld_polars {__version__}")
     _add_batch_options(parser)
@@ -84,8 +116,9 @@ def _add_batch_options(parser: argparse.ArgumentParser) -> None:
         "--out-dir",
         type=Path,
         metavar="DIR",
-        help="write each return's JSON (and findings) here, plus index.json and index.csv; "
-        "created if missing",
+        help="write each return's JSON report and Excel workbook here (and its findings with "
+        "--findings), plus index.json, index.csv and the national roll-up of every return "
+        "(national.xlsx, national.parquet); created if missing",
     )
     group.add_argument(
         "--findings",
@@ -173,11 +206,21 @@ def _clip(value: object, limit: int = 80) -> str:
     return shown(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
-def _summary(report: Report) -> str:
-    """The terminal summary; every value from the return or its name passed through
-    ``shown`` (a value holding ESC or a newline could otherwise print a fake line)."""
+def _display(path: Path | str) -> str:
+    """How a return is named on the terminal: the bundled sample by its name, not the path
+    inside the installed package."""
+    if Path(path) == sample_path():
+        return f"{sample_path().name} (the bundled sample)"
+    return str(path)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _summary(report: Report, workbook: Path | None = None) -> str:
     lines = [
-        f"{shown(report.file)}: {report.rows:,} rows checked in {report.seconds:.1f} s",
+        f"{shown(_display(report.file))}: {report.rows:,} rows checked in {report.seconds:.1f} s",
         f"  rows with errors: {report.errors:,}   rows with warnings: {report.warnings:,}"
         f"   file-level findings: {len(report.file_findings)}",
     ]
@@ -200,11 +243,31 @@ def _summary(report: Report) -> str:
                 lines.append(
                     f"               e.g. line {example['line']}: '{_clip(example['value'])}'{hint}"
                 )
-        if report.rules.height > TOP_RULES:
-            lines.append(f"    ... and {report.rules.height - TOP_RULES} more rules (see --json)")
+        more = report.rules.height - TOP_RULES
+        if more > 0:
+            where = (
+                f"see the Rule errors sheet of {workbook}"
+                if workbook is not None
+                else "--xlsx REPORT.xlsx writes them all to a workbook"
+            )
+            lines.append(f"    ... and {_plural(more, 'more check')}: {where}")
     verdict = "FAIL: errors to fix" if report.exit_code else "PASS: no errors"
     lines.append(f"  {verdict}")
+    if workbook is not None:
+        lines.append(
+            f"  Workbook: {workbook} (every check on its Rule errors sheet, every row on "
+            "Rows to fix)"
+        )
     return "\n".join(lines)
+
+
+def _verdict_line(report: Report, workbook: Path | None) -> str:
+    """The one line ``--quiet`` prints for a return that fails."""
+    line = (
+        f"{shown(_display(report.file))}: FAIL: {_plural(report.errors, 'row')} with errors, "
+        f"{_plural(report.file_errors, 'file-level error')}"
+    )
+    return line + (f"; see the Rule errors sheet of {workbook}" if workbook is not None else "")
 
 
 def _run_one(path: Path, args: argparse.Namespace, outputs: dict[str, Path]) -> int:
@@ -224,8 +287,11 @@ def _run_one(path: Path, args: argparse.Namespace, outputs: dict[str, Path]) -> 
     if problem is not None or report is None:
         _error(problem)
         return 2
+    workbook = outputs.get("--xlsx")
     if not args.quiet:
-        say(_summary(report))
+        say(_summary(report, workbook))
+    elif report.exit_code:
+        say(_verdict_line(report, workbook))
     for note in notes:
         say(note)
     return report.exit_code
@@ -450,6 +516,11 @@ def _run_batch(paths: list[Path], args: argparse.Namespace) -> int:
     for result in results:
         if result.message:
             _error(result.message)
+        elif args.quiet and result.status == "fail":
+            say(
+                f"{shown(_display(result.file))}: FAIL: {_plural(result.errors or 0, 'row')} "
+                f"with errors; see {shown(args.out_dir / (result.stem + '.xlsx'))}"
+            )
     if not args.quiet:
         say(_batch_table(results, args.out_dir))
     return exit_status(results)

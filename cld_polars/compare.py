@@ -45,8 +45,19 @@ import polars as pl
 
 from cld_polars import parse, safety
 from cld_polars.checks.context import LINE
+from cld_polars.presentation import (
+    COUNT,
+    DATE,
+    DATETIME,
+    EXCEL_MAX_ROWS,
+    INTEGER,
+    MONEY,
+    PERCENT,
+    Book,
+    Column,
+    Fact,
+)
 from cld_polars.reader import ReturnReadError, frame_source, read_return
-from cld_polars.report import write_atomic_with
 from cld_polars.safety import clash, say, shown, sweep, sweep_note, system_temp
 from cld_polars.spec import Spec, load_spec
 
@@ -146,56 +157,186 @@ class Comparison:
         return "\n".join(lines)
 
     def to_excel(self, path: str | os.PathLike[str]) -> Path:
-        """The tables as an .xlsx workbook (one sheet each), written whole or not at all.
+        """The tables as an .xlsx workbook (an Instructions sheet, then one sheet per table,
+        laid out by :mod:`cld_polars.presentation`), written whole or not at all.
 
-        Values from the returns are written as text cells, so that nothing in a return (a
-        value starting with '=') is read by Excel as a formula.
+        Values from the returns are text cells, so nothing in a return (a value starting with
+        '=') is read by Excel as a formula; dates that are dates are shown as dates.
         """
-        from openpyxl import Workbook
-
-        from cld_polars import __version__
-
-        def write(tmp: Path) -> None:
-            wb = Workbook(write_only=True)
-            wb.properties.creator = f"cld_polars {__version__}"  # a report, never a return
-            about = wb.create_sheet("About")
-            for label, value in (
-                ("Previous return", self.previous),
-                ("Previous period", _period(self.previous_period)),
-                ("Current return", self.current),
-                ("Current period", _period(self.current_period)),
-                ("Overlap", _period(self.overlap)),
-            ):
-                about.append([_text(about, label), _text(about, value)])
-            for name, table in self.tables().items():
-                sheet = wb.create_sheet(name)
-                sheet.append([_text(sheet, c) for c in table.columns])
-                for values in table.iter_rows():  # the workbook writer takes rows one by one
-                    sheet.append([_cell(sheet, v) for v in values])
-            wb.save(tmp)
-
-        return write_atomic_with(Path(path), write)
+        return _comparison_book(self).save(Path(path))
 
 
 def _period(period: tuple[datetime.date, datetime.date]) -> str:
     return f"{period[0]:%d/%m/%Y} to {period[1]:%d/%m/%Y}"
 
 
-def _text(sheet: object, value: str) -> object:
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+@dataclass(frozen=True)
+class _SheetSpec:
+    """How one table of ``Comparison`` is shown: its sheet, what it holds, its columns."""
 
-    cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("\ufffd", value))
-    cell.data_type = "s"
-    return cell
+    sheet: str
+    what: str
+    columns: dict[str, Column]
 
 
-def _cell(sheet: object, value: object) -> object:
-    if isinstance(value, str):
-        return _text(sheet, value)
-    if isinstance(value, datetime.date):
-        return _text(sheet, f"{value:%d/%m/%Y}")
-    return value
+def _sheet_specs() -> dict[str, _SheetSpec]:
+    line = {
+        "previous_line": Column(header="Line in previous", format=INTEGER),
+        "current_line": Column(header="Line in current", format=INTEGER),
+    }
+    event = {
+        "person_id": Column(header="LA Person Unique Identifier"),
+        "event_type": Column(header="Event Type"),
+        "event_reference": Column(header="Event Reference"),
+        "start_date": Column(header="Event Start Date", format=DATE),
+        "end_date": Column(header="Event End Date", format=DATE),
+    }
+    return {
+        "counts": _SheetSpec(
+            "Counts by event type",
+            "Events of each type in each return, in all and inside the overlap; how many were "
+            "matched, gone and new. Inside the overlap, previous = matched + gone.",
+            {
+                "event_type": Column(header="Event Type"),
+                "previous": Column(header="Previous return", format=COUNT),
+                "current": Column(header="Current return", format=COUNT),
+                "difference": Column(header="Difference (current - previous)", format=COUNT),
+                "previous_in_overlap": Column(header="Previous, in the overlap", format=COUNT),
+                "current_in_overlap": Column(header="Current, in the overlap", format=COUNT),
+                "matched": Column(header="Matched", format=COUNT),
+                "disappeared": Column(header="Gone", format=COUNT),
+                "new_in_old_period": Column(
+                    header="New, dated in the previous period", format=COUNT
+                ),
+            },
+        ),
+        "disappeared": _SheetSpec(
+            "Events gone",
+            "Events of the previous return that the current one does not have, though they "
+            "were still open inside the overlap: dropped by the extract, or deleted.",
+            {"previous_line": line["previous_line"], **event},
+        ),
+        "new_in_old_period": _SheetSpec(
+            "New in old period",
+            "Events of the current return, not in the previous one, that started by the end "
+            "of the previous period: the previous return should have had them.",
+            {"current_line": line["current_line"], **event},
+        ),
+        "start_moved": _SheetSpec(
+            "Start dates moved",
+            "Services in both returns whose Event Start Date changed.",
+            {
+                **line,
+                "person_id": event["person_id"],
+                "event_reference": event["event_reference"],
+                "previous_start": Column(header="Previous start date", format=DATE),
+                "current_start": Column(header="Current start date", format=DATE),
+                "days": Column(header="Days moved", format=COUNT),
+            },
+        ),
+        "cost_changes": _SheetSpec(
+            "Unit costs changed",
+            "Events in both returns whose Unit Cost changed (uplifts, and the odd cut).",
+            {
+                **line,
+                "person_id": event["person_id"],
+                "event_type": event["event_type"],
+                "event_reference": event["event_reference"],
+                "previous_cost": Column(header="Previous unit cost (£)", format=MONEY),
+                "current_cost": Column(header="Current unit cost (£)", format=MONEY),
+                "change": Column(header="Change (£)", format=MONEY),
+                "percent": Column(header="Change (%)", format=PERCENT),
+                "previous_frequency": Column(header="Previous cost frequency"),
+                "current_frequency": Column(header="Current cost frequency"),
+            },
+        ),
+        "person_changes": _SheetSpec(
+            "Person details changed",
+            "People in both returns whose Date of Birth or NHS Number differs (each return's "
+            "first value given for the person).",
+            {
+                "person_id": event["person_id"],
+                "field": Column(header="Field"),
+                "previous": Column(header="Previous value"),
+                "current": Column(header="Current value"),
+            },
+        ),
+    }
+
+
+#: Rows above a table on its sheet: the title, the note and the header.
+_TOP_ROWS = 3
+
+
+def _comparison_book(result: Comparison) -> Book:
+    """The compare workbook: Instructions, then a sheet per table of ``Comparison``."""
+    from cld_polars import __version__
+
+    specs = _sheet_specs()
+    tables = result.tables()
+    book = Book(
+        f"CLD comparison: {Path(result.previous).name} and {Path(result.current).name}",
+        f"cld_polars {__version__}",
+    )
+    sheet = book.sheet("Instructions", gridlines=False)
+    sheet.title(
+        "What changed since last quarter: read this first",
+        "Two consecutive returns cover the same nine months (the overlap); over those months "
+        "they should tell the same story. Each sheet lists one kind of difference.",
+    )
+    sheet.heading("The two returns")
+    sheet.facts(
+        [
+            Fact("Previous return", result.previous),
+            Fact("Previous period", _period(result.previous_period)),
+            Fact("Current return", result.current),
+            Fact("Current period", _period(result.current_period)),
+            Fact("Overlap", _period(result.overlap)),
+            Fact("Tool", f"cld_polars {__version__}"),
+            Fact("Compared at", datetime.datetime.now().replace(microsecond=0), DATETIME),
+        ]
+    )
+    sheet.heading("How to read each sheet")
+    guide = pl.DataFrame(
+        {
+            "Sheet": [specs[name].sheet for name in TABLES],
+            "Rows": [tables[name].height for name in TABLES],
+            "What it shows": [specs[name].what for name in TABLES],
+        }
+    )
+    sheet.table(
+        guide,
+        {"Sheet": Column(link=True), "Rows": COUNT, "What it shows": Column(width=90, wrap=True)},
+    )
+    sheet.heading("How events are matched")
+    sheet.paragraph(
+        "By person, event type and Event Reference where the reference names one event of "
+        "that person and type in each return; the rest by person, event type, start date and "
+        "the type's own fields (route of access, assessment type, service type and component, "
+        "review reason), in line order. A service whose start date moved can only be matched "
+        "by its reference; without one it shows as one event gone and one new."
+    )
+    sheet.paragraph(
+        "Line numbers are lines of each CSV (the header is line 1). Validate each return with "
+        "cld-validate for its own workbook of rows to fix."
+    )
+    for name in TABLES:
+        spec = specs[name]
+        frame = tables[name]
+        if name == "cost_changes":
+            frame = frame.with_columns(pl.col("percent") / 100)  # a fraction, shown as %
+        note = spec.what
+        limit = EXCEL_MAX_ROWS - _TOP_ROWS
+        if frame.height > limit:
+            note += (
+                f" The first {limit:,} of {frame.height:,} rows are shown (an Excel sheet holds "
+                f"{EXCEL_MAX_ROWS:,}); cld_polars.compare() in Python gives them all."
+            )
+            frame = frame.head(limit)
+        sheet = book.sheet(spec.sheet)
+        sheet.title(spec.sheet)
+        sheet.table(frame, spec.columns, note=note, freeze=True, key_columns=1, empty="None.")
+    return book
 
 
 def _read(source: Source, spec: Spec) -> tuple[str, pl.DataFrame]:
@@ -437,12 +578,17 @@ def _parser() -> argparse.ArgumentParser:
         description="Compare last quarter's return with this quarter's over the nine months "
         "they share: events gone or new, services re-dated, unit costs and person details "
         "changed, counts by event type.",
-        epilog="Exit status: 0 compared, 2 a return could not be read or the two cannot be "
-        "compared.",
+        epilog="Example: cld-validate compare 2025Q2.csv 2025Q3.csv --xlsx diff.xlsx. "
+        "Exit status: 0 compared, 2 a return could not be read or the two cannot be compared.",
     )
     parser.add_argument("previous", type=Path, metavar="PREVIOUS", help="last quarter's return")
     parser.add_argument("current", type=Path, metavar="CURRENT", help="this quarter's return")
-    parser.add_argument("--xlsx", type=Path, metavar="PATH", help="write the tables here")
+    parser.add_argument(
+        "--xlsx",
+        type=Path,
+        metavar="PATH",
+        help="write the comparison workbook here (Instructions, then a sheet per table)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but problems")
     return parser
 

@@ -392,10 +392,17 @@ def _parser() -> argparse.ArgumentParser:
         description="Write a corrected copy of a return: Release 1 values and near misses "
         "replaced by their Release 2 values, postcodes normalised, exact header names; "
         "nothing else changed. The original is never modified.",
-        epilog="Exit status: 0 copy written, 2 the return could not be read or fixed.",
+        epilog="Example: cld-validate fix RETURN.csv --out FIXED.csv. "
+        "Exit status: 0 copy written, 2 the return could not be read or fixed.",
     )
     parser.add_argument("return_path", type=Path, metavar="RETURN", help="the return (.csv)")
-    parser.add_argument("--out", type=Path, required=True, metavar="FIXED.csv")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="FIXED.csv",
+        help="where to write the corrected copy (required; never the return itself)",
+    )
     parser.add_argument(
         "--log",
         type=Path,

@@ -16,8 +16,9 @@ Two files, written whole or not at all, next to ``index.json``:
   could not be read, rows, people, rows with errors and warnings), then per field
   ``pct_valid: <field>``, ``errors: <field>``, ``release1: <field>`` (the measures of
   ``Report.fields``), then ``rule: <code>`` rows affected per check that fired anywhere.
-* ``national.xlsx``: the same, a sheet per measure (Councils, % valid by field, Errors by
-  field, Release 1 values, Rule counts, Not read), in the style of the per-return workbook.
+* ``national.xlsx``: the same, a sheet per measure (Instructions, Councils, % valid by field,
+  Errors by field, Release 1 values, Rule counts, Not read), laid out by
+  :mod:`cld_polars.presentation` like the per-return workbook.
 """
 
 from __future__ import annotations
@@ -33,8 +34,6 @@ from cld_polars.report import write_atomic_with
 from cld_polars.spec import load_spec
 
 if TYPE_CHECKING:
-    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
-
     from cld_polars.batch import BatchResult
     from cld_polars.report import Report
 
@@ -113,6 +112,15 @@ def rule_severities(counts: Sequence[Counts]) -> dict[str, str]:
     return dict(sorted(found.items(), key=lambda item: (item[1] != "error", item[0])))
 
 
+def _utf8(text: str) -> str:
+    """Text Polars (and Parquet, and Excel) can hold: a file name's bytes that are not UTF-8
+    (read by Python as lone surrogates) become U+FFFD, rather than failing the whole roll-up."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a surrogate that did not come from a byte
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def rollup_frame(results: Sequence[BatchResult], counts: Mapping[str, Counts]) -> pl.DataFrame:
     """One row per return (councils by LA Code, then file), the columns of the module doc.
 
@@ -132,7 +140,8 @@ def rollup_frame(results: Sequence[BatchResult], counts: Mapping[str, Counts]) -
         own = counts.get(result.stem)
         record = result.as_dict()
         for name in LEAD:
-            columns[name].append(record.get(name))
+            value = record.get(name)
+            columns[name].append(_utf8(value) if isinstance(value, str) else value)
         if own is not None:
             columns["rows"][-1] = own["rows"]
             columns["people"][-1] = own["people"]
@@ -170,163 +179,141 @@ def write_rollup(
 
 # --- the workbook -------------------------------------------------------------------------
 
-_COUNT = "#,##0"
-_PERCENT = "0.0%"
-_KEYS = ("council_code", "council_name", "stem")
-_KEY_LABELS = ("LA Code", "Council", "Return")
+#: The key columns every table starts with: column, then header.
+_KEYS = {"council_code": "LA Code", "council_name": "Council", "stem": "Return"}
+#: Fill of a Status cell, by value.
+_STATUS_FILLS = {"pass": "green", "fail": "red", "unreadable": "amber", "crashed": "red"}
+_MEASURE_NOTES = {
+    "pct_valid": "Of the rows where the field applies, the share whose value is valid (green "
+    "95% or more, amber 80% or more, red below).",
+    "errors": "Rows with an error in the field.",
+    "release1": "Rows holding a Release 1 value where Release 2 has a different one.",
+}
 
 
 def _write_workbook(frame: pl.DataFrame, severities: Mapping[str, str], path: Path) -> None:
-    """The roll-up workbook (openpyxl write-only, like :mod:`cld_polars.workbook`)."""
-    from openpyxl import Workbook
-
+    """The roll-up workbook, laid out like the per-return workbook
+    (:mod:`cld_polars.presentation`)."""
     from cld_polars import __version__
+    from cld_polars.presentation import COUNT, DATE, DATETIME, PERCENT, Book, Column, Fact
 
-    wb = Workbook(write_only=True)
-    wb.properties.creator = f"cld_polars {__version__}"  # how a later run knows it is ours
+    keys = {name: Column(header=header) for name, header in _KEYS.items()}
+    # The creator is how a later run knows the workbook is ours.
+    book = Book("CLD national data-quality roll-up", f"cld_polars {__version__}")
     checked = frame.filter(pl.col("status").is_in(CHECKED))
     not_read = frame.filter(~pl.col("status").is_in(CHECKED))
-
-    statuses = frame["status"].value_counts(sort=True).iter_rows()
+    statuses = frame["status"].value_counts(sort=True).rows()
     tally = ", ".join(f"{n} {status}" for status, n in statuses)
-    ws, top = _sheet(
-        wb,
-        "Councils",
-        "National data-quality roll-up",
-        [
-            f"{frame.height} returns ({tally}). cld_polars {__version__}, "
-            f"{datetime.datetime.now().replace(microsecond=0):%d/%m/%Y %H:%M}.",
-            "One row per return. 'Up to date' returns were not checked again: their input and the "
-            "tool version are those of the reports already in the folder.",
-        ],
-    )
-    lead = [
-        ("period_start", "Period start", None),
-        ("period_end", "Period end", None),
-        ("status", "Status", None),
-        ("rows", "Rows", _COUNT),
-        ("people", "People", _COUNT),
-        ("errors", "Rows with errors", _COUNT),
-        ("warnings", "Rows with warnings", _COUNT),
-        ("file_errors", "File-level errors", _COUNT),
-        ("skipped", "Up to date (not checked again)", None),
-        ("file", "File", None),
-    ]
-    _table(ws, top, frame, lead, widths=[10, 28, 24, 12, 12, 10, 12, 12, 12, 12, 12, 14, 60])
+    measures = [(m, title) for m, title in FIELD_MEASURES]
 
-    for measure, title in FIELD_MEASURES:
+    sheet = book.sheet("Instructions", gridlines=False)
+    sheet.title(
+        "National data-quality roll-up: read this first",
+        "Every council's return in one workbook: councils as rows, fields and checks as "
+        "columns, to see which councils have poor data in which fields.",
+    )
+    sheet.heading("What is in it")
+    sheet.facts(
+        [
+            Fact("Returns", f"{frame.height} ({tally})"),
+            Fact("Tool", f"cld_polars {__version__}"),
+            Fact("Made at", datetime.datetime.now().replace(microsecond=0), DATETIME),
+            Fact(
+                "Up to date returns",
+                "Returns whose reports were already in the folder (same file, same tool "
+                "version) were not checked again; their counts are those reports'.",
+            ),
+        ]
+    )
+    sheet.heading("How to read each sheet")
+    guide = pl.DataFrame(
+        {
+            "Sheet": ["Councils", *(t for _, t in measures), "Rule counts", "Not read"],
+            "What it shows": [
+                "One row per return: council, period, status (pass, fail, unreadable, "
+                "crashed), rows, people, rows with errors and warnings, file-level errors.",
+                *(_MEASURE_NOTES[m] + " One column per field." for m, _ in measures),
+                "Rows affected by each check that fired in any return, errors first; 0 "
+                "where it did not fire in that return.",
+                "Returns that could not be read or checked, and why.",
+            ],
+        }
+    )
+    sheet.table(guide, {"Sheet": Column(link=True), "What it shows": Column(width=90, wrap=True)})
+    sheet.heading("Each council's own report")
+    sheet.paragraph(
+        "Each checked return has its own workbook beside this one (<Return>.xlsx): the rows "
+        "to fix and what to do. The JSON reports and index.csv hold the same figures for "
+        "scripts; national.parquet holds this roll-up."
+    )
+
+    sheet = book.sheet("Councils")
+    sheet.title("Councils", f"{frame.height} returns ({tally}), councils in LA Code order.")
+    lead: dict[str, Column | str] = {
+        **keys,
+        "period_start": Column(header="Period start", format=DATE),
+        "period_end": Column(header="Period end", format=DATE),
+        "status": Column(header="Status", fills=_STATUS_FILLS),
+        "rows": Column(header="Rows", format=COUNT),
+        "people": Column(header="People", format=COUNT),
+        "errors": Column(header="Rows with errors", format=COUNT),
+        "warnings": Column(header="Rows with warnings", format=COUNT),
+        "file_errors": Column(header="File-level errors", format=COUNT),
+        "skipped": Column(header="Up to date (not checked again)"),
+        "file": Column(header="File"),
+    }
+    sheet.table(frame, lead, freeze=True, key_columns=3)
+
+    for measure, title in measures:
         prefix = f"{measure}: "
         names = [c for c in frame.columns if c.startswith(prefix)]
-        note = {
-            "pct_valid": "Share of the rows where the field applies whose value is valid "
-            "(green 95% or more, amber 80% or more, red below).",
-            "errors": "Rows with an error in the field.",
-            "release1": "Rows holding a Release 1 value where Release 2 has a different one.",
-        }[measure]
-        ws, top = _sheet(wb, title, title, [note + " Returns that could not be read are left out."])
-        fmt = _PERCENT if measure == "pct_valid" else _COUNT
-        spec = [(c, c.removeprefix(prefix), fmt) for c in names]
-        _table(ws, top, checked, spec, widths=[10, 28, 24] + [14] * len(names), rag=measure)
+        fmt = PERCENT if measure == "pct_valid" else COUNT
+        spec: dict[str, Column | str] = dict(keys)
+        for name in names:
+            field = name.removeprefix(prefix)
+            # The LA Code field's column is not the LA Code key column.
+            header = f"{field} (field)" if field in _KEYS.values() else field
+            spec[name] = Column(header=header, format=fmt, rag=measure == "pct_valid")
+        sheet = book.sheet(title)
+        sheet.title(title)
+        sheet.table(
+            checked,
+            spec,
+            note=_MEASURE_NOTES[measure] + " Returns that could not be read are left out.",
+            freeze=True,
+            key_columns=3,
+            empty="No return was read.",
+        )
 
-    ws, top = _sheet(
-        wb,
-        "Rule counts",
-        "Rows affected by each check",
-        [
-            "Errors first, then warnings; 0 where the check did not fire in that return.",
-        ],
+    sheet = book.sheet("Rule counts")
+    sheet.title("Rule counts")
+    spec = dict(keys)
+    for code, severity in severities.items():
+        spec[f"rule: {code}"] = Column(header=f"{code} ({severity})", format=COUNT)
+    sheet.table(
+        checked,
+        spec,
+        note="Rows affected by each check: errors first, then warnings; 0 where the check did "
+        "not fire in that return.",
+        freeze=True,
+        key_columns=3,
+        empty="No return was read.",
     )
-    spec = [(f"rule: {code}", f"{code} ({sev})", _COUNT) for code, sev in severities.items()]
-    _table(ws, top, checked, spec, widths=[10, 28, 24] + [16] * len(spec))
 
-    ws, top = _sheet(
-        wb,
-        "Not read",
-        "Returns that could not be checked",
-        [
-            "Unreadable: the file is not a return the tool can read (the reason says what to fix). "
-            "Crashed: the tool or its worker failed; run again, with --debug for details.",
-        ],
+    sheet = book.sheet("Not read")
+    sheet.title("Not read")
+    sheet.table(
+        not_read,
+        {
+            **keys,
+            "status": Column(header="Status", fills=_STATUS_FILLS),
+            "file": Column(header="File"),
+            "message": Column(header="Reason", width=80, wrap=True),
+        },
+        note="Unreadable: the file is not a return the tool can read (the reason says what to "
+        "fix). Crashed: the tool or its worker failed; run again, with --debug for details.",
+        freeze=True,
+        key_columns=3,
+        empty="None: every return was read and checked.",
     )
-    if not_read.height:
-        spec = [("status", "Status", None), ("file", "File", None), ("message", "Reason", None)]
-        _table(ws, top, not_read, spec, widths=[10, 28, 24, 12, 50, 100])
-    else:
-        ws.append(["None: every return was read and checked."])
-    wb.save(path)
-
-
-def _sheet(wb: Any, name: str, title: str, notes: Sequence[str]) -> tuple[WriteOnlyWorksheet, int]:
-    """A sheet with its title and notes; returns it and the row its table's header goes on."""
-    from openpyxl.styles import Font
-
-    from cld_polars.workbook import text_cell
-
-    ws = wb.create_sheet(name)
-    header_row = len(notes) + 3
-    ws.freeze_panes = f"D{header_row + 1}"  # write-only sheets: before the first row
-    cell = text_cell(ws, title)
-    cell.font = Font(bold=True, size=14)
-    ws.append([cell])
-    for note in notes:
-        cell = text_cell(ws, note)
-        cell.font = Font(italic=True, color="555555")
-        ws.append([cell])
-    ws.append([])
-    return ws, header_row
-
-
-def _table(
-    ws: WriteOnlyWorksheet,
-    header_row: int,
-    frame: pl.DataFrame,
-    spec: Sequence[tuple[str, str, str | None]],
-    *,
-    widths: Sequence[float],
-    rag: str | None = None,
-) -> None:
-    """The key columns (LA Code, Council, Return) then ``spec``'s: (column, header, format).
-
-    Text is always written as text cells (a council code or file name from a return can never
-    become a formula); % valid gets the per-return workbook's red/amber/green.
-    """
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
-
-    from cld_polars.workbook import rag_fill, text_cell
-
-    for i, width in enumerate(widths, 1):
-        ws.column_dimensions[get_column_letter(i)].width = width
-    header = []
-    for label in (*_KEY_LABELS, *(h for _, h, _ in spec)):
-        cell = text_cell(ws, label)
-        cell.font = Font(bold=True)
-        cell.fill = PatternFill("solid", fgColor="D9E1F2")
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
-        header.append(cell)
-    ws.append(header)
-    columns = [*_KEYS, *(c for c, _, _ in spec)]
-    formats = [None] * len(_KEYS) + [f for _, _, f in spec]
-    for row in frame.select(columns).iter_rows():  # one row per return
-        out: list[object] = []
-        for value, fmt in zip(row, formats, strict=True):
-            if value is None:
-                out.append(None)
-            elif isinstance(value, str):
-                out.append(text_cell(ws, value))
-            elif isinstance(value, bool):
-                out.append("yes" if value else "no")
-            else:
-                cell = WriteOnlyCell(ws, value=value)
-                if fmt:
-                    cell.number_format = fmt
-                if rag == "pct_valid":
-                    fill = rag_fill(value)
-                    if fill is not None:
-                        cell.fill = fill
-                out.append(cell)
-        ws.append(out)
-    if frame.height:
-        last = get_column_letter(len(columns))
-        ws.auto_filter.ref = f"A{header_row}:{last}{header_row + frame.height}"
+    book.write_to(path)

@@ -1,51 +1,51 @@
 """The Excel workbook: an AGEM-style validation report plus the summary counts.
 
-Why this exists: analysts know the AGEM Excel tool (flagged records, data items to address,
-basic summary statistics). This writes the workbook they would want instead, from a
-:class:`~cld_polars.report.Report`, with openpyxl in write-only mode (rows are streamed to the
-file, so a sheet of a million findings does not sit in memory as cell objects).
+Why this exists: analysts know the AGEM Excel tool (instructions, flagged records, data items
+to address, basic summary statistics). This writes the workbook they would want instead, from
+a :class:`~cld_polars.report.Report`. What goes on each sheet is decided here; how it looks
+(widths, wrapping, formats, frozen headers, filters, charts) is :mod:`cld_polars.presentation`,
+shared with the compare and national workbooks.
 
-Sheets, in order: ``Summary`` (the return, the run, the verdict and what to fix first),
-``Field validity by module`` (the central data-quality report's per-field measures with
-red/amber/green by % valid), ``Rule errors`` (one row per check that fired), ``Rows to fix``
-(one row per finding, in line order) and ``Summary counts`` (the tables of
-:mod:`cld_polars.summary`, with a chart of events by month).
+Sheets, in order: ``Instructions`` (what was checked, how to read each sheet, what to fix
+first, the verdict, how to re-run), ``Summary`` (the return, the run, the verdict, what to fix
+first, % valid by module), ``Field validity by module`` (the central data-quality report's
+per-field measures with red/amber/green by % valid), ``Rule errors`` (one row per check that
+fired), ``Rows to fix`` (one row per finding, in line order) and ``Summary counts`` (the
+tables of :mod:`cld_polars.summary`, with charts beside the tables they plot).
 
-Two rules hold for every cell:
-
-* Values from the return are always text. openpyxl writes a string starting with ``=`` as a
-  formula and one equal to an Excel error code (``#N/A``) as an error, so such values are
-  written as explicit string cells (``data_type = "s"``); a return holding
-  ``=HYPERLINK(...)`` can never put a live formula in the analyst's workbook. Control
-  characters that XML cannot hold (``openpyxl.cell.cell.ILLEGAL_CHARACTERS_RE``) are replaced
-  by U+FFFD rather than crashing the write.
-* Counts are numbers (int), percentages are fractions with a ``%`` number format, money has a
-  ``£`` format, dates are dates.
+Values from the return are always text cells, and counts are numbers, percentages fractions
+with a % format, money in pounds, dates dates (see :mod:`cld_polars.presentation`).
 
 The workbook is written to a temporary file beside the target and renamed into place when it
-is complete (``report.write_atomic_with``), so a failure leaves no half-written file.
+is complete, so a failure leaves no half-written file.
 """
 
 from __future__ import annotations
 
 import os
-import zipfile
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE, Cell
-from openpyxl.chart import BarChart, Reference
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from cld_polars import __version__
+from cld_polars.checks.filerules import RULES as FILE_RULES
+from cld_polars.presentation import (
+    COUNT,
+    DATE,
+    DATETIME,
+    EXCEL_MAX_ROWS,
+    INTEGER,
+    MONTH,
+    PERCENT,
+    RAG_THRESHOLDS,
+    SECONDS,
+    SEVERITY_FILLS,
+    Book,
+    Column,
+    Fact,
+)
 from cld_polars.report import write_atomic_with
 from cld_polars.spec import MODULES
 from cld_polars.summary import TABLES
@@ -53,43 +53,37 @@ from cld_polars.summary import TABLES
 if TYPE_CHECKING:
     from cld_polars.report import Report
 
-#: Excel's rows per sheet (2**20).
-EXCEL_MAX_ROWS = 1_048_576
+__all__ = [
+    "EXCEL_MAX_ROWS",
+    "MAX_FINDING_ROWS",
+    "RAG_THRESHOLDS",
+    "SHEETS",
+    "WorkbookResult",
+    "overflow_path",
+    "write_workbook",
+]
+
 #: Rows above the findings on the Rows to fix sheet: the notice and the header.
 ROWS_TO_FIX_TOP_ROWS = 2
 #: The most findings one Rows to fix sheet can hold; the rest go to a file beside the workbook.
 MAX_FINDING_ROWS = EXCEL_MAX_ROWS - ROWS_TO_FIX_TOP_ROWS
-#: % valid at or above the first is green, at or above the second amber, below it red.
-RAG_THRESHOLDS = (0.95, 0.80)
-#: Column widths follow the longest value (in characters), within these bounds.
-MIN_COLUMN_WIDTH, MAX_COLUMN_WIDTH = 8, 60
 #: Rules listed under "What to fix first" on the Summary sheet.
 FIX_FIRST = 10
+#: The specification the checks come from.
+SPECIFICATION = "Adult Social Care Client Level Data, Release 2 (DHSC guidance, January 2025)"
+#: Width of the columns holding advice (messages, what to do): wide enough to read, wrapped.
+ADVICE_WIDTH = 70.0
 
-SHEETS = (
-    "Summary",
-    "Field validity by module",
-    "Rule errors",
-    "Rows to fix",
-    "Summary counts",
-)
-
-_BOLD = Font(bold=True)
-_TITLE = Font(bold=True, size=14)
-_ITALIC = Font(italic=True, color="555555")
-_HEADER_FILL = PatternFill("solid", fgColor="D9E1F2")
-_GREEN = PatternFill("solid", fgColor="C6EFCE")
-_AMBER = PatternFill("solid", fgColor="FFEB9C")
-_RED = PatternFill("solid", fgColor="FFC7CE")
-_WRAP = Alignment(wrap_text=True, vertical="top")
-_PERCENT = "0.0%"
-_MONEY = "£#,##0.00"
-_DATE = "DD/MM/YYYY"
-_DATETIME = "DD/MM/YYYY HH:MM:SS"
-_COUNT = "#,##0"
-#: The same control characters as openpyxl's ILLEGAL_CHARACTERS_RE, for Polars' regex engine.
-_ILLEGAL_PATTERN = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
-_REPLACEMENT = "\ufffd"
+INSTRUCTIONS = "Instructions"
+SUMMARY = "Summary"
+VALIDITY = "Field validity by module"
+RULES_SHEET = "Rule errors"
+FINDINGS_SHEET = "Rows to fix"
+COUNTS = "Summary counts"
+SHEETS = (INSTRUCTIONS, SUMMARY, VALIDITY, RULES_SHEET, FINDINGS_SHEET, COUNTS)
+#: Chart titles on the Summary counts sheet: each is the title of the table it plots.
+MONTHS_TITLE = TABLES["events_by_month"].title
+UNDATED_TITLE = "Events with no end date, or an end date that is not a date"
 
 
 @dataclass(frozen=True)
@@ -107,240 +101,328 @@ class WorkbookResult:
         return self.findings - self.findings_written
 
 
-# --- cells --------------------------------------------------------------------------------
+def _verdict(report: Report) -> str:
+    return "FAIL: errors to fix" if report.exit_code else "PASS: no errors"
 
 
-def _needs_string_cell(value: str) -> bool:
-    """Would openpyxl write this text as something other than text (a formula, an error)?"""
-    return (len(value) > 1 and value.startswith("=")) or value in ERROR_CODES
+def _file_facts(report: Report) -> list[Fact]:
+    """The return's file name and, where it has one, its folder (a long path reads badly)."""
+    from cld_polars.cli import sample_path
+
+    path = Path(report.file)
+    facts = [Fact("File", path.name or report.file)]
+    if report.file == str(sample_path()):
+        facts.append(Fact("Folder", "(inside cld_polars: the bundled synthetic sample)"))
+    elif str(path.parent) not in ("", "."):
+        facts.append(Fact("Folder", str(path.parent)))
+    return facts
 
 
-def text_cell(ws: WriteOnlyWorksheet, value: str) -> Cell:
-    """An explicit string cell: openpyxl infers a formula from a leading '='; setting the data
-    type after the value makes the writer emit the text as an inline string."""
-    cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub(_REPLACEMENT, value))
-    cell.data_type = "s"
-    return cell
+def _rerun_command(report: Report, workbook: Path) -> str:
+    from cld_polars.cli import sample_path
+
+    if report.file == str(sample_path()):
+        return f'cld-validate --sample --xlsx "{workbook.name}"'
+    return f'cld-validate "{report.file}" --xlsx "{workbook.name}"'
 
 
-def _value(ws: WriteOnlyWorksheet, value: object) -> object:
-    """A value ready for ``ws.append``: text made safe, everything else as it is."""
-    if isinstance(value, str):
-        if _needs_string_cell(value):
-            return text_cell(ws, value)
-        if ILLEGAL_CHARACTERS_RE.search(value):
-            return ILLEGAL_CHARACTERS_RE.sub(_REPLACEMENT, value)
-    return value
+# --- Instructions -------------------------------------------------------------------------
 
 
-def _styled(
-    ws: WriteOnlyWorksheet,
-    value: object,
-    *,
-    font: Font | None = None,
-    fill: PatternFill | None = None,
-    number_format: str | None = None,
-    alignment: Alignment | None = None,
-) -> Cell:
-    if isinstance(value, str):
-        cell = text_cell(ws, value)
-    else:
-        cell = WriteOnlyCell(ws, value=value)
-    if font is not None:
-        cell.font = font
-    if fill is not None:
-        cell.fill = fill
-    if number_format is not None:
-        cell.number_format = number_format
-    if alignment is not None:
-        cell.alignment = alignment
-    return cell
-
-
-def _header(ws: WriteOnlyWorksheet, names: Iterable[str]) -> list[Cell]:
-    return [_styled(ws, n, font=_BOLD, fill=_HEADER_FILL, alignment=_WRAP) for n in names]
-
-
-def _number_format(column: str, dtype: pl.DataType) -> str | None:
-    if "(£)" in column:
-        return _MONEY
-    if dtype.is_integer():
-        return _COUNT
-    if dtype == pl.Date:
-        return _DATE
-    return None
-
-
-def rag_fill(fraction: float | None) -> PatternFill | None:
-    """Green, amber or red by ``RAG_THRESHOLDS``; no colour where there is nothing to judge."""
-    if fraction is None:
-        return None
-    green, amber = RAG_THRESHOLDS
-    return _GREEN if fraction >= green else _AMBER if fraction >= amber else _RED
-
-
-def _widths(ws: WriteOnlyWorksheet, widths: Sequence[float]) -> None:
-    """Column widths; write-only sheets take them only before the first row is written."""
-    for i, width in enumerate(widths, 1):
-        bounded = max(MIN_COLUMN_WIDTH, min(MAX_COLUMN_WIDTH, width + 2))
-        ws.column_dimensions[get_column_letter(i)].width = bounded
-
-
-def _frame_widths(frame: pl.DataFrame, headers: Sequence[str] | None = None) -> list[float]:
-    """The longest text of each column (header included), measured by Polars, not a loop."""
-    headers = list(headers or frame.columns)
-    if frame.height == 0:
-        return [float(len(h)) for h in headers]
-    longest = frame.select(
-        pl.col(c).cast(pl.String).str.len_chars().max().fill_null(0) for c in frame.columns
-    ).row(0)
-    return [float(max(len(h), n)) for h, n in zip(headers, longest, strict=True)]
-
-
-def _table_rows(ws: WriteOnlyWorksheet, frame: pl.DataFrame) -> Iterator[list[object]]:
-    """The rows of a small frame as cells: formats by column, text made safe."""
-    formats = [_number_format(c, frame.schema[c]) for c in frame.columns]
-    for row in frame.iter_rows():
-        out: list[object] = []
-        for value, fmt in zip(row, formats, strict=True):
-            if fmt is not None and value is not None:
-                out.append(_styled(ws, value, number_format=fmt))
-            else:
-                out.append(_value(ws, value))
-        yield out
-
-
-def _freeze(ws: WriteOnlyWorksheet, header_row: int, columns: int = 0) -> None:
-    """Keep the rows down to the header (and ``columns`` columns) in view. Write-only sheets
-    write their view with the first row, so this must come before any ``append``."""
-    ws.freeze_panes = f"{get_column_letter(columns + 1)}{header_row + 1}"
-
-
-def _filter(ws: WriteOnlyWorksheet, header_row: int, columns: int, last_row: int) -> None:
-    """An autofilter on the header row over the table (written with the sheet's tail)."""
-    ws.auto_filter.ref = f"A{header_row}:{get_column_letter(columns)}{max(last_row, header_row)}"
-
-
-# --- sheets -------------------------------------------------------------------------------
-
-
-def _summary_sheet(
-    wb: Workbook, report: Report, tables: dict[str, pl.DataFrame], result: WorkbookResult
-) -> None:
-    ws = wb.create_sheet("Summary")
-    _widths(ws, [34, 40, 14, 30, 100])
-    _freeze(ws, 1)
-    overview = tables["overview"].row(0, named=True) if tables["overview"].height else {}
-
-    def title(text: str) -> None:
-        ws.append([])
-        ws.append([_styled(ws, text, font=_BOLD)])
-
-    def fact(label: str, value: object, number_format: str | None = None) -> None:
-        cell = _styled(ws, value, number_format=number_format) if value is not None else None
-        ws.append([label, cell if cell is not None else "(not known)"])
-
-    ws.append([_styled(ws, "CLD validation report", font=_TITLE)])
-    ws.append(
+def _instructions_sheet(book: Book, report: Report, result: WorkbookResult) -> None:
+    sheet = book.sheet(INSTRUCTIONS, gridlines=False)
+    failed = bool(report.exit_code)
+    sheet.title(
+        "CLD validation report: read this first",
+        "This workbook is what cld_polars found in one Client Level Data return, before it "
+        "goes to the Data Landing Portal: the rows and values to correct, and counts to "
+        "sense-check.",
+    )
+    sheet.heading("What was checked")
+    sheet.facts(
         [
-            _styled(
-                ws,
-                "Adult Social Care Client Level Data, Release 2: what the validator found and "
-                "the counts to sense-check. Start with the verdict and 'What to fix first'.",
-                font=_ITALIC,
-            )
+            *_file_facts(report),
+            Fact("Specification", SPECIFICATION),
+            Fact(
+                "Checks",
+                f"{len(report.checks):,} checks of rows and values (formats, defined lists, "
+                "Annex A's mandatory fields, cross-field and cross-row logic) and "
+                f"{len(FILE_RULES)} file rules of the Data Landing Portal",
+            ),
+            Fact("Rows checked", report.rows, COUNT),
+            Fact("Tool", f"cld_polars {__version__}"),
+            Fact("Validated at", report.validated_at.replace(microsecond=0), DATETIME),
         ]
     )
-    title("The return")
-    fact("File", report.file)
-    fact("LA Code", overview.get("LA Code"))
-    fact("Council", overview.get("Council") or "(not a listed council code)")
-    fact("Reporting period start", overview.get("Reporting Period Start Date"), _DATE)
-    fact("Reporting period end", overview.get("Reporting Period End Date"), _DATE)
-    fact("Rows", report.rows, _COUNT)
-    fact("People (distinct LA Person Unique Identifiers)", overview.get("People"), _COUNT)
-    fact("Events", overview.get("Events"), _COUNT)
-    for row in tables["events_by_type"].iter_rows(named=True):
-        label = row["Event Type"]
-        name = "Rows without an event" if label == "(blank)" else f"  {label}"
-        fact(name, row["Rows"], _COUNT)
-
-    title("The run")
-    fact("Tool", f"cld_polars {__version__}")
-    fact("Specification", f"CLD Release {report.release} (DHSC guidance, January 2025)")
-    fact("Validated at", report.validated_at.replace(microsecond=0), _DATETIME)
-    fact("Validation took (seconds)", round(report.seconds, 2), "0.00")
-    fact("Encoding", report.encoding)
-    fact("Checks run", len(report.checks), _COUNT)
-    if report.skipped_checks:
-        fact("Checks skipped (column missing)", ", ".join(report.skipped_checks))
-
-    title("The verdict")
-    failed = bool(report.exit_code)
-    ws.append(
+    sheet.heading("The verdict")
+    sheet.facts(
         [
-            "Result",
-            _styled(
-                ws,
-                "FAIL: errors to fix" if failed else "PASS: no errors",
-                font=_BOLD,
-                fill=_RED if failed else _GREEN,
+            Fact("Result", _verdict(report), fill="red" if failed else "green", bold=True),
+            Fact(
+                "Exit status",
+                f"{report.exit_code}: "
+                + (
+                    "errors to fix before the return is submitted"
+                    if failed
+                    else "no errors (warnings, if any, are worth a look)"
+                )
+                + ". The command line exits 0 with no errors, 1 with errors, 2 when a file "
+                "cannot be read at all.",
+            ),
+            Fact("Rows with at least one error", report.errors, COUNT),
+            Fact("Rows with at least one warning", report.warnings, COUNT),
+        ]
+    )
+    sheet.heading("What to fix first")
+    for step in (
+        "1. File-level findings (the Summary sheet, and Scope 'file' on Rule errors): the "
+        "portal reads the whole file differently, or not at all, until they are fixed.",
+        "2. Errors, the checks that affect the most rows first (the Summary's 'What to fix "
+        "first'; Rule errors is sorted that way). One fix in the extract often clears "
+        "thousands of rows.",
+        "3. Warnings: allowed by the specification but probably wrong, or against its advice. "
+        "Check them; correct those that are wrong.",
+        "4. Work through Rows to fix: filter on Check or Field to take one problem at a time. "
+        "Line is the line of the CSV (the header is line 1); Suggested value is the correct "
+        "form where one can be worked out.",
+        "5. Correct the source system or the extract, export the return again and re-run "
+        "(below) until the result is PASS.",
+    ):
+        sheet.paragraph(step)
+    sheet.heading("How to read each sheet")
+    guide = pl.DataFrame(
+        {
+            "Sheet": list(SHEETS[1:]),
+            "What it shows": [
+                "The return (council, period, rows, people, events), the run, the verdict, "
+                "findings by severity, file-level findings, the ten checks to fix first and "
+                "% valid by module.",
+                "For each of the 48 fields, by module: rows where it is mandatory, optional "
+                "or not applicable; of those where it applies, how many values are valid, "
+                "blank, invalid, Release 1 values or near misses; % valid in red, amber or "
+                "green.",
+                "One row per check that fired: its code, severity, fields, rows affected, "
+                "what is wrong and what to do, and the guidance section it comes from. "
+                "File-level findings come first.",
+                "One row per problem found in a row, in line order: the line, the person and "
+                "event, the field, the value as given, the check, what is wrong and the "
+                "suggested value.",
+                "Counts to sense-check before submitting: events by type and month, "
+                "requests, assessments, services, reviews, people, long term support and "
+                "weekly costs, with charts.",
+            ],
+            "How to use it": [
+                "Start here after this sheet: is the return a PASS, and what are the biggest "
+                "problems?",
+                "Find the fields with poor data quality (red: under "
+                f"{RAG_THRESHOLDS[1]:.0%} valid). The same measures as DHSC's central "
+                "data-quality report.",
+                "Filter on Severity or Category; read Message for what to change.",
+                "Filter on Check or Field; fix the rows in your system, not in the CSV.",
+                "Compare with what you expect: an empty month, a service type at zero or a "
+                "cost 100 times too high is worth a look even when every row is valid.",
+            ],
+        }
+    )
+    sheet.table(
+        guide,
+        {
+            "Sheet": Column(link=True),
+            "What it shows": Column(width=60, wrap=True),
+            "How to use it": Column(width=50, wrap=True),
+        },
+    )
+    sheet.heading("Where the rules come from")
+    sheet.paragraph(
+        "The checks follow DHSC's Client Level Data Release 2 specification (January 2025): "
+        "the data items and their defined lists, the formats, and Annex A's rules on which "
+        "fields are mandatory for which event type and client type; and the file rules of "
+        "NHS England's Data Landing Portal (encoding, header, one record per line). Each "
+        "check's 'Guidance section' on Rule errors names the part of the specification it "
+        "comes from. Where the guidance is ambiguous, the choice made is listed in the "
+        "project's docs/checks.md."
+    )
+    green, amber = RAG_THRESHOLDS
+    sheet.paragraph(
+        f"Colours: % valid is green at {green:.0%} or more, amber from {amber:.0%} to under "
+        f"{green:.0%}, red under {amber:.0%}. Severity: error (the row does not meet the "
+        "specification) is red, warning (allowed, but probably wrong) amber."
+    )
+    sheet.heading("How to re-run")
+    sheet.facts(
+        [
+            Fact("Command", _rerun_command(report, result.path)),
+            Fact(
+                "Also useful",
+                "cld-validate fix RETURN.csv --out FIXED.csv writes a copy with Release 1 "
+                "values, near misses and postcodes corrected; cld-validate compare "
+                "PREVIOUS.csv CURRENT.csv --xlsx diff.xlsx shows what changed since last "
+                "quarter; cld-validate --help lists every option.",
             ),
         ]
     )
-    fact("Rows with at least one error", report.errors, _COUNT)
-    fact("Rows with at least one warning", report.warnings, _COUNT)
-    ws.append([])
-    ws.append(_header(ws, ["Severity", "Checks fired", "Rows affected", "Findings", ""]))
-    by_severity = dict(report.findings.group_by("severity").len().collect().iter_rows())
-    fired = dict(report.rules.group_by("severity").len().iter_rows())
-    file_counts = {
-        sev: sum(1 for f in report.file_findings if f.severity == sev)
-        for sev in ("error", "warning")
-    }
-    rows_by_severity = {"error": report.errors, "warning": report.warnings}
-    for sev in ("error", "warning"):
-        ws.append(
-            [
-                sev,
-                _styled(ws, int(fired.get(sev, 0)), number_format=_COUNT),
-                _styled(ws, int(rows_by_severity[sev]), number_format=_COUNT),
-                _styled(ws, int(by_severity.get(sev, 0)), number_format=_COUNT),
-                f"and {file_counts[sev]} file-level" if file_counts[sev] else None,
-            ]
+
+
+# --- Summary ------------------------------------------------------------------------------
+
+
+def _summary_sheet(
+    book: Book, report: Report, tables: dict[str, pl.DataFrame], result: WorkbookResult
+) -> None:
+    sheet = book.sheet(SUMMARY, gridlines=False, tab_color="red" if report.exit_code else "green")
+    overview = tables["overview"].row(0, named=True) if tables["overview"].height else {}
+    sheet.title(
+        "CLD validation report",
+        "Adult Social Care Client Level Data, Release 2: what the validator found and the "
+        "counts to sense-check. Start with the verdict and 'What to fix first'.",
+    )
+    sheet.heading("The return")
+    facts = [
+        *_file_facts(report),
+        Fact("LA Code", overview.get("LA Code")),
+        Fact("Council", overview.get("Council") or "(not a listed council code)"),
+        Fact("Reporting period start", overview.get("Reporting Period Start Date"), DATE),
+        Fact("Reporting period end", overview.get("Reporting Period End Date"), DATE),
+        Fact("Rows", report.rows, COUNT),
+        Fact("People (distinct LA Person Unique Identifiers)", overview.get("People"), COUNT),
+        Fact("Events", overview.get("Events"), COUNT),
+    ]
+    by_type = tables["events_by_type"].select("Event Type", "Rows").rows()
+    for label, rows in by_type:
+        name = "Rows without an event" if label == "(blank)" else f"  {label}"
+        facts.append(Fact(name, rows, COUNT))
+    sheet.facts(facts)
+
+    sheet.heading("The run")
+    run = [
+        Fact("Tool", f"cld_polars {__version__}"),
+        Fact("Specification", SPECIFICATION),
+        Fact("Validated at", report.validated_at.replace(microsecond=0), DATETIME),
+        Fact("Validation took (seconds)", round(report.seconds, 2), SECONDS),
+        Fact("Encoding", report.encoding),
+        Fact("Checks run", len(report.checks), COUNT),
+    ]
+    if report.skipped_checks:
+        run.append(Fact("Checks skipped (column missing)", ", ".join(report.skipped_checks)))
+    sheet.facts(run)
+
+    sheet.heading("The verdict")
+    sheet.facts(_verdict_facts(report))
+
+    files = pl.DataFrame(
+        {
+            "Severity": [f.severity for f in report.file_findings],
+            "Code": [f.code for f in report.file_findings],
+            "Line": [f.line for f in report.file_findings],
+            "Field": [f.field for f in report.file_findings],
+            "Message": [f.message for f in report.file_findings],
+        },
+        schema={"Severity": pl.String, "Code": pl.String, "Line": pl.Int64}
+        | {
+            "Field": pl.String,
+            "Message": pl.String,
+        },
+    )
+    sheet.table(
+        files,
+        {
+            "Severity": Column(fills=SEVERITY_FILLS),
+            "Code": Column(),
+            "Line": Column(format=INTEGER),
+            "Field": Column(),
+            "Message": Column(width=ADVICE_WIDTH, wrap=True),
+        },
+        title="File-level findings (fix these first)",
+        empty="None: the file's encoding, header and structure are as the portal expects.",
+    )
+
+    fix_first = report.rules.head(FIX_FIRST).select(
+        pl.col("code").alias("Check"),
+        pl.col("severity").alias("Severity"),
+        pl.col("rows").alias("Rows affected"),
+        pl.col("fields").list.join(", ").replace("", "whole row").alias("Fields"),
+        pl.col("message").alias("What to do"),
+    )
+    more = report.rules.height - FIX_FIRST
+    sheet.table(
+        fix_first,
+        {
+            "Check": Column(),
+            "Severity": Column(fills=SEVERITY_FILLS),
+            "Rows affected": COUNT,
+            "Fields": Column(wrap=True, width=24),
+            "What to do": Column(width=ADVICE_WIDTH, wrap=True),
+        },
+        title="What to fix first",
+        note="File-level errors first (above), then the checks that affect the most rows, "
+        "errors before warnings."
+        + (
+            f" {more:,} more {'check is' if more == 1 else 'checks are'} on the Rule errors sheet."
+            if more > 0
+            else ""
+        ),
+        empty="No row-level findings.",
+    )
+
+    modules = _modules_frame(report)
+    table = sheet.table(
+        modules,
+        {
+            "Module": Column(),
+            "% valid": Column(format=PERCENT, rag=True),
+            "Valid": COUNT,
+            "Values judged": COUNT,
+        },
+        title="% valid by module",
+        note="Of the values the fields of each module need or were given where they apply, "
+        "the share that is valid (the Field validity sheet has each field).",
+    )
+    if modules.height:
+        sheet.chart(
+            table, categories="Module", values=["% valid"], kind="bar", percent=True, height=8.0
         )
+    sheet.heading("Rows to fix")
+    sheet.note(_rows_to_fix_notice(result), strong=result.overflow is not None)
 
-    title("File-level findings (fix these first)")
-    if report.file_findings:
-        ws.append(_header(ws, ["Severity", "Code", "Line", "Field", "Message"]))
-        for f in report.file_findings:
-            ws.append([f.severity, f.code, f.line, _value(ws, f.field), _value(ws, f.message)])
-    else:
-        ws.append(["None: the file's encoding, header and structure are as the DLP expects."])
 
-    title("What to fix first")
-    if report.rules.height:
-        ws.append(["File-level errors first, then the checks that affect the most rows:"])
-        ws.append(_header(ws, ["Severity", "Check", "Rows affected", "Fields", "What to do"]))
-        for rule in report.rules.head(FIX_FIRST).iter_rows(named=True):
-            ws.append(
-                [
-                    rule["severity"],
-                    rule["code"],
-                    _styled(ws, int(rule["rows"]), number_format=_COUNT),
-                    ", ".join(rule["fields"]) or "whole row",
-                    _value(ws, rule["message"]),
-                ]
-            )
-        if report.rules.height > FIX_FIRST:
-            ws.append(
-                [f"... and {report.rules.height - FIX_FIRST} more checks on the Rule errors sheet."]
-            )
-    else:
-        ws.append(["No row-level findings."])
+def _verdict_facts(report: Report) -> list[Fact]:
+    """The verdict and the counts behind it, by severity (each a number, to sum or compare)."""
+    findings = dict(report.findings.group_by("severity").len().collect().rows())
+    fired = dict(report.rules.group_by("severity").len().rows())
+    failed = bool(report.exit_code)
+    facts = [
+        Fact("Result", _verdict(report), fill="red" if failed else "green", bold=True),
+        Fact("Rows with at least one error", report.errors, COUNT),
+        Fact("Rows with at least one warning", report.warnings, COUNT),
+    ]
+    for severity, plural in (("error", "errors"), ("warning", "warnings")):
+        facts += [
+            Fact(f"Checks that found {plural}", int(fired.get(severity, 0)), COUNT),
+            Fact(f"Findings (row and check): {plural}", int(findings.get(severity, 0)), COUNT),
+            Fact(
+                f"File-level {plural}",
+                sum(1 for f in report.file_findings if f.severity == severity),
+                COUNT,
+            ),
+        ]
+    return facts
 
-    title("Rows to fix")
-    ws.append([_rows_to_fix_notice(result)])
+
+def _modules_frame(report: Report) -> pl.DataFrame:
+    """% valid pooled over each module's fields (module order of the specification)."""
+    judged = pl.col("mandatory_rows") + pl.col("optional_rows") - pl.col("blank_optional")
+    order = {m: i for i, m in enumerate(MODULES)}
+    return (
+        report.fields.group_by("module")
+        .agg(
+            judged.sum().alias("Values judged"),
+            pl.col("valid").sum().alias("Valid"),
+        )
+        .filter(pl.col("Values judged") > 0)
+        .with_columns((pl.col("Valid") / pl.col("Values judged")).alias("% valid"))
+        .sort(pl.col("module").replace_strict(order, default=len(order)))
+        .select(pl.col("module").alias("Module"), "% valid", "Valid", "Values judged")
+    )
 
 
 def _rows_to_fix_notice(result: WorkbookResult) -> str:
@@ -358,6 +440,8 @@ def _rows_to_fix_notice(result: WorkbookResult) -> str:
         f"{result.overflow.name}, beside this workbook."
     )
 
+
+# --- Field validity -------------------------------------------------------------------------
 
 _VALIDITY_COLUMNS = {
     "module": "Module",
@@ -379,79 +463,61 @@ _VALIDITY_COLUMNS = {
 }
 
 
-def _validity_sheet(wb: Workbook, report: Report) -> None:
-    ws = wb.create_sheet("Field validity by module")
+def _validity_sheet(book: Book, report: Report) -> None:
+    sheet = book.sheet(VALIDITY)
     order = {m: i for i, m in enumerate(MODULES)}
     frame = (
         report.fields.with_columns(
-            pl.col("module").replace_strict(order, default=len(order)).alias("__order")
+            pl.col("module").replace_strict(order, default=len(order)).alias("__order"),
+            pl.col("pct_valid").fill_nan(None),
         )
         .sort("__order", maintain_order=True)
         .select(list(_VALIDITY_COLUMNS))
     )
-    headers = list(_VALIDITY_COLUMNS.values())
-    widths = _frame_widths(frame.with_columns(pl.col("present").cast(pl.String)), headers)
-    widths = [min(w, 16) if i >= 2 else w for i, w in enumerate(widths)]  # wrapped headers
-    _widths(ws, widths)
-    _freeze(ws, 2, columns=2)
     green, amber = RAG_THRESHOLDS
-    ws.append(
-        [
-            _styled(
-                ws,
-                "% valid = valid / (rows where mandatory + rows where optional - blank where "
-                f"optional). Green: {green:.0%} or more; amber: {amber:.0%} to under "
-                f"{green:.0%}; red: under {amber:.0%}; no colour: no rows to judge.",
-                font=_ITALIC,
-            )
-        ]
+    sheet.title("Field validity by module")
+    columns: dict[str, Column | str] = {
+        name: Column(header=header) for name, header in _VALIDITY_COLUMNS.items()
+    }
+    columns["pct_valid"] = Column(header="% valid", format=PERCENT, rag=True)
+    sheet.table(
+        frame,
+        columns,
+        note="% valid = valid / (rows where mandatory + rows where optional - blank where "
+        f"optional). Green: {green:.0%} or more; amber: {amber:.0%} to under {green:.0%}; "
+        f"red: under {amber:.0%}; no colour: no rows to judge.",
+        freeze=True,
+        key_columns=2,
     )
-    ws.append(_header(ws, headers))
-    pct_at = list(_VALIDITY_COLUMNS).index("pct_valid")
-    present_at = list(_VALIDITY_COLUMNS).index("present")
-    for row in frame.iter_rows():
-        cells: list[object] = []
-        for i, value in enumerate(row):
-            if i == pct_at:
-                cells.append(
-                    _styled(ws, value, number_format=_PERCENT, fill=rag_fill(value))
-                    if value is not None
-                    else None
-                )
-            elif i == present_at:
-                cells.append("Yes" if value else "No")
-            elif isinstance(value, int):
-                cells.append(_styled(ws, value, number_format=_COUNT))
-            else:
-                cells.append(_value(ws, value))
-        ws.append(cells)
-    _filter(ws, 2, len(headers), 2 + frame.height)
 
 
-def _rules_sheet(wb: Workbook, report: Report) -> None:
-    ws = wb.create_sheet("Rule errors")
-    headers = [
-        "Code",
-        "Severity",
-        "Scope",
-        "Fields",
-        "Rows affected",
-        "Message",
-        "Guidance section",
-        "Category",
-    ]
+# --- Rule errors ----------------------------------------------------------------------------
+
+
+def _rules_sheet(book: Book, report: Report) -> None:
+    sheet = book.sheet(RULES_SHEET)
+    n = len(report.file_findings)
     file_rows = pl.DataFrame(
         {
             "Code": [f.code for f in report.file_findings],
             "Severity": [f.severity for f in report.file_findings],
-            "Scope": ["file"] * len(report.file_findings),
+            "Scope": ["file"] * n,
             "Fields": [f.field or "" for f in report.file_findings],
-            "Rows affected": [None] * len(report.file_findings),
+            "Rows affected": [None] * n,
             "Message": [f.message for f in report.file_findings],
-            "Guidance section": ["Data Landing Portal file rules"] * len(report.file_findings),
-            "Category": ["file"] * len(report.file_findings),
+            "Guidance section": ["Data Landing Portal file rules"] * n,
+            "Category": ["file"] * n,
         },
-        schema=dict.fromkeys(headers, pl.String) | {"Rows affected": pl.Int64},
+        schema={
+            "Code": pl.String,
+            "Severity": pl.String,
+            "Scope": pl.String,
+            "Fields": pl.String,
+            "Rows affected": pl.Int64,
+            "Message": pl.String,
+            "Guidance section": pl.String,
+            "Category": pl.String,
+        },
     )
     rule_rows = report.rules.select(
         pl.col("code").alias("Code"),
@@ -464,200 +530,159 @@ def _rules_sheet(wb: Workbook, report: Report) -> None:
         pl.col("category").alias("Category"),
     )
     frame = pl.concat([file_rows, rule_rows], how="vertical")
-    _widths(ws, _frame_widths(frame))
-    _freeze(ws, 1)
-    ws.append(_header(ws, headers))
-    for row in _table_rows(ws, frame):
-        ws.append(row)
-    _filter(ws, 1, len(headers), 1 + frame.height)
+    sheet.title("Rule errors")
+    sheet.table(
+        frame,
+        {
+            "Code": Column(),
+            "Severity": Column(fills=SEVERITY_FILLS),
+            "Scope": Column(),
+            "Fields": Column(width=24, wrap=True),
+            "Rows affected": COUNT,
+            "Message": Column(width=ADVICE_WIDTH, wrap=True),
+            "Guidance section": Column(width=30, wrap=True),
+            "Category": Column(),
+        },
+        note="One row per check that fired: file-level findings first, then errors and "
+        "warnings, most rows first. Message says what is wrong and what to do; Rows to fix "
+        "lists the rows.",
+        freeze=True,
+        key_columns=1,
+        empty="No checks fired.",
+    )
 
 
-FINDINGS_SHEET = "Rows to fix"
-_FINDING_COLUMNS = {
-    "line": "Line",
-    "person_id": "LA Person Unique Identifier",
-    "event_reference": "Event Reference",
-    "event_type": "Event Type",
-    "field": "Field",
-    "value": "Value",
-    "severity": "Severity",
-    "code": "Check",
-    "what": "What is wrong",
-    "suggestion": "Suggested value",
+# --- Rows to fix ----------------------------------------------------------------------------
+
+_FINDING_COLUMNS: dict[str, Column | str] = {
+    "line": Column(header="Line", format=INTEGER),
+    "person_id": Column(header="LA Person Unique Identifier"),
+    "event_reference": Column(header="Event Reference"),
+    "event_type": Column(header="Event Type"),
+    "field": Column(header="Field", wrap=True, width=22),
+    "value": Column(header="Value", width=30),
+    "severity": Column(header="Severity", fills=SEVERITY_FILLS),
+    "code": Column(header="Check"),
+    "what": Column(header="What is wrong", width=ADVICE_WIDTH, wrap=True),
+    "suggestion": Column(header="Suggested value", width=30),
 }
 
 
 def _findings_frame(report: Report, limit: int) -> pl.DataFrame:
-    """The first ``limit`` findings in line order, with the rule's message and text made safe
-    in Polars (control characters replaced)."""
+    """The first ``limit`` findings in line order, with the rule's message."""
     messages = report.rules.select("code", pl.col("message").alias("what"))
-    text = [c for c in _FINDING_COLUMNS if c != "line"]
     return (
         report.findings.sort("line", maintain_order=True)
         .head(limit)
         .join(messages.lazy(), on="code", how="left", maintain_order="left")
         .select(list(_FINDING_COLUMNS))
-        .with_columns(pl.col(text).str.replace_all(_ILLEGAL_PATTERN, _REPLACEMENT))
         .collect()
     )
 
 
-#: The Rows to fix sheet's first data row (under the notice and the header).
-_FIRST_FINDING_ROW = 3
-#: Findings turned into sheet XML at a time (a few MB of text each).
-_XML_BATCH = 50_000
-
-
-def _findings_sheet(wb: Workbook, frame: pl.DataFrame, result: WorkbookResult) -> None:
-    """The notice and header of Rows to fix; its rows are added by :func:`_add_finding_rows`
-    once openpyxl has saved the workbook."""
-    ws = wb.create_sheet(FINDINGS_SHEET)
-    headers = list(_FINDING_COLUMNS.values())
-    _widths(ws, _frame_widths(frame, headers))
-    _freeze(ws, 2)
-    ws.append([_styled(ws, _rows_to_fix_notice(result), font=_BOLD if result.overflow else None)])
-    ws.append(_header(ws, headers))
-    _filter(ws, 2, len(headers), _FIRST_FINDING_ROW - 1 + frame.height)
-
-
-def _rows_xml(frame: pl.DataFrame, first_row: int) -> pl.Series:
-    """Each finding as a sheet row in SpreadsheetML, built by Polars expressions.
-
-    Why not openpyxl: it writes about 10,000 rows a second, a cell at a time; a return with
-    hundreds of thousands of findings spent minutes here. Every text value is an inline
-    string (never a formula or an error value, whatever it starts with), escaped for XML;
-    the line is a number; a null is an absent cell.
-    """
-    row = pl.int_range(first_row, first_row + pl.len(), dtype=pl.Int64).cast(pl.String)
-    cells = []
-    for i, name in enumerate(_FINDING_COLUMNS, 1):
-        ref = pl.concat_str([pl.lit(f'<c r="{get_column_letter(i)}'), row])
-        value = pl.col(name).cast(pl.String)
-        if frame.schema[name].is_numeric():
-            cell = pl.concat_str([ref, pl.lit('"><v>'), value, pl.lit("</v></c>")])
-        else:
-            escaped = (
-                value.str.replace_all("&", "&amp;", literal=True)
-                .str.replace_all("<", "&lt;", literal=True)
-                .str.replace_all(">", "&gt;", literal=True)
-            )
-            cell = pl.concat_str(
-                [
-                    ref,
-                    pl.lit('" t="inlineStr"><is><t xml:space="preserve">'),
-                    escaped,
-                    pl.lit("</t></is></c>"),
-                ]
-            )
-        cells.append(cell.fill_null(""))
-    xml = pl.concat_str([pl.lit('<row r="'), row, pl.lit('">'), *cells, pl.lit("</row>")])
-    return frame.select(xml.alias("xml")).to_series()
-
-
-def _add_finding_rows(saved: Path, target: Path, sheet: int, frame: pl.DataFrame) -> None:
-    """Copy the workbook openpyxl saved to ``target``, with the findings' rows written into
-    the Rows to fix sheet (the ``sheet``-th worksheet) as they are turned into XML."""
-    part = f"xl/worksheets/sheet{sheet}.xml"
-    with (
-        zipfile.ZipFile(saved) as source,
-        # Fast deflate for the rows, most of the file: level 1 packs this repetitive XML
-        # nearly as small as the default level, in a third of the time.
-        zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as out,
-    ):
-        for info in source.infolist():
-            if info.filename != part:
-                out.writestr(info, source.read(info.filename))
-                continue
-            xml = source.read(part).decode("utf-8")
-            head, closing, tail = xml.partition("</sheetData>")
-            if not closing:
-                raise ValueError(f"{part}: no sheetData to add the findings to")
-            with out.open(part, "w", force_zip64=True) as sink:
-                sink.write(head.encode("utf-8"))
-                for start in range(0, frame.height, _XML_BATCH):
-                    rows = _rows_xml(frame.slice(start, _XML_BATCH), _FIRST_FINDING_ROW + start)
-                    sink.write(rows.str.join("").item().encode("utf-8"))
-                sink.write((closing + tail).encode("utf-8"))
-
-
-def _counts_sheet(wb: Workbook, tables: dict[str, pl.DataFrame]) -> None:
-    ws = wb.create_sheet("Summary counts")
-    shown = [(name, tables[name]) for name in TABLES if name in tables]
-    columns = max((t.width for _, t in shown), default=1)
-    widths = [10.0] * columns
-    for _, table in shown:
-        for i, w in enumerate(_frame_widths(table)):
-            widths[i] = max(widths[i], w)
-    widths[0] = min(widths[0], MAX_COLUMN_WIDTH)
-    _widths(ws, widths)
-    _freeze(ws, 1)
-    ws.append(
-        [
-            _styled(
-                ws,
-                "Sense-check counts from the return as read. Defined-list values are counted "
-                "only where valid; '(blank)' and '(not valid)' rows hold the rest, so every "
-                "table adds up.",
-                font=_ITALIC,
-            )
-        ]
+def _findings_sheet(book: Book, frame: pl.DataFrame, result: WorkbookResult) -> None:
+    """The notice, then one row per finding (written by Polars as the sheet's XML)."""
+    sheet = book.sheet(FINDINGS_SHEET)
+    sheet.note(_rows_to_fix_notice(result), strong=result.overflow is not None)
+    sheet.table(
+        frame,
+        _FINDING_COLUMNS,
+        freeze=True,
+        key_columns=1,
+        flag_column="what",
+        empty="No findings.",
     )
-    row = 1
-    chart_at: tuple[int, int, int] | None = None  # header row, last month row, series
-    for name, table in shown:
-        info = TABLES[name]
-        ws.append([])
-        ws.append([_styled(ws, info.title, font=_BOLD)])
-        ws.append([_styled(ws, info.note, font=_ITALIC)])
-        header_row = row + 3
-        ws.append(_header(ws, table.columns))
-        for cells in _table_rows(ws, table):
-            ws.append(cells)
+
+
+# --- Summary counts -------------------------------------------------------------------------
+
+
+def _months(table: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Events by month split: the months (as dates, to chart) and the rest (no end date, not
+    a date), so that a chart covers a whole table."""
+    is_month = pl.col("Month").str.contains(r"^\d{4}-\d{2}$")
+    months = table.filter(is_month).with_columns(
+        pl.concat_str([pl.col("Month"), pl.lit("-01")]).str.to_date("%Y-%m-%d")
+    )
+    rest = table.filter(~is_month).rename({"Month": "End date"})
+    return months, rest
+
+
+def _counts_sheet(book: Book, tables: dict[str, pl.DataFrame]) -> None:
+    sheet = book.sheet(COUNTS)
+    sheet.title(
+        "Summary counts",
+        "Sense-check counts from the return as read. Defined-list values are counted only "
+        "where valid; '(blank)' and '(not valid)' rows hold the rest, so every table adds up.",
+    )
+    for name, info in TABLES.items():
+        if name not in tables:
+            continue
+        table = tables[name]
         if name == "events_by_month":
-            months = table.filter(pl.col("Month").str.contains(r"^\d{4}-\d{2}$")).height
-            series = len([c for c in table.columns if c not in ("Month", "Events")])
-            if months:
-                chart_at = (header_row, header_row + months, series)
-        row = header_row + table.height
-    if chart_at is not None:
-        header_row, last_row, series = chart_at
-        chart = BarChart()
-        chart.type = "col"
-        chart.grouping = "stacked"
-        chart.overlap = 100
-        chart.title = "Events by month of end date"
-        chart.y_axis.title = "Events"
-        chart.x_axis.title = "Month"
-        chart.width, chart.height = 24, 12
-        data = Reference(ws, min_col=2, max_col=1 + series, min_row=header_row, max_row=last_row)
-        chart.add_data(data, titles_from_data=True)
-        chart.set_categories(Reference(ws, min_col=1, min_row=header_row + 1, max_row=last_row))
-        ws.add_chart(chart, f"{get_column_letter(columns + 2)}{header_row}")
+            months, rest = _months(table)
+            placed = sheet.table(
+                months,
+                {c: MONTH if c == "Month" else COUNT for c in months.columns},
+                title=info.title,
+                note=info.note,
+            )
+            types = [c for c in months.columns if c not in ("Month", "Events")]
+            if months.height and types:
+                sheet.chart(
+                    placed,
+                    categories="Month",
+                    values=types,
+                    stacked=True,
+                    y_title="Events",
+                    width=20.0,
+                    height=9.0,
+                )
+            sheet.table(
+                rest,
+                title=UNDATED_TITLE,
+                note="Open events have no end date; an end date that is not a valid date is "
+                "counted here rather than in a month.",
+                empty="None.",
+            )
+            continue
+        placed = sheet.table(table, title=info.title, note=info.note)
+        if name == "events_by_type" and table.height:
+            sheet.chart(placed, categories="Event Type", values=["Rows"], y_title="Rows")
+        elif name == "people_by_age_band" and table.height:
+            sheet.chart(placed, categories="Age band", values=["People"], y_title="People")
+        elif name == "services_in_period" and table.height:
+            sheet.chart(
+                placed,
+                categories="Service Type",
+                values=["Open at period end"],
+                kind="bar",
+                y_title="Services open at period end",
+            )
 
 
 # --- the workbook -------------------------------------------------------------------------
 
 
-def _discard(wb: Workbook) -> None:
-    """Close and delete the temporary files that write-only sheets stream their rows into.
-
-    Why: a failed write must leave nothing behind; openpyxl only removes them at interpreter
-    exit, which for a long-running notebook or service may be days away.
-    """
-    for ws in wb.worksheets:
-        writer = getattr(ws, "_writer", None)
-        if writer is None:
-            continue
-        rows = getattr(ws, "_rows", None)
-        for step in (rows.close if rows is not None else None, writer.close, writer.cleanup):
-            if step is not None:
-                with suppress(Exception):
-                    step()
-
-
 def overflow_path(path: Path, suffix: str = ".csv") -> Path:
     """Where the full list of findings goes when the sheet cannot hold it."""
     return path.with_name(f"{path.stem}_findings{suffix}")
+
+
+def build_book(report: Report, frame: pl.DataFrame, result: WorkbookResult) -> Book:
+    """The sheets of the validation workbook (``frame``: the findings it lists)."""
+    book = Book(
+        title=f"CLD validation report: {Path(report.file).name}",
+        creator=f"cld_polars {__version__}",
+    )
+    tables = report.summary
+    _instructions_sheet(book, report, result)
+    _summary_sheet(book, report, tables, result)
+    _validity_sheet(book, report)
+    _rules_sheet(book, report)
+    _findings_sheet(book, frame, result)
+    _counts_sheet(book, tables)
+    return book
 
 
 def write_workbook(
@@ -679,31 +704,13 @@ def write_workbook(
     if overflow_format not in ("csv", "parquet"):
         raise ValueError("overflow_format must be 'csv' or 'parquet'")
     target = Path(path)
-    tables = report.summary
     total = report.findings.select(pl.len()).collect().item()
     frame = _findings_frame(report, max_rows)
     overflow = overflow_path(target, f".{overflow_format}") if total > max_rows else None
     result = WorkbookResult(target, total, frame.height, overflow)
 
     def write(tmp: Path) -> None:
-        wb = Workbook(write_only=True)
-        wb.properties.creator = f"cld_polars {__version__}"
-        wb.properties.title = f"CLD validation report: {Path(report.file).name}"
-        saved = tmp.with_name(tmp.name + ".openpyxl")
-        try:
-            _summary_sheet(wb, report, tables, result)
-            _validity_sheet(wb, report)
-            _rules_sheet(wb, report)
-            _findings_sheet(wb, frame, result)
-            _counts_sheet(wb, tables)
-            sheet = wb.sheetnames.index(FINDINGS_SHEET) + 1
-            wb.save(saved)
-            _add_finding_rows(saved, tmp, sheet, frame)
-        except BaseException:
-            _discard(wb)
-            raise
-        finally:
-            saved.unlink(missing_ok=True)
+        build_book(report, frame, result).write_to(tmp)
 
     if overflow is not None:
         report.write_findings(overflow)

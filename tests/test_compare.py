@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime
 from pathlib import Path
 
 import openpyxl
 import polars as pl
 import pytest
+from workbook_checks import check_workbook, column_cells, column_values
 
 from cld_polars.cli import main
 from cld_polars.compare import TABLES, Comparison, compare
@@ -88,9 +90,28 @@ def test_cli_writes_the_workbook(
     assert main(["compare", str(pair[0]), str(pair[1]), "--xlsx", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "7  events gone though still inside the overlap" in printed
-    book = openpyxl.load_workbook(out, read_only=True)
-    assert book.sheetnames == ["About", *TABLES]
-    assert len(list(book["disappeared"].iter_rows())) == 7 + 1
+    check_workbook(out)  # widths, wrapping, formats, filters, frozen headers
+    book = openpyxl.load_workbook(out)
+    assert book.sheetnames == [
+        "Instructions",
+        "Counts by event type",
+        "Events gone",
+        "New in old period",
+        "Start dates moved",
+        "Unit costs changed",
+        "Person details changed",
+    ]
+    assert len(column_values(book["Events gone"], "Event Reference")) == 7
+    starts = column_values(book["Events gone"], "Event Start Date")
+    assert all(isinstance(d, datetime.datetime) for d in starts)  # dates, not text
+    change = column_cells(book["Unit costs changed"], "Change (%)")
+    assert [c.value for c in change] == [pytest.approx(0.05)] * 6
+    assert all(c.number_format == "0.0%" for c in change)  # 5%, not 5
+    moved = column_values(book["Start dates moved"], "Days moved")
+    assert moved == [-14] * 4
+    counts = column_cells(book["Counts by event type"], "Previous return")
+    assert all(isinstance(c.value, int) and c.number_format == "#,##0" for c in counts)
+    assert book["Events gone"].freeze_panes == "B4"
 
 
 def test_values_from_returns_are_text_cells(result: Comparison, tmp_path: Path) -> None:
@@ -98,9 +119,9 @@ def test_values_from_returns_are_text_cells(result: Comparison, tmp_path: Path) 
         result, disappeared=result.disappeared.with_columns(pl.lit("=1+1").alias("person_id"))
     )
     odd.to_excel(tmp_path / "odd.xlsx")
-    sheet = openpyxl.load_workbook(tmp_path / "odd.xlsx")["disappeared"]
-    cell = sheet.cell(row=2, column=2)
-    assert cell.value == "=1+1" and cell.data_type == "s"
+    sheet = openpyxl.load_workbook(tmp_path / "odd.xlsx")["Events gone"]
+    person = column_cells(sheet, "LA Person Unique Identifier")
+    assert {c.value for c in person} == {"=1+1"} and {c.data_type for c in person} == {"s"}
 
 
 def test_returns_given_the_wrong_way_round(

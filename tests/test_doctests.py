@@ -13,6 +13,7 @@ MODULES = [
     "cld_polars.pandera_schema",
     "cld_polars.compare",
     "cld_polars.fix",
+    "cld_polars.presentation",
     "cld_polars.safety",
 ]
 

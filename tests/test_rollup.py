@@ -10,6 +10,7 @@ import openpyxl
 import polars as pl
 import pytest
 from factory import clean_rows, row, write_csv
+from workbook_checks import check_workbook, column_cells, column_values
 
 from cld_polars import batch, validate
 from cld_polars.batch import BatchResult, input_sha256, validate_many
@@ -75,8 +76,25 @@ def test_cli_folder_writes_the_rollup(folder: Path, tmp_path: Path) -> None:
     planted = frame.filter(pl.col("stem") == "planted").row(0, named=True)
     assert planted["rule: GENDER_INVALID"] == 1 and planted["release1: Gender"] == 1
 
+    check_workbook(out / "national.xlsx")  # widths, wrapping, formats, filters, frozen headers
+    full = openpyxl.load_workbook(out / "national.xlsx")
+    councils_sheet = full["Councils"]
+    starts = column_values(councils_sheet, "Period start")
+    assert [d.date().isoformat() if d else None for d in starts] == [
+        "2024-10-01",
+        "2024-10-01",
+        "2024-10-01",
+        None,
+    ]  # dates, not text
+    rows = column_cells(councils_sheet, "Rows")
+    assert [c.value for c in rows[:3]] == frame["rows"].to_list()[:3]
+    assert all(c.number_format == "#,##0" for c in rows[:3])
+    pct = column_cells(full["% valid by field"], "Gender")
+    assert all(isinstance(c.value, float) and "%" in c.number_format for c in pct)
+    assert full["Councils"].freeze_panes == "D4"
     workbook = openpyxl.load_workbook(out / "national.xlsx", read_only=True)
     assert workbook.sheetnames == [
+        "Instructions",
         "Councils",
         "% valid by field",
         "Errors by field",

@@ -13,20 +13,23 @@ import pytest
 from factory import read_rows, write_csv
 from openpyxl.worksheet._writer import ALL_TEMP_FILES as openpyxl_temp_files
 from openpyxl.worksheet.worksheet import Worksheet
+from workbook_checks import check_workbook, column_values
 
 from cld_polars import validate, workbook
 from cld_polars.cli import main, sample_path
 from cld_polars.generate import write_return
 from cld_polars.measures import VALIDITY_MEASURES
+from cld_polars.presentation import REPLACED_NOTE
 from cld_polars.spec import MODULES, load_spec
 from cld_polars.summary import TABLES
 from cld_polars.workbook import (
     EXCEL_MAX_ROWS,
-    MAX_COLUMN_WIDTH,
     MAX_FINDING_ROWS,
+    MONTHS_TITLE,
     RAG_THRESHOLDS,
     ROWS_TO_FIX_TOP_ROWS,
     SHEETS,
+    UNDATED_TITLE,
     write_workbook,
 )
 
@@ -75,8 +78,11 @@ def facts(ws: Worksheet) -> dict[str, object]:
 
 
 def count_tables(ws: Worksheet) -> dict[str, pl.DataFrame]:
-    """The Summary counts sheet split back into its tables, by their titles."""
+    """The Summary counts sheet split back into its tables, by their titles (each title is
+    followed by its note, then the header); events by month is its months (as dates) and
+    the table of events without a month, put back together."""
     titles = {info.title: name for name, info in TABLES.items()}
+    titles[UNDATED_TITLE] = "undated"
     rows = values(ws)
     out: dict[str, pl.DataFrame] = {}
     i = 0
@@ -92,6 +98,11 @@ def count_tables(ws: Worksheet) -> dict[str, pl.DataFrame]:
             body.append(rows[i][: len(header)])
             i += 1
         out[name] = pl.DataFrame(body, schema=header, orient="row", infer_schema_length=None)
+    months = out["events_by_month"]
+    assert months.schema["Month"] == pl.Datetime  # dates, shown as months
+    months = months.with_columns(pl.col("Month").dt.strftime("%Y-%m"))
+    undated = out.pop("undated").rename({"End date": "Month"})
+    out["events_by_month"] = pl.concat([months, undated.cast(months.schema)])
     return out
 
 
@@ -99,25 +110,51 @@ def count_tables(ws: Worksheet) -> dict[str, pl.DataFrame]:
 
 
 def test_sheets_frozen_filtered_and_readable(written) -> None:  # type: ignore[no-untyped-def]
-    _, _, book, _ = written
+    _, result, book, _ = written
     assert tuple(book.sheetnames) == SHEETS
+    assert SHEETS[0] == "Instructions"
     frozen = {ws.title: ws.freeze_panes for ws in book}
     assert frozen == {
+        "Instructions": "A2",
         "Summary": "A2",
-        "Field validity by module": "C3",
-        "Rule errors": "A2",
-        "Rows to fix": "A3",
+        "Field validity by module": "C4",
+        "Rule errors": "B4",
+        "Rows to fix": "B3",
         "Summary counts": "A2",
     }
-    assert book["Field validity by module"].auto_filter.ref == "A2:P50"
-    assert book["Rule errors"].auto_filter.ref.startswith("A1:H")
-    assert book["Rows to fix"].auto_filter.ref.startswith("A2:J")
-    for ws in book:
-        widths = [d.width for d in ws.column_dimensions.values() if d.width]
-        assert widths and all(8 <= w <= MAX_COLUMN_WIDTH for w in widths), ws.title
-    for title, header_row in (("Rule errors", 1), ("Rows to fix", 2)):
-        assert all(c.font.b for c in book[title][header_row] if c.value is not None)
-    assert len(book["Summary counts"]._charts) == 1
+    assert [t.ref for t in book["Field validity by module"].tables.values()] == ["A3:P51"]
+    assert next(t.ref for t in book["Rule errors"].tables.values()).startswith("A3:H")
+    assert next(t.ref for t in book["Rows to fix"].tables.values()).startswith("A2:J")
+    # Widths, wrapping, row heights, number formats, filters and charts: the checks every
+    # workbook gets (tests/workbook_checks.py).
+    charts = check_workbook(result.path)
+    assert charts["Summary counts"] == [
+        "Events by type",
+        TABLES["services_in_period"].title,
+        "People by age band",
+        MONTHS_TITLE,
+    ]
+    assert charts["Summary"] == ["% valid by module"]
+
+
+def test_advice_wraps_in_rows_tall_enough(written) -> None:  # type: ignore[no-untyped-def]
+    _, _, book, _ = written
+    for sheet, header in (
+        ("Rule errors", "Message"),
+        ("Rows to fix", "What is wrong"),
+        ("Summary", "What to do"),
+    ):
+        ws = book[sheet]
+        from workbook_checks import column_cells
+
+        advice = column_cells(ws, header)
+        assert advice
+        for cell in advice:
+            assert cell.alignment.wrap_text, (sheet, cell.coordinate)
+            width = ws.column_dimensions[cell.column_letter].width
+            assert 40 <= width <= 90, (sheet, width)
+            if len(cell.value) > 2 * width:
+                assert (ws.row_dimensions[cell.row].height or 15) >= 30, (sheet, cell.coordinate)
 
 
 def test_no_cell_is_a_formula_and_planted_values_stay_text(written) -> None:  # type: ignore[no-untyped-def]
@@ -137,7 +174,8 @@ def test_no_cell_is_a_formula_and_planted_values_stay_text(written) -> None:  # 
 def test_summary_sheet(written) -> None:  # type: ignore[no-untyped-def]
     report, _, book, rows = written
     got = facts(book["Summary"])
-    assert got["File"] == report.file
+    assert got["File"] == Path(report.file).name
+    assert got["Folder"] == str(Path(report.file).parent)
     assert got["LA Code"] == "503"
     assert got["Council"] == SPEC.councils["503"].name
     assert got["Reporting period start"].date().isoformat() == "2024-10-01"
@@ -153,6 +191,13 @@ def test_summary_sheet(written) -> None:  # type: ignore[no-untyped-def]
     assert got["Tool"].startswith("cld_polars ")
     assert got["Result"] == "FAIL: errors to fix"
     assert got["Rows with at least one error"] == report.errors
+    assert (
+        got["Checks that found errors"] == report.rules.filter(pl.col("severity") == "error").height
+    )
+    assert (
+        got["Findings (row and check): warnings"]
+        == report.finding_rows.filter(pl.col("severity") == "warning").height
+    )
     assert isinstance(got["Validation took (seconds)"], float)
     text = " ".join(str(v) for r in values(book["Summary"]) for v in r if v is not None)
     assert report.rules["code"][0] in text  # what to fix first
@@ -163,15 +208,16 @@ def test_field_validity_sheet(written) -> None:  # type: ignore[no-untyped-def]
     report, _, book, _ = written
     ws = book["Field validity by module"]
     rows = values(ws)
-    assert "95%" in rows[0][0] and "80%" in rows[0][0]  # the thresholds are stated
-    header, body = rows[1], rows[2:]
+    assert rows[0][0] == "Field validity by module"
+    assert "95%" in rows[1][0] and "80%" in rows[1][0]  # the thresholds are stated
+    header, body = rows[2], rows[3:]
     assert header[:3] == ("Module", "Field", "Rows where mandatory")
     assert [r[1] for r in body] == list(SPEC.header)  # spec order is module order
     modules = [r[0] for r in body]
     assert modules == sorted(modules, key=MODULES.index)
     expected = {r["field"]: r for r in report.fields.to_dicts()}
     pct_at = header.index("% valid")
-    for r, cells in zip(body, ws.iter_rows(min_row=3), strict=True):
+    for r, cells in zip(body, ws.iter_rows(min_row=4), strict=True):
         want = expected[r[1]]
         assert r[2:12] == tuple(want[k] for k in VALIDITY_MEASURES)
         assert all(isinstance(v, int) for v in r[2:12])
@@ -192,7 +238,7 @@ def test_field_validity_sheet(written) -> None:  # type: ignore[no-untyped-def]
 def test_rule_errors_sheet(written) -> None:  # type: ignore[no-untyped-def]
     report, _, book, _ = written
     rows = values(book["Rule errors"])
-    header, body = rows[0], rows[1:]
+    header, body = rows[2], rows[3:]
     assert header[:5] == ("Code", "Severity", "Scope", "Fields", "Rows affected")
     file_rows = [r for r in body if r[2] == "file"]
     assert [r[0] for r in file_rows] == [f.code for f in report.file_findings]
@@ -229,7 +275,10 @@ def test_rows_to_fix_sheet(written) -> None:  # type: ignore[no-untyped-def]
         expected.select("line", "person_id", "field", "code").iter_rows()
     )
     messages = dict(report.rules.select("code", "message").iter_rows())
-    assert all(r[8] == messages[r[7]] for r in body)
+    for r in body:  # the row whose value had a character Excel cannot hold says so
+        cleaned = any(isinstance(v, str) and "\ufffd" in v for v in r[:8])
+        assert r[8] == messages[r[7]] + (f" {REPLACED_NOTE}" if cleaned else ""), r
+    assert sum(REPLACED_NOTE in r[8] for r in body) == 1  # the planted 'Fe\x01male'
 
 
 def test_summary_counts_sheet_against_an_independent_count(written) -> None:  # type: ignore[no-untyped-def]
@@ -329,7 +378,7 @@ def test_a_return_with_no_rows_still_gets_a_workbook(tmp_path: Path) -> None:
     book = openpyxl.load_workbook(report.to_excel(tmp_path / "e.xlsx").path)
     text = " ".join(str(v) for r in values(book["Summary"]) for v in r if v is not None)
     assert "FILE_EMPTY" in text and "No findings" in text
-    assert values(book["Rule errors"])[1][0] == "FILE_EMPTY"
+    assert column_values(book["Rule errors"], "Code") == ["FILE_EMPTY"]
 
 
 # --- command line -------------------------------------------------------------------------
