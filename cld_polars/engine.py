@@ -17,6 +17,8 @@ from pathlib import Path
 
 import polars as pl
 
+from cld_polars.central import NEEDS as CENTRAL_NEEDS
+from cld_polars.central import CentralError, CentralView, Collector, finish
 from cld_polars.checks import FAMILIES, FILE_RULES, all_checks, crossrow
 from cld_polars.checks.context import (
     LINE,
@@ -211,6 +213,7 @@ def run_checks(
     text = pl.Categorical(pl.Categories.random())  # this run's own: see _compact
     plans: list[list[pl.Expr]] | None = None
     row_plans = _row_flag_plans(row_checks, spec, joint)
+    central = Collector(spec)
     seen = 0
     for raw in _chunks(src, chunk_rows):
         if BYTES in raw.columns:
@@ -226,7 +229,10 @@ def run_checks(
                 _compact(data, [pl.col(c) for c in _kept_columns(names, kept)], text),
                 _compact(data, summary_columns(names, spec), text),
             ]
-        flags, validity, narrow, summary = pl.collect_all([data.select(p) for p in plans])
+        flags, validity, narrow, summary, central_part = pl.collect_all(
+            [*(data.select(p) for p in plans), _central_query(central, raw)]
+        )
+        central.add(central_part)
         per_row = flags.select(row_plans[0])
         sums = flags.select(row_plans[1]).row(0, named=True)
         totals.add(sums)
@@ -240,7 +246,7 @@ def run_checks(
         if progress and src.rows:
             progress(f"checking ({seen:,} of {src.rows:,} rows)")
         # Let this chunk go before the next is read: otherwise two are held at the peak.
-        del raw, data, flags, validity, narrow, summary, per_row, row_hash
+        del raw, data, flags, validity, narrow, summary, per_row, row_hash, central_part
     if byte_parts and src.finisher is not None:
         src.findings.extend(src.finisher(pl.concat(byte_parts)))  # may ask for the exact read
         src.finisher = None
@@ -271,6 +277,10 @@ def run_checks(
         frame_part, [c for c in fired if c.category == "invalid" and c.field in ctx.matchers]
     )
     file_findings.extend(_coverage_findings(narrow.lazy(), ctx))
+    submission = _submission(narrow)
+    # The projection is done with: free it before the central view's own finishing step.
+    del narrow, frame_data, frame_flags, joined
+    central_result, central_problem = _central_stage(central, src)
     file_findings.sort(key=lambda f: (f.severity != "error", f.line or 0))
 
     rules = pl.DataFrame(
@@ -333,8 +343,30 @@ def run_checks(
         seconds=time.perf_counter() - started,
         checks=tuple(active),
         summary_base=summary_base,
-        submission=_submission(narrow),
+        submission=submission,
+        central=central_result,
+        central_problem=central_problem,
     )
+
+
+# --- the central view, from the same pass (cld_polars.central) -------------------------------
+
+
+def _central_query(collector: Collector, raw: pl.DataFrame) -> pl.LazyFrame:
+    """The central view's plan for a chunk: its 20 columns of the chunk already read, turned
+    into the compact per-row state it keeps (codes, dates, cents, categoricals)."""
+    return collector.query(raw.lazy().select(LINE, *CENTRAL_NEEDS))
+
+
+def _central_stage(
+    collector: Collector, src: ReturnSource
+) -> tuple[CentralView | None, str | None]:
+    """The central view with the contract's default parameters, or why there is none (the
+    return states no valid period end, so the import date would have to be given)."""
+    try:
+        return finish(collector, source=str(src.path)), None
+    except CentralError as exc:
+        return None, str(exc)
 
 
 #: Rows the streaming scan hands over at a time. The scan reads a few of these ahead, so
