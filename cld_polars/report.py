@@ -37,7 +37,9 @@ class Report:
     errors: int
     warnings: int
     #: One row per specification field: errors and warnings are counts of rows, then the
-    #: data-quality measures of ``engine.VALIDITY_MEASURES`` and ``pct_valid`` (0 to 1).
+    #: data-quality measures of ``engine.VALIDITY_MEASURES``, the same rows in DHSC's
+    #: data-quality vocabulary (``engine.DQ_MEASURES``, labelled by ``engine.DQ_LABELS``)
+    #: and ``pct_valid`` (0 to 1).
     fields: pl.DataFrame
     #: One row per check that fired: code, severity, fields, rows, message, guidance.
     rules: pl.DataFrame

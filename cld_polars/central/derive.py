@@ -14,6 +14,7 @@ return streams past (standalone, or inside the validation engine's pass) and han
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass, field
 
@@ -225,37 +226,49 @@ class Lists:
         }[bucket]
 
 
-def row_state(chunk: pl.LazyFrame, lists: Lists, text: pl.DataType) -> pl.LazyFrame:
-    """A chunk's compact per-row state, plus four columns used by :meth:`Collector.add` for
-    the chunk's tallies and then dropped (``_stated_start``, ``_stated_end``, ``_end_raw``,
-    ``_type``).
+#: Fields read through the run's categorical of raw values: each distinct value is loaded
+#: once (trimmed, parsed, mapped: :func:`load_values`) and every row takes its value's result.
+#: The identifiers (high-cardinality) are the exception: the person ID is built per row.
+BY_VALUE = tuple(n for n in NEEDS if n not in (NHS, PID))
+#: The text fields of the unique-event key besides the person (GetDerivedFields lines 54-66).
+KIND_FIELDS = (CLIENT_TYPE, TYPE, ROUTE, ASSESSMENT, SERVICE_TYPE, COMPONENT)
 
-    Kept per row: ``line``; ``la`` (LA code), ``person`` (Der_NHS_LA_Combined_Person_ID) and
-    ``kind`` (the text part of the unique-event key) as categoricals of ``text``, all folded
-    to lower case; ``person_from`` (``NO_PERSON``, ``FROM_NHS``, ``FROM_LA``); ``bucket``;
-    ``service_like`` (Event_Type LIKE '%service%'); ``start``, ``end`` (Der_Event_End_Date)
-    and ``death``; ``outcome`` (its position in the list); ``category`` (the list value the
-    bucket's fact tables count: route of access, assessment type, service type, review
-    reason); and, for service-like rows only, ``delivery``, ``cost``, ``frequency`` and
-    ``units`` (the unique-event partition's extras; costs in hundredths).
-    """
-    event_type = folded(TYPE)
-    service_like = event_type.str.contains("service", literal=True)
-    request_like = event_type.str.contains("request", literal=True)
-    assessment_like = event_type.str.contains("assessment", literal=True)
-    bucket = event_type.replace_strict(
-        list(BUCKETS[:OTHER]), list(range(OTHER)), default=OTHER, return_dtype=pl.UInt8
+
+def load_values(values: pl.Series, lists: Lists) -> pl.DataFrame:
+    """What ``CLD_Raw`` and the mapping tables make of each distinct raw value (one row per
+    value, in order): ``folded`` (trimmed, lower case; NULL if empty), ``date``, ``cents``,
+    the value's position in each defined list (``code:<list>``), and as an Event Type its
+    ``bucket`` and LIKE tests."""
+    frame = pl.DataFrame({"v": values.cast(pl.String)})
+    event_type = folded("v")
+    codes = {
+        "outcome": lists.outcome,
+        "route": lists.route,
+        "assessment": lists.assessment,
+        "service_type": lists.service_type,
+        "reason": lists.reason,
+        "delivery": lists.delivery,
+        "frequency": lists.frequency,
+    }
+    return frame.select(
+        folded("v").alias("folded"),
+        date("v").alias("date"),
+        cents("v").alias("cents"),
+        *[list_code("v", listed).alias(f"code:{name}") for name, listed in codes.items()],
+        event_type.replace_strict(
+            list(BUCKETS[:OTHER]), list(range(OTHER)), default=OTHER, return_dtype=pl.UInt8
+        ).alias("bucket"),
+        # NULL where Event_Type is blank: NOT LIKE and LIKE are both unknown there.
+        event_type.str.contains("service", literal=True).alias("service_like"),
+        event_type.str.contains("request", literal=True).alias("request_like"),
+        event_type.str.contains("assessment", literal=True).alias("assessment_like"),
     )
-    start, end, death = pl.col("_start"), pl.col("_end_raw"), pl.col("_death")
-    # FilterToEventsInPeriod lines 134-138: the date of death replaces the end date when it
-    # falls between start and end, or after the start of an event with no end date.
-    der_end = (
-        pl.when(death.is_between(start, end) | ((death > start) & end.is_null()))
-        .then(death)
-        .otherwise(end)
-    )
+
+
+def person_columns(text: pl.DataType) -> list[pl.Expr]:
+    """Der_NHS_LA_Combined_Person_ID (GetDerivedFields lines 101-105; no traced NHS number:
+    rule 3), folded, as a categorical of ``text``; and where it comes from."""
     nhs, pid, la = cell(NHS), cell(PID), cell(LA_CODE)
-    # GetDerivedFields lines 101-105 (no traced NHS number: rule 3).
     person = (
         pl.when(nhs.is_not_null())
         .then(nhs)
@@ -263,7 +276,7 @@ def row_state(chunk: pl.LazyFrame, lists: Lists, text: pl.DataType) -> pl.LazyFr
         .then(pl.concat_str(la.fill_null(""), pl.lit("_"), pid))
         .str.to_lowercase()
     )
-    person_from = (
+    source = (
         pl.when(nhs.is_not_null())
         .then(FROM_NHS)
         .when(pid.is_not_null())
@@ -271,64 +284,123 @@ def row_state(chunk: pl.LazyFrame, lists: Lists, text: pl.DataType) -> pl.LazyFr
         .otherwise(NO_PERSON)
         .cast(pl.UInt8)
     )
-    # GetDerivedFields lines 54-66: the raw fields of the DENSE_RANK, case-insensitively.
-    kind = pl.concat_str(
-        _piece(folded(CLIENT_TYPE)),
-        _piece(event_type),
-        _piece(pl.when(request_like).then(folded(ROUTE))),
-        _piece(pl.when(assessment_like).then(folded(ASSESSMENT))),
-        _piece(pl.when(service_like).then(folded(SERVICE_TYPE))),
-        _piece(pl.when(service_like).then(folded(COMPONENT))),
+    return [person.cast(text).alias("person"), source.alias("person_from")]
+
+
+def kind_of(combos: pl.DataFrame, values: pl.DataFrame, text: pl.DataType) -> pl.Series:
+    """The text part of the unique-event key for each combination of raw values (columns
+    ``KIND_FIELDS`` holding raw value ids), folded and joined prefix-free: client type, event
+    type, route of access if a request, assessment type if an assessment, service type and
+    component if a service (GetDerivedFields lines 54-66)."""
+
+    def field(name: str, form: str = "folded") -> pl.Series:
+        return values[form].gather(combos[name])
+
+    frame = pl.DataFrame(
+        {
+            **{n: field(n) for n in KIND_FIELDS},
+            "service_like": field(TYPE, "service_like"),
+            "request_like": field(TYPE, "request_like"),
+            "assessment_like": field(TYPE, "assessment_like"),
+        }
     )
-    category = (
+    service = pl.col("service_like")
+    return frame.select(
+        pl.concat_str(
+            _piece(pl.col(CLIENT_TYPE)),
+            _piece(pl.col(TYPE)),
+            _piece(pl.when(pl.col("request_like")).then(pl.col(ROUTE))),
+            _piece(pl.when(pl.col("assessment_like")).then(pl.col(ASSESSMENT))),
+            _piece(pl.when(service).then(pl.col(SERVICE_TYPE))),
+            _piece(pl.when(service).then(pl.col(COMPONENT))),
+        ).cast(text)
+    ).to_series()
+
+
+def row_state(raw: pl.DataFrame, values: pl.DataFrame, text: pl.DataType) -> pl.DataFrame:
+    """A chunk's compact per-row state, from its raw value ids (``Collector.query``) and the
+    loaded form of every value (``values``, one row per raw value id).
+
+    Per row: ``line``; ``la`` (LA code), ``person`` (Der_NHS_LA_Combined_Person_ID) and
+    ``kind`` (the text part of the unique-event key) as categoricals of ``text``, all folded
+    to lower case; ``person_from`` (``NO_PERSON``, ``FROM_NHS``, ``FROM_LA``); ``bucket``;
+    ``service_like`` (Event_Type LIKE '%service%'); ``start``, ``end`` (Der_Event_End_Date)
+    and ``death``; ``outcome`` (its position in the list); ``category`` (the list value the
+    bucket's fact tables count: route of access, assessment type, service type, review
+    reason); and, for service-like rows only, ``delivery``, ``cost``, ``frequency`` and
+    ``units`` (the unique-event partition's extras; the two amounts as raw value ids, whose
+    hundredths are ``values["cents"]``).
+    """
+    ids = {n: raw.get_column(n).to_physical() for n in BY_VALUE}
+
+    def look(name: str, form: str) -> pl.Series:
+        return values.get_column(form).gather(ids[name]).alias(form)
+
+    kinds = raw.select(pl.col(n).to_physical() for n in KIND_FIELDS)
+    combos = kinds.unique()
+    combos = combos.with_columns(kind_of(combos, values, text).alias("kind"))
+    kind = kinds.join(combos, on=list(KIND_FIELDS), how="left", nulls_equal=True,
+                      maintain_order="left").get_column("kind")
+    frame = pl.DataFrame(
+        {
+            "line": raw.get_column("line"),
+            "la": look(LA_CODE, "folded").cast(text),
+            "person": raw.get_column("person"),
+            "person_from": raw.get_column("person_from"),
+            "kind": kind,
+            "bucket": look(TYPE, "bucket").fill_null(OTHER),
+            "service_like": look(TYPE, "service_like"),
+            "start": look(START, "date"),
+            "_end": look(END, "date"),
+            "death": look(DEATH, "date"),
+            "outcome": look(OUTCOME, "code:outcome"),
+            "_route": look(ROUTE, "code:route"),
+            "_assessment": look(ASSESSMENT, "code:assessment"),
+            "_service_type": look(SERVICE_TYPE, "code:service_type"),
+            "_reason": look(REASON, "code:reason"),
+            "delivery": look(DELIVERY, "code:delivery"),
+            "cost": ids[COST],
+            "frequency": look(FREQUENCY, "code:frequency"),
+            "units": ids[UNITS],
+        }
+    )
+    start, end, death = pl.col("start"), pl.col("_end"), pl.col("death")
+    bucket, service = pl.col("bucket"), pl.col("service_like")
+
+    def if_service(name: str) -> pl.Expr:
+        return pl.when(service).then(pl.col(name)).alias(name)
+
+    return frame.select(
+        "line",
+        "la",
+        "person",
+        "person_from",
+        "kind",
+        "bucket",
+        "service_like",
+        "start",
+        # FilterToEventsInPeriod lines 134-138: the date of death replaces the end date when
+        # it falls between start and end, or after the start of an event with no end date.
+        pl.when(death.is_between(start, end) | ((death > start) & end.is_null()))
+        .then(death)
+        .otherwise(end)
+        .alias("end"),
+        "death",
+        "outcome",
         pl.when(bucket == BUCKETS.index("request"))
-        .then(list_code(ROUTE, lists.route))
+        .then(pl.col("_route"))
         .when(bucket == BUCKETS.index("assessment"))
-        .then(list_code(ASSESSMENT, lists.assessment))
+        .then(pl.col("_assessment"))
         .when(bucket == BUCKETS.index("service"))
-        .then(list_code(SERVICE_TYPE, lists.service_type))
+        .then(pl.col("_service_type"))
         .when(bucket == BUCKETS.index("review"))
-        .then(list_code(REASON, lists.reason))
+        .then(pl.col("_reason"))
+        .alias("category"),
+        if_service("delivery"),
+        if_service("cost"),
+        if_service("frequency"),
+        if_service("units"),
     )
-
-    def if_service(expr: pl.Expr) -> pl.Expr:
-        return pl.when(service_like).then(expr)
-
-    dated = chunk.select(
-        pl.col(LINE),
-        date(START).alias("_start"),
-        date(END).alias("_end_raw"),
-        date(DEATH).alias("_death"),
-        date(PERIOD_START).alias("_stated_start"),
-        date(PERIOD_END).alias("_stated_end"),
-        *[pl.col(n) for n in NEEDS if n not in (START, END, DEATH, PERIOD_START, PERIOD_END)],
-    )
-    return dated.select(
-        pl.col(LINE).cast(pl.UInt32).alias("line"),
-        la.str.to_lowercase().cast(text).alias("la"),
-        person.cast(text).alias("person"),
-        person_from.alias("person_from"),
-        kind.cast(text).alias("kind"),
-        bucket.alias("bucket"),
-        # NULL where Event_Type is blank: NOT LIKE and LIKE are both unknown there.
-        service_like.alias("service_like"),
-        start.alias("start"),
-        der_end.alias("end"),
-        death.alias("death"),
-        list_code(OUTCOME, lists.outcome).alias("outcome"),
-        category.alias("category"),
-        if_service(list_code(DELIVERY, lists.delivery)).alias("delivery"),
-        if_service(cents(COST)).alias("cost"),
-        if_service(list_code(FREQUENCY, lists.frequency)).alias("frequency"),
-        if_service(cents(UNITS)).alias("units"),
-        pl.col("_stated_start"),
-        pl.col("_stated_end"),
-        pl.col("_end_raw"),
-        event_type.alias("_type"),
-    )
-
-
-TALLY_COLUMNS = ("_stated_start", "_stated_end", "_end_raw", "_type")
 
 
 @dataclass
@@ -336,63 +408,112 @@ class Collector:
     """The central view's state, gathered chunk by chunk from one pass over a return.
 
     ``query(chunk)`` is the chunk's plan (run it with the caller's other plans in one
-    ``pl.collect_all``), ``add(result)`` keeps its per-row state and folds its tallies, and
+    ``pl.collect_all``): the person ID, and the other fields as ids of the run's raw values.
+    ``add(result)`` loads the values not met before (:func:`load_values`), keeps the chunk's
+    per-row state (:func:`row_state`) and folds its tallies; and
     :func:`cld_polars.central.facts.finish` computes the figures from what was gathered.
     """
 
     spec: Spec = field(default_factory=load_spec)
-    #: The run's own categories (not the process-wide ones): freed with the collector.
+    #: The run's own categories (not the process-wide ones): freed with the collector. ``raw``
+    #: holds the fields' raw values, ``text`` the folded LA codes, person IDs and event kinds.
+    raw: pl.DataType = field(default_factory=lambda: pl.Categorical(pl.Categories.random()))
     text: pl.DataType = field(default_factory=lambda: pl.Categorical(pl.Categories.random()))
     parts: list[pl.DataFrame] = field(default_factory=list)
     #: Events_Ending_by_Month's raw material: rows per (end month, Event_Type), summed.
     month_parts: list[pl.DataFrame] = field(default_factory=list)
     #: The distinct CONCAT(start, end) of the stated periods, and their MIN / MAX.
     stated_pairs: set[str] = field(default_factory=set)
-    stated_start: object = None
-    stated_end: object = None
+    stated_start: datetime.date | None = None
+    stated_end: datetime.date | None = None
     rows: int = 0
 
     def __post_init__(self) -> None:
         self.lists = Lists.of(self.spec)
+        self.values = load_values(pl.Series([], dtype=pl.String), self.lists).with_columns(
+            pl.Series("raw", [], dtype=self.raw)
+        )
 
     def query(self, chunk: pl.LazyFrame) -> pl.LazyFrame:
         """The plan of one chunk (its columns: ``__line`` and the fields of ``NEEDS``)."""
-        return row_state(chunk, self.lists, self.text)
+        return chunk.select(
+            pl.col(LINE).cast(pl.UInt32).alias("line"),
+            *person_columns(self.text),
+            *[pl.col(n).cast(self.raw) for n in BY_VALUE],
+        )
 
-    def add(self, result: pl.DataFrame) -> None:
+    def _load_new(self, raw: pl.DataFrame) -> None:
+        """Load the chunk's raw values that no earlier chunk had. The run's categories number
+        values in the order they are met, so those are the ids from ``values.height`` on."""
+        known = self.values.height
+        news = []
+        for name in BY_VALUE:
+            column = raw.get_column(name)
+            ids = column.to_physical()
+            top = ids.max()
+            if top is not None and top >= known:  # type: ignore[operator]
+                news.append(column.filter(ids >= known))
+        if not news:
+            return
+        new = pl.concat(news).unique()
+        ids = new.to_physical()
+        # The raw value itself stays in the table: a run's categories live only while a
+        # column uses them, and the ids must mean the same in every chunk.
+        loaded = load_values(new, self.lists).with_columns(new.alias("raw"), ids.alias("_id"))
+        dense = pl.DataFrame(
+            {"_id": pl.int_range(known, int(ids.max()) + 1, dtype=pl.UInt32, eager=True)}  # type: ignore[arg-type]
+        ).join(loaded, on="_id", how="left", maintain_order="left")
+        self.values = pl.concat([self.values, dense.drop("_id")]).rechunk()
+
+    def add(self, raw: pl.DataFrame) -> None:
         """Keep a chunk's state; fold its tallies (stated period, events ending by month)."""
-        self.rows += result.height
-        start, end = pl.col("_stated_start"), pl.col("_stated_end")
+        self.rows += raw.height
+        self._load_new(raw)
+        values = self.values
         # COUNT(DISTINCT CONCAT(start, end)): dates as yyyy-mm-dd, NULL as '' (so a lone
         # start and a lone end of the same date are one value, as in SQL).
-        pairs, bounds = pl.collect_all(
-            [
-                result.lazy().select(
-                    pl.concat_str(
-                        start.cast(pl.String).fill_null(""), end.cast(pl.String).fill_null("")
-                    )
-                    .unique()
-                    .alias("pair")
-                ),
-                result.lazy().select(start.min().alias("min"), end.max().alias("max")),
-            ]
+        pairs = raw.select(
+            pl.col(PERIOD_START).to_physical().alias("s"),
+            pl.col(PERIOD_END).to_physical().alias("e"),
+        ).unique()
+        start = values.get_column("date").gather(pairs.get_column("s"))
+        end = values.get_column("date").gather(pairs.get_column("e"))
+        both = pl.DataFrame({"s": start, "e": end}).select(
+            pl.concat_str(
+                pl.col("s").cast(pl.String).fill_null(""), pl.col("e").cast(pl.String).fill_null("")
+            )
         )
-        self.stated_pairs.update(pairs["pair"].to_list())
-        low, high = bounds.row(0)
+        self.stated_pairs.update(both.to_series().to_list())
+        low, high = start.min(), end.max()
         if low is not None and (self.stated_start is None or low < self.stated_start):
-            self.stated_start = low
+            self.stated_start = low  # type: ignore[assignment]
         if high is not None and (self.stated_end is None or high > self.stated_end):
-            self.stated_end = high
+            self.stated_end = high  # type: ignore[assignment]
+        ending = raw.group_by(
+            pl.col(END).to_physical().alias("e"), pl.col(TYPE).to_physical().alias("t")
+        ).len()
         self.month_parts.append(
-            result.filter(pl.col("_end_raw").is_not_null())
-            .group_by(pl.col("_end_raw").dt.month_start().alias("month"), "_type")
-            .len()
+            pl.DataFrame(
+                {
+                    "month": values.get_column("date").gather(ending.get_column("e")),
+                    "_type": values.get_column("folded").gather(ending.get_column("t")),
+                    "len": ending.get_column("len"),
+                }
+            )
+            .filter(pl.col("month").is_not_null())
+            .with_columns(pl.col("month").dt.month_start())
         )
-        self.parts.append(result.drop(TALLY_COLUMNS))
+        self.parts.append(row_state(raw, values, self.text))
 
     def state(self) -> pl.DataFrame:
         """The per-row state of every chunk so far, as one frame."""
         if self.parts:
             return pl.concat(self.parts)
         empty = pl.LazyFrame(schema={LINE: pl.Int64, **dict.fromkeys(NEEDS, pl.String)})
-        return self.query(empty).collect().drop(TALLY_COLUMNS)
+        return row_state(self.query(empty).collect(), self.values, self.text)
+
+    def take_state(self) -> pl.DataFrame:
+        """The per-row state, no longer held here (so that it can be freed once used)."""
+        state = self.state()
+        self.parts = []
+        return state

@@ -76,11 +76,15 @@ def finish(
     period_start: datetime.date | None = None,
     period_end: datetime.date | None = None,
     source: str = "",
+    keep_events: bool = True,
 ) -> CentralView:
     """The central view from a return's gathered state and the parameters of section 1.
 
-    Raises :class:`CentralError` when a parameter is needed and cannot be taken from the
-    return (no valid stated period end for the import date; no period at all).
+    Takes the collector's per-row state (it is freed as the steps go): call it once per
+    collector. ``keep_events=False`` leaves ``CentralView.unique_events`` empty (a
+    validation run does not keep them: memory). Raises :class:`CentralError` when a
+    parameter is needed and cannot be taken from the return (no valid stated period end for
+    the import date; no period at all).
     """
     if (period_start is None) != (period_end is None):
         raise CentralError("give both --period-start and --period-end, or neither")
@@ -119,21 +123,24 @@ def finish(
     )
     quarter_start = _add_months(end.replace(day=1), -2)
 
-    state = collector.state()
+    # The rows, in steps that let each frame go once it is used: the whole state, the rows
+    # in the period with a person ID, the unique events.
+    state = collector.take_state()
     kept = _kept(state, start, end)
+    rows_by_bucket = _by_bucket(state)
+    in_period = _by_bucket(state.filter(kept))
+    dropped = _dropped(state, kept, start, end)
+    no_person = state.filter(kept & (pl.col("person_from") == NO_PERSON)).select(
+        "line", _bucket_name()
+    )
     into, people = _person_ids(state, kept)
-    unique, merged = _unique_events(into, lists)
+    del state, kept
+    into_by_bucket = _by_bucket(into)
+    unique, merged = _unique_events(into, collector)
+    del into
+    unique_by_bucket = _by_bucket(unique)
     facts = _facts(unique, lists, end)
-    costs, cost_blocks = _costs(unique, lists, quarter_start, end)
-
-    def by_bucket(frame: pl.DataFrame) -> dict[str, int]:
-        counts = _count_by(frame, "bucket")
-        return {b: counts.get(i, 0) for i, b in enumerate(BUCKETS)}
-
-    rows_by_bucket = by_bucket(state)
-    in_period = by_bucket(state.filter(kept))
-    unique_by_bucket = by_bucket(unique)
-    into_by_bucket = by_bucket(into)
+    costs, cost_blocks = _costs(unique, collector, quarter_start, end)
     figures: dict[str, Any] = {
         "contract_version": CONTRACT_VERSION,
         "import_date": import_date.isoformat(),
@@ -161,14 +168,17 @@ def finish(
         figures=figures,
         source=source,
         months=months,
-        dropped=_dropped(state, kept, start, end),
-        no_person_id=state.filter(kept & (pl.col("person_from") == NO_PERSON)).select(
-            "line", _bucket_name()
-        ),
+        dropped=dropped,
+        no_person_id=no_person,
         merged=merged,
-        unique_events=_unique_table(unique, lists),
+        unique_events=_unique_table(unique, lists) if keep_events else pl.LazyFrame(),
         costs=costs,
     )
+
+
+def _by_bucket(frame: pl.DataFrame) -> dict[str, int]:
+    counts = _count_by(frame, "bucket")
+    return {b: counts.get(i, 0) for i, b in enumerate(BUCKETS)}
 
 
 # --- periods -------------------------------------------------------------------------------
@@ -315,7 +325,17 @@ def _person_ids(state: pl.DataFrame, kept: pl.Series) -> tuple[pl.DataFrame, dic
 #: the LA code, the raw text fields (``kind``), the person, the start date, the end date of
 #: events that are not services, and the cleaned delivery mechanism and frequency, unit cost
 #: and planned units of services (NULL on the other rows: ``derive.row_state``).
-EVENT_KEY = ("la", "kind", "person", "start", "key_end", "delivery", "cost", "frequency", "units")
+EVENT_KEY = (
+    "la",
+    "kind",
+    "person",
+    "start",
+    "key_end",
+    "delivery",
+    "cost_key",
+    "frequency",
+    "units_key",
+)
 
 
 def _hierarchy(lists: Lists) -> pl.Expr:
@@ -328,45 +348,58 @@ def _hierarchy(lists: Lists) -> pl.Expr:
     )
 
 
-def _unique_events(into: pl.DataFrame, lists: Lists) -> tuple[pl.DataFrame, pl.DataFrame]:
+#: Bits of the record order (``_unique_events``): the rank end date's days from 0001-01-01
+#: (under 2**22 up to 9999-12-31), the outcome hierarchy (capped at 511: only its order
+#: matters) and the line (under 2**32).
+_DAY_ZERO = datetime.date(1, 1, 1)
+_LINE_BITS, _HIERARCHY_BITS, _DAY_BITS = 32, 9, 22
+
+
+def _unique_events(
+    into: pl.DataFrame, collector: Collector
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """GetUniqueEvents('Single'): one record per unique event, the first by end date (NULL as
     9999-01-01) descending, outcome hierarchy ascending, record ID (the row) descending
     (Der_Conversation is NULL on every row: rule 3). Also the merged records with the row
-    kept in their place."""
-    keyed = into.with_columns(
+    kept in their place.
+
+    The three sort keys are packed into one Int64 that is larger for the record ranked
+    first, so each event's kept record is the one holding its maximum (one window, no sort).
+    """
+    days = (pl.col("end").fill_null(OPEN_END) - pl.lit(_DAY_ZERO)).dt.total_days()
+    hierarchy = pl.min_horizontal(_hierarchy(collector.lists), 2**_HIERARCHY_BITS - 1)
+    # Unit cost and planned units compare as NUMERIC(18,2) (their VARCHAR form is one per
+    # value): the rank of each raw value's hundredths among all values met.
+    amount = collector.values.get_column("cents").rank("dense").cast(pl.UInt32)
+    order = (
+        (days * 2**_HIERARCHY_BITS + (2**_HIERARCHY_BITS - 1 - hierarchy)) * 2**_LINE_BITS
+        + pl.col("line").cast(pl.Int64)
+    ).alias("_order")
+    best = pl.col("_order").max().over(EVENT_KEY)
+    ranked = into.with_columns(
         pl.when(~pl.col("service_like")).then(pl.col("end")).alias("key_end"),
-        _hierarchy(lists).alias("_hierarchy"),
-        pl.col("end").fill_null(OPEN_END).alias("_rank_end"),
+        pl.lit(amount).gather(pl.col("cost")).alias("cost_key"),
+        pl.lit(amount).gather(pl.col("units")).alias("units_key"),
+        order,
+    ).with_columns(best.alias("_best"))
+    kept_line = (pl.col("_best") % 2**_LINE_BITS).cast(pl.UInt32)
+    unique = ranked.filter(pl.col("_order") == pl.col("_best")).drop(
+        "_order", "_best", "key_end", "cost_key", "units_key"
     )
-    ranked = keyed.sort(["_rank_end", "_hierarchy", "line"], descending=[True, False, True])
-    unique = ranked.unique(subset=list(EVENT_KEY), keep="first", maintain_order=True)
-    merged_rows = keyed.join(unique.select("line"), on="line", how="anti")
-    if merged_rows.height:
-        kept = unique.select(
-            *EVENT_KEY,
-            pl.col("line").alias("kept_line"),
-            pl.col("_rank_end").alias("_kept_end"),
-            pl.col("_hierarchy").alias("_kept_hierarchy"),
+    merged = (
+        ranked.filter(pl.col("_order") != pl.col("_best"))
+        .with_columns(
+            kept_line.alias("kept_line"),
+            pl.when(pl.col("_best") // 2 ** (_LINE_BITS + _HIERARCHY_BITS) != pl.col("_order") // 2 ** (_LINE_BITS + _HIERARCHY_BITS))
+            .then(pl.lit(KEPT_BECAUSE[0]))
+            .when(pl.col("_best") // 2**_LINE_BITS != pl.col("_order") // 2**_LINE_BITS)
+            .then(pl.lit(KEPT_BECAUSE[1]))
+            .otherwise(pl.lit(KEPT_BECAUSE[2]))
+            .alias("why_kept"),
         )
-        merged = (
-            merged_rows.join(kept, on=list(EVENT_KEY), how="left", nulls_equal=True)
-            .with_columns(
-                pl.when(pl.col("_kept_end") != pl.col("_rank_end"))
-                .then(pl.lit(KEPT_BECAUSE[0]))
-                .when(pl.col("_kept_hierarchy") != pl.col("_hierarchy"))
-                .then(pl.lit(KEPT_BECAUSE[1]))
-                .otherwise(pl.lit(KEPT_BECAUSE[2]))
-                .alias("why_kept")
-            )
-            .sort("line")
-        )
-    else:
-        merged = merged_rows.with_columns(
-            pl.lit(None, dtype=pl.UInt32).alias("kept_line"),
-            pl.lit(None, dtype=pl.String).alias("why_kept"),
-        )
-    merged = merged.select("line", "kept_line", _bucket_name(), "start", "end", "why_kept")
-    return unique.drop("_rank_end", "_hierarchy"), merged
+        .select("line", "kept_line", _bucket_name(), "start", "end", "why_kept")
+    )
+    return unique, merged
 
 
 def _bucket_name() -> pl.Expr:
@@ -434,7 +467,7 @@ def _facts(unique: pl.DataFrame, lists: Lists, period_end: datetime.date) -> dic
             "by_setting": by_setting,
         },
     }
-    reach = _lts_reach(lts)
+    flagged = _lts_flags(unique.filter(bucket.is_in(_FLAGGED)), _lts_reach(lts))
     for name, key in (("request", "requests"), ("assessment", "assessments"), ("review", "reviews")):
         rows = unique.filter(bucket == BUCKETS.index(name))
         category = _count_by(rows, "category")
@@ -450,10 +483,13 @@ def _facts(unique: pl.DataFrame, lists: Lists, period_end: datetime.date) -> dic
         else:
             out["reviews_by_reason"] = _category_map(category, values)
             out["reviews_by_review_type"] = _review_types(category, values)
-        flagged = _lts_flag(rows, reach)
-        out[f"{key}_lts_flag"] = {"yes": flagged, "no": rows.height - flagged}
+        yes = flagged.get(BUCKETS.index(name), 0)
+        out[f"{key}_lts_flag"] = {"yes": yes, "no": rows.height - yes}
     return out
 
+
+#: The buckets whose facts carry an LTS flag.
+_FLAGGED = [BUCKETS.index(b) for b in ("request", "assessment", "review")]
 
 REVIEW_TYPES = (
     "Planned review of long term support",
@@ -488,49 +524,75 @@ def _lts_reach(lts: pl.DataFrame) -> pl.DataFrame:
     that person's long-term services starting on or before it. An event starting on day D
     is in a long-term service (``D BETWEEN start AND end``, or ``D >= start`` with no end,
     3.Requests_fact.sql lines 71-75) exactly when the reach at the last start on or before D
-    is D or later. A NULL LA code never matches (the join's ``t1.LA_Code = t2.LA_Code``)."""
-    never = datetime.date.max
-    return (
+    is D or later. A NULL LA code never matches (the join's ``t1.LA_Code = t2.LA_Code``).
+
+    The running maximum within each person is one running maximum over the whole frame: in
+    (LA code, person, start) order, each person's ends are offset by a number above every
+    earlier person's, so no earlier person's reach can exceed a later one's.
+    """
+    days = (pl.col("end").fill_null(datetime.date.max) - pl.lit(_DAY_ZERO)).dt.total_days()
+    by_start = (
         lts.filter(pl.col("la").is_not_null())
         .group_by(
             pl.col("la").to_physical().alias("_la"),
             pl.col("person").to_physical().alias("_person"),
             pl.col("start").alias("_service_start"),
         )
-        .agg(pl.col("end").fill_null(never).max().alias("_reach"))
+        .agg(days.max().alias("_days"))
         .sort("_la", "_person", "_service_start")
-        .with_columns(pl.col("_reach").cum_max().over("_la", "_person"))
-        .sort("_service_start")
     )
+    new_person = (pl.col("_la") != pl.col("_la").shift()) | (
+        pl.col("_person") != pl.col("_person").shift()
+    )
+    offset = new_person.fill_null(True).cum_sum().cast(pl.Int64) * 2**_DAY_BITS
+    reach = (offset + pl.col("_days")).cum_max() - offset
+    return by_start.select(
+        "_la",
+        "_person",
+        "_service_start",
+        (pl.lit(_DAY_ZERO) + pl.duration(days=reach)).alias("_reach"),
+    ).sort("_service_start")
 
 
-def _lts_flag(events: pl.DataFrame, reach: pl.DataFrame) -> int:
-    """Events whose LTS_Flag is 'Yes' (3/4/5.*_fact.sql, the FULL JOIN and DupRank)."""
+def _person_key(la: str, person: str) -> pl.Expr:
+    """(LA code, person) as one UInt64 of their ids in the run's categories."""
+    def physical(name: str) -> pl.Expr:
+        column = pl.col(name)
+        return (column.to_physical() if not name.startswith("_") else column).cast(pl.UInt64)
+
+    return (physical(la) * 2**32 + physical(person)).alias("_key")
+
+
+def _lts_flags(events: pl.DataFrame, reach: pl.DataFrame) -> dict[int, int]:
+    """Per bucket, the events whose LTS_Flag is 'Yes' (3/4/5.*_fact.sql, the FULL JOIN and
+    DupRank): one as-of join of the events on their start date to the person's reach."""
     if not events.height or not reach.height:
-        return 0
-    left = events.select(
-        pl.col("la").to_physical().alias("_la"),
-        pl.col("person").to_physical().alias("_person"),
-        pl.col("start"),
-    ).sort("start")
+        return {}
+    left = events.select("bucket", _person_key("la", "person"), pl.col("start")).sort("start")
     joined = left.join_asof(
-        reach,
+        reach.select(_person_key("_la", "_person"), "_service_start", "_reach"),
         left_on="start",
         right_on="_service_start",
-        by=["_la", "_person"],
+        by="_key",
         strategy="backward",
         check_sortedness=False,
     )
-    return int(joined.select((pl.col("_reach") >= pl.col("start")).fill_null(False).sum()).item())
+    yes = joined.group_by("bucket").agg((pl.col("_reach") >= pl.col("start")).sum().alias("n"))
+    return {int(b): int(n) for b, n in zip(yes["bucket"], yes["n"], strict=True)}
 
 
 # --- costs ----------------------------------------------------------------------------------
 
 
 def _costs(
-    unique: pl.DataFrame, lists: Lists, quarter_start: datetime.date, quarter_end: datetime.date
+    unique: pl.DataFrame,
+    collector: Collector,
+    quarter_start: datetime.date,
+    quarter_end: datetime.date,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """LA_PBI_Costs_Fact (6.Costs_fact.sql lines 23-141) and its per-service-type blocks."""
+    lists = collector.lists
+    cents = collector.values.get_column("cents")
     first, last = pl.col("start"), pl.col("end")
     frequency = pl.col("frequency").replace_strict(
         list(range(len(lists.frequency))),
@@ -541,9 +603,9 @@ def _costs(
     factor: Any = pl
     for prefix, value in WEEKLY_FACTORS:
         factor = factor.when(frequency.str.starts_with(prefix)).then(pl.lit(value))
-    factor = factor.otherwise(pl.col("units").abs() / 100)
+    factor = factor.otherwise(pl.lit(cents).gather(pl.col("units")).abs() / 100)
     one_off = (frequency == "one-off").fill_null(False)
-    unit_cost = pl.col("cost").abs() / 100
+    unit_cost = pl.lit(cents).gather(pl.col("cost")).abs() / 100
     days = (
         pl.when((first >= quarter_start) & (last <= quarter_end))
         .then(last - first)
@@ -649,8 +711,9 @@ def _block(row: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _unique_table(unique: pl.DataFrame, lists: Lists) -> pl.DataFrame:
-    """The unique events with their fact-table fields named."""
+def _unique_table(unique: pl.DataFrame, lists: Lists) -> pl.LazyFrame:
+    """The unique events with their fact-table fields named (named when collected; only the
+    columns named are held)."""
 
     def named(column: str, values: Sequence[str]) -> pl.Expr:
         return pl.col(column).replace_strict(
@@ -664,11 +727,13 @@ def _unique_table(unique: pl.DataFrame, lists: Lists) -> pl.DataFrame:
             named("category", lists.category(name))
         ).otherwise(category)
     return unique.select(
+        "line", "bucket", "person", "start", "end", "outcome", "category"
+    ).lazy().select(
         "line",
         _bucket_name(),
-        pl.col("person").cast(pl.String),
+        "person",
         "start",
         "end",
         named("outcome", lists.outcome).alias("outcome"),
         category.alias("category"),
-    ).sort("line")
+    )

@@ -48,9 +48,11 @@ class CentralView:
     #: ``kept_line`` (the row DHSC keeps), ``event_type`` (bucket), ``start``, ``end``
     #: (Der_Event_End_Date), ``why_kept`` (the first ordering rule that chose the kept row).
     merged: pl.DataFrame = field(default_factory=pl.DataFrame)
-    #: One row per unique event (GetUniqueEvents' output, the LA_PBI_Master_Table rows):
-    #: ``line`` of the kept record, ``event_type`` and the fields the fact tables read.
-    unique_events: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
+    #: One row per unique event (GetUniqueEvents' output, the LA_PBI_Master_Table rows), in
+    #: line order: ``line`` of the kept record, ``event_type``, ``person`` (the folded person
+    #: ID, categorical), ``start``, ``end``, ``outcome`` and ``category`` (route of access,
+    #: assessment type, service type or review reason). Lazy: collect what you need.
+    unique_events: pl.LazyFrame = field(default_factory=pl.LazyFrame, repr=False)
     #: LA_PBI_Costs_Fact's rows: ``line``, ``service_type``, ``unit_cost``, ``frequency``,
     #: ``factor``, ``cost_per_week``, ``weeks_of_service``, ``total_cost_period``.
     costs: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
