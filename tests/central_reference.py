@@ -70,7 +70,7 @@ def read_rows(path: Path) -> list[dict[str, str | None]]:
     index = {wanted[fold_header(h)]: i for i, h in enumerate(header) if fold_header(h) in wanted}
     rows = []
     for record in reader:
-        if not record or all(not c.strip() for c in record) and len(record) <= 1:
+        if not record or (len(record) == 1 and not record[0].strip()):  # a blank line
             continue
         row: dict[str, str | None] = {}
         for name in SPEC.header:
@@ -296,7 +296,9 @@ def central(
     ]
     covering = [r for r in lts if r["_start"] <= pe and (r["_end"] is None or r["_end"] >= pe)]
     by_setting = {
-        key(v): len({r["_person"] for r in covering if mapped(r["Service Type"], lists["service"]) == v})
+        key(v): len(
+            {r["_person"] for r in covering if mapped(r["Service Type"], lists["service"]) == v}
+        )
         for v in lists["service"]
         if v.startswith("Long term support")
     }

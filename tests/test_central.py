@@ -56,9 +56,10 @@ def test_duplicate_merged_keeping_the_better_outcome(tmp_path: Path) -> None:
 
 def test_an_event_outside_the_period_is_dropped(tmp_path: Path) -> None:
     # Line 2 ends 15/09/2024, before the period starts on 01/10/2024: dropped. Line 3 starts
-    # 29/09/2025 and ends 01/10/2025, after the period end: dropped. Line 4 is a service that ended 15/09/2024:
-    # dropped (a service must end on or after the period start). Line 5 is a service that
-    # started 01/02/2024 and ended 15/10/2024: kept (services need only overlap).
+    # 29/09/2025 and ends 01/10/2025, after the period end: dropped. Line 4 is a service that
+    # ended 15/09/2024: dropped (a service must end on or after the period start). Line 5 is
+    # a service that started 01/02/2024 and ended 15/10/2024: kept (services need only
+    # overlap).
     rows = [
         _request(1, "15/09/2024"),
         _request(2, "01/10/2025", **{"Event Start Date": "29/09/2025"}),
@@ -188,9 +189,16 @@ def test_an_annual_cost_shows_sql_servers_truncated_weekly_factor(tmp_path: Path
     assert view.costs["weeks_of_service"].to_list() == [13.142857]
 
 
-def _month_rows(month: int, year: int, start_i: int, types: tuple[str, ...], n: int) -> list[dict[str, str]]:
+def _month_rows(
+    month: int, year: int, start_i: int, types: tuple[str, ...], n: int
+) -> list[dict[str, str]]:
     """n events ending on the 10th of a month, cycling through the given event types."""
-    templates = {"Request": "request", "Assessment": "assessment", "Service": "residential", "Review": "review"}
+    templates = {
+        "Request": "request",
+        "Assessment": "assessment",
+        "Service": "residential",
+        "Review": "review",
+    }
     out = []
     day = f"10/{month:02d}/{year}"
     for k in range(n):
@@ -211,7 +219,9 @@ def test_months_excluded_for_under_2_percent_and_for_too_few_event_types(tmp_pat
     # -> 10 months. It does not cover the stated period to 30/09/2025: not selected.
     all_types = ("Request", "Assessment", "Service", "Review")
     rows = []
-    for k, (month, year) in enumerate([(m, 2024) for m in (10, 11, 12)] + [(m, 2025) for m in range(1, 8)]):
+    for k, (month, year) in enumerate(
+        [(m, 2024) for m in (10, 11, 12)] + [(m, 2025) for m in range(1, 8)]
+    ):
         rows += _month_rows(month, year, 1000 + 10 * k, all_types, 10)
     rows += _month_rows(8, 2025, 2000, ("Request",), 12)
     rows += _month_rows(9, 2025, 3000, ("Review",), 1)
@@ -227,8 +237,14 @@ def test_months_excluded_for_under_2_percent_and_for_too_few_event_types(tmp_pat
     }
     assert view["selected_for_period"] is False
     months = {r["month"]: r for r in view.months.to_dicts()}
-    assert (months[D(2025, 8, 1)]["meets_share"], months[D(2025, 8, 1)]["meets_types"]) == (True, False)
-    assert (months[D(2025, 9, 1)]["meets_share"], months[D(2025, 9, 1)]["meets_types"]) == (False, False)
+    assert (months[D(2025, 8, 1)]["meets_share"], months[D(2025, 8, 1)]["meets_types"]) == (
+        True,
+        False,
+    )
+    assert (months[D(2025, 9, 1)]["meets_share"], months[D(2025, 9, 1)]["meets_types"]) == (
+        False,
+        False,
+    )
     sentence = view.summary()
     assert "DHSC will take your period as 1 October 2024 to 31 July 2025" in sentence
     assert "Aug 2025 (1 of the 3 event types needed)" in sentence
@@ -281,7 +297,11 @@ def test_costs_follow_the_numeric_rules(tmp_path: Path) -> None:
     # Unit Cost '£12.50' is not a number (rule 2): NULL, so the row has no cost and is left
     # out; '12.345' is NUMERIC(18,2) 12.35 (half away from zero); '-10.005' is -10.01,
     # ABS 10.01. Hourly, 10 planned units: weekly 123.5 and 100.1; all open over the quarter.
-    base = {"Event End Date": "", "Cost Frequency (Unit Type)": "Hourly", "Planned units per week": "10"}
+    base = {
+        "Event End Date": "",
+        "Cost Frequency (Unit Type)": "Hourly",
+        "Planned units per week": "10",
+    }
     rows = [
         row("community", 1, **base, **{"Unit Cost": "£12.50"}),
         row("community", 2, **base, **{"Unit Cost": "12.345"}),
@@ -309,7 +329,9 @@ def test_no_valid_stated_end_needs_an_import_date(tmp_path: Path) -> None:
 # --- the command line, through real files -------------------------------------------------
 
 
-def test_command_writes_json_and_workbook(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_writes_json_and_workbook(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     rows = [_request(1, "05/10/2024"), _request(1, "05/10/2024"), row("community", 2)]
     path = write_csv(tmp_path / "r.csv", rows)
     out, book = tmp_path / "c.json", tmp_path / "c.xlsx"

@@ -52,7 +52,11 @@ def _messy(rows: int, seed: int) -> pl.DataFrame:
     transform("Event Type", 0.05, pl.concat_str(pl.lit(" "), pl.col("Event Type"), pl.lit("\t")))
     vary("Event Type", 0.01, [None, "Referral", "Services", "request assessment"])
     transform("Service Type", 0.05, pl.col("Service Type").str.to_lowercase())
-    transform("LA Person Unique Identifier", 0.03, pl.col("LA Person Unique Identifier").str.to_lowercase())
+    transform(
+        "LA Person Unique Identifier",
+        0.03,
+        pl.col("LA Person Unique Identifier").str.to_lowercase(),
+    )
     vary("NHS Number", 0.05, [None])
     vary("LA Person Unique Identifier", 0.02, [None])
     vary("LA Code", 0.005, [None])
@@ -110,7 +114,9 @@ def test_matches_with_given_period_and_import_date(tmp_path: Path) -> None:
 
     path = tmp_path / "messy.csv"
     _messy(1200, 7).write_csv(path)
-    ours = central(path, import_date="2025-08-15", period_start="01/01/2025", period_end="2025-06-30")
+    ours = central(
+        path, import_date="2025-08-15", period_start="01/01/2025", period_end="2025-06-30"
+    )
     theirs = reference(path, dt.date(2025, 8, 15), (dt.date(2025, 1, 1), dt.date(2025, 6, 30)))
     _close(ours.to_dict(), theirs)
 
@@ -128,17 +134,24 @@ def test_every_row_is_in_one_bucket_and_unique_events_never_exceed_rows(messy_fi
         kept, dropped = f["events_in_period"][b], f["events_dropped_by_period_filter"][b]
         assert kept >= 0 and dropped >= 0
         assert f["unique_events"][b] + f["rows_merged_by_dedup"][b] <= kept
-    assert sum(f["events_in_period"].values()) + sum(
-        f["events_dropped_by_period_filter"].values()
-    ) == f["rows_in"]
+    assert (
+        sum(f["events_in_period"].values()) + sum(f["events_dropped_by_period_filter"].values())
+        == f["rows_in"]
+    )
     people = f["person_id"]
     into = people["rows_from_nhs_number"] + people["rows_from_la_identifier"]
     assert into + people["rows_dropped_no_person_id"] == sum(f["events_in_period"].values())
     assert sum(f["unique_events"].values()) + sum(f["rows_merged_by_dedup"].values()) == into
-    assert people["people"] <= people["people_from_nhs_number"] + people["people_from_la_identifier"]
+    assert (
+        people["people"] <= people["people_from_nhs_number"] + people["people_from_la_identifier"]
+    )
     assert sum(f["services_by_service_type"].values()) == f["unique_events"]["service"]
     assert sum(f["services_by_service_type_grouped"].values()) == f["unique_events"]["service"]
-    for name, bucket in (("requests", "request"), ("assessments", "assessment"), ("reviews", "review")):
+    for name, bucket in (
+        ("requests", "request"),
+        ("assessments", "assessment"),
+        ("reviews", "review"),
+    ):
         assert sum(f[f"{name}_lts_flag"].values()) == f["unique_events"][bucket]
     assert sum(f["requests_by_route_of_access"].values()) == f["unique_events"]["request"]
     assert sum(f["reviews_by_review_type"].values()) == f["unique_events"]["review"]

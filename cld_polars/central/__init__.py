@@ -129,9 +129,7 @@ def central(
     spec = spec or load_spec()
     collector = gather(source, spec, chunk_rows)
     name = "<frame>" if isinstance(source, pl.DataFrame | pl.LazyFrame) else str(source)
-    return finish(
-        collector, import_date=imported, period_start=start, period_end=end, source=name
-    )
+    return finish(collector, import_date=imported, period_start=start, period_end=end, source=name)
 
 
 def gather(

@@ -187,8 +187,10 @@ def list_code(name: str, values: tuple[str, ...]) -> pl.Expr:
 def _piece(expr: pl.Expr) -> pl.Expr:
     """A value in a prefix-free form (``<length>:<text>``, ``-`` for NULL), so that pieces
     joined end to end compare equal only when every piece does."""
-    return pl.when(expr.is_null()).then(pl.lit("-")).otherwise(
-        pl.concat_str(expr.str.len_chars().cast(pl.String), pl.lit(":"), expr)
+    return (
+        pl.when(expr.is_null())
+        .then(pl.lit("-"))
+        .otherwise(pl.concat_str(expr.str.len_chars().cast(pl.String), pl.lit(":"), expr))
     )
 
 
@@ -339,8 +341,9 @@ def row_state(raw: pl.DataFrame, values: pl.DataFrame, text: pl.DataType) -> pl.
     kinds = raw.select(pl.col(n).to_physical() for n in KIND_FIELDS)
     combos = kinds.unique()
     combos = combos.with_columns(kind_of(combos, values, text).alias("kind"))
-    kind = kinds.join(combos, on=list(KIND_FIELDS), how="left", nulls_equal=True,
-                      maintain_order="left").get_column("kind")
+    kind = kinds.join(
+        combos, on=list(KIND_FIELDS), how="left", nulls_equal=True, maintain_order="left"
+    ).get_column("kind")
     frame = pl.DataFrame(
         {
             "line": raw.get_column("line"),

@@ -123,8 +123,8 @@ def finish(
     )
     quarter_start = _add_months(end.replace(day=1), -2)
 
-    # The rows, in steps that let each frame go once it is used: the whole state, the rows
-    # in the period with a person ID, the unique events.
+    # The rows: the whole state, kept whole; the steps are masks and queries over it, so
+    # that no second copy of it is made (the unique events are a filter of it).
     state = collector.take_state()
     kept = _kept(state, start, end)
     rows_by_bucket = _by_bucket(state)
@@ -134,10 +134,11 @@ def finish(
         "line", _bucket_name()
     )
     into, people = _person_ids(state, kept)
-    del state, kept
-    into_by_bucket = _by_bucket(into)
-    unique, merged = _unique_events(into, collector)
+    del kept
+    into_by_bucket = _by_bucket(state.filter(into))
+    first, merged = _unique_events(state, into, collector)
     del into
+    unique = state.lazy().filter(first)
     unique_by_bucket = _by_bucket(unique)
     facts = _facts(unique, lists, end)
     costs, cost_blocks = _costs(unique, collector, quarter_start, end)
@@ -154,9 +155,7 @@ def finish(
         "reporting_period": _period(start, end),
         "selected_for_period": bool(selected),
         "events_in_period": in_period,
-        "events_dropped_by_period_filter": {
-            b: rows_by_bucket[b] - in_period[b] for b in BUCKETS
-        },
+        "events_dropped_by_period_filter": {b: rows_by_bucket[b] - in_period[b] for b in BUCKETS},
         "person_id": people,
         "unique_events": unique_by_bucket,
         "rows_merged_by_dedup": {b: into_by_bucket[b] - unique_by_bucket[b] for b in BUCKETS},
@@ -176,7 +175,7 @@ def finish(
     )
 
 
-def _by_bucket(frame: pl.DataFrame) -> dict[str, int]:
+def _by_bucket(frame: pl.DataFrame | pl.LazyFrame) -> dict[str, int]:
     counts = _count_by(frame, "bucket")
     return {b: counts.get(i, 0) for i, b in enumerate(BUCKETS)}
 
@@ -249,7 +248,9 @@ def _derived_months(
         (pl.col("events") / total if total else pl.lit(None, dtype=pl.Float64)).alias("share"),
         (100 * pl.col("events") >= MIN_PERCENT * total).alias("meets_share"),
         (pl.col("event_types") >= most_types - 1).alias("meets_types"),
-    ).with_columns((pl.lit(few) | (pl.col("meets_share") & pl.col("meets_types"))).alias("qualifies"))
+    ).with_columns(
+        (pl.lit(few) | (pl.col("meets_share") & pl.col("meets_types"))).alias("qualifies")
+    )
     inputs = {
         "events_ending_before_import_month": total,
         "event_types_in_file": most_types,
@@ -261,7 +262,6 @@ def _derived_months(
 
 
 # --- the rows: filter, person IDs, unique events -------------------------------------------
-
 
 
 def _kept(state: pl.DataFrame, start: datetime.date, end: datetime.date) -> pl.Series:
@@ -305,37 +305,30 @@ def _dropped(
     return table.with_columns(pl.sum_horizontal(*BUCKETS).alias("rows")).filter(pl.col("rows") > 0)
 
 
-def _person_ids(state: pl.DataFrame, kept: pl.Series) -> tuple[pl.DataFrame, dict[str, int]]:
+def _person_ids(state: pl.DataFrame, kept: pl.Series) -> tuple[pl.Series, dict[str, int]]:
     """GetDerivedFields lines 101-105 and 121-122 over the kept rows: where each row's person
-    ID comes from, the distinct IDs of each kind, and the rows going on to deduplication."""
-    rows = state.filter(kept)
+    ID comes from, the distinct IDs of each kind, and (a mask) the rows going on to
+    deduplication."""
     source = pl.col("person_from")
-    people = rows.select(
-        (source == FROM_NHS).sum().alias("rows_from_nhs_number"),
-        (source == FROM_LA).sum().alias("rows_from_la_identifier"),
-        (source == NO_PERSON).sum().alias("rows_dropped_no_person_id"),
-        pl.col("person").filter(source == FROM_NHS).n_unique().alias("people_from_nhs_number"),
-        pl.col("person").filter(source == FROM_LA).n_unique().alias("people_from_la_identifier"),
-        pl.col("person").drop_nulls().n_unique().alias("people"),
-    ).row(0, named=True)
-    return rows.filter(source != NO_PERSON), {k: int(v) for k, v in people.items()}
-
-
-#: The unique-event partition (GetDerivedFields lines 54-66 and GetUniqueEvents lines 67-72):
-#: the LA code, the raw text fields (``kind``), the person, the start date, the end date of
-#: events that are not services, and the cleaned delivery mechanism and frequency, unit cost
-#: and planned units of services (NULL on the other rows: ``derive.row_state``).
-EVENT_KEY = (
-    "la",
-    "kind",
-    "person",
-    "start",
-    "key_end",
-    "delivery",
-    "cost_key",
-    "frequency",
-    "units_key",
-)
+    people = (
+        state.lazy()
+        .filter(kept)
+        .select(
+            (source == FROM_NHS).sum().alias("rows_from_nhs_number"),
+            (source == FROM_LA).sum().alias("rows_from_la_identifier"),
+            (source == NO_PERSON).sum().alias("rows_dropped_no_person_id"),
+            pl.col("person").filter(source == FROM_NHS).n_unique().alias("people_from_nhs_number"),
+            pl.col("person")
+            .filter(source == FROM_LA)
+            .n_unique()
+            .alias("people_from_la_identifier"),
+            pl.col("person").drop_nulls().n_unique().alias("people"),
+        )
+        .collect()
+        .row(0, named=True)
+    )
+    into = kept & state.select(source != NO_PERSON).to_series()
+    return into, {k: int(v) for k, v in people.items()}
 
 
 def _hierarchy(lists: Lists) -> pl.Expr:
@@ -356,50 +349,80 @@ _LINE_BITS, _HIERARCHY_BITS, _DAY_BITS = 32, 9, 22
 
 
 def _unique_events(
-    into: pl.DataFrame, collector: Collector
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """GetUniqueEvents('Single'): one record per unique event, the first by end date (NULL as
+    state: pl.DataFrame, into: pl.Series, collector: Collector
+) -> tuple[pl.Series, pl.DataFrame]:
+    """GetUniqueEvents('Single') over the rows ``into`` (in the period, with a person ID): a
+    mask of the record kept for each unique event, the first by end date (NULL as
     9999-01-01) descending, outcome hierarchy ascending, record ID (the row) descending
-    (Der_Conversation is NULL on every row: rule 3). Also the merged records with the row
-    kept in their place.
+    (Der_Conversation is NULL on every row: rule 3); and the merged records, each with the
+    row kept in its place.
 
     The three sort keys are packed into one Int64 that is larger for the record ranked
     first, so each event's kept record is the one holding its maximum (one window, no sort).
+    Rows outside ``into`` form partitions of their own (the mask is part of the key).
     """
     days = (pl.col("end").fill_null(OPEN_END) - pl.lit(_DAY_ZERO)).dt.total_days()
     hierarchy = pl.min_horizontal(_hierarchy(collector.lists), 2**_HIERARCHY_BITS - 1)
+    order = (
+        days * 2**_HIERARCHY_BITS + (2**_HIERARCHY_BITS - 1 - hierarchy)
+    ) * 2**_LINE_BITS + pl.col("line").cast(pl.Int64)
     # Unit cost and planned units compare as NUMERIC(18,2) (their VARCHAR form is one per
     # value): the rank of each raw value's hundredths among all values met.
-    amount = collector.values.get_column("cents").rank("dense").cast(pl.UInt32)
-    order = (
-        (days * 2**_HIERARCHY_BITS + (2**_HIERARCHY_BITS - 1 - hierarchy)) * 2**_LINE_BITS
-        + pl.col("line").cast(pl.Int64)
-    ).alias("_order")
-    best = pl.col("_order").max().over(EVENT_KEY)
-    ranked = into.with_columns(
-        pl.when(~pl.col("service_like")).then(pl.col("end")).alias("key_end"),
-        pl.lit(amount).gather(pl.col("cost")).alias("cost_key"),
-        pl.lit(amount).gather(pl.col("units")).alias("units_key"),
-        order,
-    ).with_columns(best.alias("_best"))
-    kept_line = (pl.col("_best") % 2**_LINE_BITS).cast(pl.UInt32)
-    unique = ranked.filter(pl.col("_order") == pl.col("_best")).drop(
-        "_order", "_best", "key_end", "cost_key", "units_key"
-    )
-    merged = (
-        ranked.filter(pl.col("_order") != pl.col("_best"))
-        .with_columns(
-            kept_line.alias("kept_line"),
-            pl.when(pl.col("_best") // 2 ** (_LINE_BITS + _HIERARCHY_BITS) != pl.col("_order") // 2 ** (_LINE_BITS + _HIERARCHY_BITS))
-            .then(pl.lit(KEPT_BECAUSE[0]))
-            .when(pl.col("_best") // 2**_LINE_BITS != pl.col("_order") // 2**_LINE_BITS)
-            .then(pl.lit(KEPT_BECAUSE[1]))
-            .otherwise(pl.lit(KEPT_BECAUSE[2]))
-            .alias("why_kept"),
+    amount = pl.lit(collector.values.get_column("cents").rank("dense").cast(pl.UInt32))
+    # The unique-event partition (GetDerivedFields lines 54-66, GetUniqueEvents lines 67-72):
+    # the LA code, the raw text fields (``kind``), the person, the start date, the end date of
+    # events that are not services, and for services the cleaned delivery mechanism and
+    # frequency, unit cost and planned units (NULL on other rows: ``derive.row_state``).
+    key = [
+        pl.col("la"),
+        pl.col("kind"),
+        pl.col("person"),
+        pl.col("start"),
+        pl.when(~pl.col("service_like")).then(pl.col("end")),
+        pl.col("delivery"),
+        amount.gather(pl.col("cost")),
+        pl.col("frequency"),
+        amount.gather(pl.col("units")),
+        pl.col("_into"),
+    ]
+    ranked = (
+        state.lazy()
+        .with_columns(into.alias("_into"))
+        .select(
+            "line",
+            "_into",
+            "bucket",
+            "start",
+            "end",
+            order.alias("_order"),
+            order.max().over(key).alias("_best"),
         )
-        .select("line", "kept_line", _bucket_name(), "start", "end", "why_kept")
+        .collect()
     )
-    return unique, merged
+    is_best = pl.col("_order") == pl.col("_best")
+    first = ranked.select(pl.col("_into") & is_best).to_series()
+    merged = ranked.filter(pl.col("_into") & ~is_best).select(
+        "line",
+        (pl.col("_best") % 2**_LINE_BITS).cast(pl.UInt32).alias("kept_line"),
+        _bucket_name(),
+        "start",
+        "end",
+        pl.when(
+            _rank(pl.col("_best"), _LINE_BITS + _HIERARCHY_BITS)
+            != _rank(pl.col("_order"), _LINE_BITS + _HIERARCHY_BITS)
+        )
+        .then(pl.lit(KEPT_BECAUSE[0]))
+        .when(_rank(pl.col("_best"), _LINE_BITS) != _rank(pl.col("_order"), _LINE_BITS))
+        .then(pl.lit(KEPT_BECAUSE[1]))
+        .otherwise(pl.lit(KEPT_BECAUSE[2]))
+        .alias("why_kept"),
+    )
+    return first, merged
+
+
+def _rank(order: pl.Expr, bits: int) -> pl.Expr:
+    """The packed order without its lowest ``bits`` (the keys after the one compared)."""
+    return order // 2**bits
 
 
 def _bucket_name() -> pl.Expr:
@@ -413,10 +436,12 @@ def _bucket_name() -> pl.Expr:
 # --- fact tables ------------------------------------------------------------------------------
 
 
-def _count_by(frame: pl.DataFrame, column: str) -> dict[int | None, int]:
+def _count_by(frame: pl.DataFrame | pl.LazyFrame, column: str) -> dict[int | None, int]:
     """Rows per value of a code column (None: NULL)."""
-    counted = frame.group_by(column).len()
-    return {k: int(v) for k, v in zip(counted[column].to_list(), counted["len"].to_list(), strict=True)}
+    counted = frame.lazy().group_by(column).len().collect()
+    return {
+        k: int(v) for k, v in zip(counted[column].to_list(), counted["len"].to_list(), strict=True)
+    }
 
 
 def _category_map(counts: dict[int | None, int], values: Sequence[str]) -> dict[str, int]:
@@ -440,15 +465,20 @@ def _codes(values: Sequence[str], keep: Any) -> list[int]:
     return [i for i, v in enumerate(values) if keep(v)]
 
 
-def _facts(unique: pl.DataFrame, lists: Lists, period_end: datetime.date) -> dict[str, Any]:
-    """The services, requests, assessments and reviews facts (2-5.*_fact.sql)."""
+def _facts(unique: pl.LazyFrame, lists: Lists, period_end: datetime.date) -> dict[str, Any]:
+    """The services, requests, assessments and reviews facts (2-5.*_fact.sql), from the
+    unique events (a lazy filter of the state: each query reads only its columns)."""
     bucket = pl.col("bucket")
     # 2.Services_fact.sql line 38: Event_Type = 'Service' (under the collation).
     services = unique.filter(bucket == BUCKETS.index("service"))
     by_type = _count_by(services, "category")
     long_term = _codes(lists.service_type, lambda v: service_group(v) == "Long term support")
     # #LTS_Events (3.Requests_fact.sql lines 50-60): Service_Type_Grouped = 'Long Term Support'.
-    lts = services.filter(pl.col("category").is_in(long_term))
+    lts = (
+        services.filter(pl.col("category").is_in(long_term))
+        .select("la", "person", "start", "end", "category")
+        .collect()
+    )
     first, last = pl.col("start"), pl.col("end")
     at_end = lts.filter((first <= period_end) & ((last >= period_end) | last.is_null()))
     by_setting = {
@@ -467,8 +497,13 @@ def _facts(unique: pl.DataFrame, lists: Lists, period_end: datetime.date) -> dic
             "by_setting": by_setting,
         },
     }
-    flagged = _lts_flags(unique.filter(bucket.is_in(_FLAGGED)), _lts_reach(lts))
-    for name, key in (("request", "requests"), ("assessment", "assessments"), ("review", "reviews")):
+    events = unique.filter(bucket.is_in(_FLAGGED)).select("bucket", "la", "person", "start")
+    flagged = _lts_flags(events.collect(), _lts_reach(lts))
+    for name, key in (
+        ("request", "requests"),
+        ("assessment", "assessments"),
+        ("review", "reviews"),
+    ):
         rows = unique.filter(bucket == BUCKETS.index(name))
         category = _count_by(rows, "category")
         values = lists.category(name)
@@ -484,7 +519,7 @@ def _facts(unique: pl.DataFrame, lists: Lists, period_end: datetime.date) -> dic
             out["reviews_by_reason"] = _category_map(category, values)
             out["reviews_by_review_type"] = _review_types(category, values)
         yes = flagged.get(BUCKETS.index(name), 0)
-        out[f"{key}_lts_flag"] = {"yes": yes, "no": rows.height - yes}
+        out[f"{key}_lts_flag"] = {"yes": yes, "no": sum(category.values()) - yes}
     return out
 
 
@@ -556,6 +591,7 @@ def _lts_reach(lts: pl.DataFrame) -> pl.DataFrame:
 
 def _person_key(la: str, person: str) -> pl.Expr:
     """(LA code, person) as one UInt64 of their ids in the run's categories."""
+
     def physical(name: str) -> pl.Expr:
         column = pl.col(name)
         return (column.to_physical() if not name.startswith("_") else column).cast(pl.UInt64)
@@ -585,7 +621,7 @@ def _lts_flags(events: pl.DataFrame, reach: pl.DataFrame) -> dict[int, int]:
 
 
 def _costs(
-    unique: pl.DataFrame,
+    unique: pl.LazyFrame,
     collector: Collector,
     quarter_start: datetime.date,
     quarter_end: datetime.date,
@@ -627,6 +663,8 @@ def _costs(
             & ((last >= quarter_start) | last.is_null())
             & (first <= quarter_end)
         )
+        .select("line", "start", "end", "category", "cost", "frequency", "units")
+        .collect()
         .with_columns(
             unit_cost.alias("unit_cost"), factor.alias("factor"), one_off.alias("_one_off")
         )
@@ -663,9 +701,7 @@ def _costs(
         pl.col("cost_per_week").mean().alias("weekly_cost_mean"),
         pl.col("total_cost_period").sum().alias("period_cost_total"),
     ).row(0, named=True)
-    per_type = {
-        category_key(v): _block(by_code.get(i)) for i, v in enumerate(lists.service_type)
-    }
+    per_type = {category_key(v): _block(by_code.get(i)) for i, v in enumerate(lists.service_type)}
     per_type["null"] = _block(by_code.get(None))
     table = rows.select(
         "line",
@@ -711,7 +747,7 @@ def _block(row: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _unique_table(unique: pl.DataFrame, lists: Lists) -> pl.LazyFrame:
+def _unique_table(unique: pl.LazyFrame, lists: Lists) -> pl.LazyFrame:
     """The unique events with their fact-table fields named (named when collected; only the
     columns named are held)."""
 
@@ -723,17 +759,22 @@ def _unique_table(unique: pl.DataFrame, lists: Lists) -> pl.LazyFrame:
     bucket = pl.col("bucket")
     category = pl.lit(None, dtype=pl.String)
     for name in ("request", "assessment", "service", "review"):
-        category = pl.when(bucket == BUCKETS.index(name)).then(
-            named("category", lists.category(name))
-        ).otherwise(category)
-    return unique.select(
-        "line", "bucket", "person", "start", "end", "outcome", "category"
-    ).lazy().select(
-        "line",
-        _bucket_name(),
-        "person",
-        "start",
-        "end",
-        named("outcome", lists.outcome).alias("outcome"),
-        category.alias("category"),
+        category = (
+            pl.when(bucket == BUCKETS.index(name))
+            .then(named("category", lists.category(name)))
+            .otherwise(category)
+        )
+    held = unique.select("line", "bucket", "person", "start", "end", "outcome", "category")
+    return (
+        held.collect()
+        .lazy()
+        .select(
+            "line",
+            _bucket_name(),
+            "person",
+            "start",
+            "end",
+            named("outcome", lists.outcome).alias("outcome"),
+            category.alias("category"),
+        )
     )

@@ -9,13 +9,15 @@ render the same content on the validation workbook's sheet).
 from __future__ import annotations
 
 import datetime
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
 
 from cld_polars.central.derive import (
     BUCKETS,
@@ -116,9 +118,12 @@ def _short_months(months: list[datetime.date], why: list[str]) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
 
 
-def _falls_short(where: str, months: list[datetime.date], rows: dict[datetime.date, dict[str, Any]], needed: int) -> str:
+def _falls_short(
+    where: str, months: list[datetime.date], rows: dict[datetime.date, dict[str, Any]], needed: int
+) -> str:
     verb = "falls" if len(months) == 1 else "fall"
-    return f"{where}, {_short_months(months, [_why_not(m, rows, needed) for m in months])} {verb} short"
+    named = _short_months(months, [_why_not(m, rows, needed) for m in months])
+    return f"{where}, {named} {verb} short"
 
 
 def period_sentence(view: CentralView) -> str:
@@ -462,7 +467,9 @@ def sheet_content(view: CentralView) -> SheetContent:
         Table(
             "Reviews by type",
             "DHSC's grouping of the review reason.",
-            _category_table(f["reviews_by_review_type"], _labels(list(REVIEW_TYPES)), "Review type"),
+            _category_table(
+                f["reviews_by_review_type"], _labels(list(REVIEW_TYPES)), "Review type"
+            ),
         ),
         Table(
             "Events starting during a long-term service",
@@ -512,29 +519,98 @@ def _costs_table(f: dict[str, Any], service_types: tuple[str, ...]) -> pl.DataFr
 # --- rendering ------------------------------------------------------------------------------
 
 
-def write_workbook(view: CentralView, path: Path) -> Path:
-    """The sheet's content as a plain one-sheet workbook, written whole or not at all."""
-    from cld_polars.workbook import _header, _styled, _table_rows, _widths
+#: Rows of one table the plain workbook writes (the merged-record list can run to the
+#: return's size); the rest are counted in a note under the table.
+MAX_TABLE_ROWS = 10_000
+_WIDTHS = (46, 16, 16, 16, 16, 16, 34)
+_HEADER_FILL = PatternFill("solid", fgColor="D9E1F2")
 
+
+def _cell_format(column: str, value: object) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, datetime.date):
+        return "MMM YYYY" if column == "Month" else "DD/MM/YYYY"
+    if column.startswith("Share"):
+        return "0.0%"
+    if "(£)" in column:
+        return "£#,##0.00"
+    if isinstance(value, int):
+        return "#,##0"
+    return None
+
+
+def write_workbook(view: CentralView, path: Path) -> Path:
+    """The sheet's content as a plain one-sheet workbook, written whole or not at all. Text
+    cells are always text (never a formula); long tables are cut at ``MAX_TABLE_ROWS``."""
     content = sheet_content(view)
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(SHEET)
-    _widths(ws, [44, 16, 16, 16, 18, 18, 30])
-    ws.append([_styled(ws, content.title, font=Font(bold=True, size=14))])
-    ws.append([_styled(ws, f"Return: {view.source}", font=Font(italic=True, color="555555"))])
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = SHEET
+    # Printed (and rendered) one page wide, as many long as it takes.
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    for i, width in enumerate(_WIDTHS, 1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    line_chars = sum(_WIDTHS) * 0.95
+    at = 0
+
+    def put(
+        values: list[object],
+        *,
+        font: Font | None = None,
+        fill: PatternFill | None = None,
+        header: bool = False,
+        columns: list[str] | None = None,
+    ) -> None:
+        nonlocal at
+        at += 1
+        for i, value in enumerate(values, 1):
+            if isinstance(value, bool):
+                value = "yes" if value else "no"
+            cell = ws.cell(row=at, column=i, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"  # never a formula, whatever the text
+            fmt = _cell_format(columns[i - 1], value) if columns else None
+            if fmt:
+                cell.number_format = fmt
+            if font is not None:
+                cell.font = font
+            if fill is not None:
+                cell.fill = fill
+            if header:
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
+
+    def paragraph(text: str, font: Font | None = None) -> None:
+        put([text], font=font)
+        ws.merge_cells(start_row=at, start_column=1, end_row=at, end_column=len(_WIDTHS))
+        ws.cell(row=at, column=1).alignment = Alignment(wrap_text=True, vertical="top")
+        ws.row_dimensions[at].height = 15 * max(1, math.ceil(len(text) / line_chars))
+
+    put([content.title], font=Font(bold=True, size=14))
+    put([f"Return: {view.source}"], font=Font(italic=True, color="555555"))
     for sentence in content.sentences:
-        ws.append([_styled(ws, sentence, alignment=Alignment(wrap_text=False))])
+        paragraph(sentence)
     for table in content.tables:
-        ws.append([])
-        ws.append([_styled(ws, table.title, font=Font(bold=True, size=12))])
-        ws.append([_styled(ws, table.note, font=Font(italic=True, color="555555"))])
-        ws.append(_header(ws, table.frame.columns))
-        frame = table.frame.with_columns(pl.col(pl.Boolean).replace_strict({True: "yes", False: "no"}))
-        share = [c for c in frame.columns if c.startswith("Share")]
-        for row in _table_rows(ws, frame.with_columns(pl.col(share).round(4))):
-            ws.append(row)
+        at += 1
+        put([table.title], font=Font(bold=True, size=12))
+        paragraph(table.note, Font(italic=True, color="555555"))
+        columns = table.frame.columns
+        put(list(columns), font=Font(bold=True), fill=_HEADER_FILL, header=True, columns=None)
+        lines = max(math.ceil(len(c) / (w * 0.7)) for c, w in zip(columns, _WIDTHS, strict=False))
+        ws.row_dimensions[at].height = 15 * max(1, lines)
+        for values in table.frame.head(MAX_TABLE_ROWS).rows():
+            put(list(values), columns=columns)
         if table.frame.height == 0:
-            ws.append([_styled(ws, "(none)", font=Font(italic=True))])
+            put(["(none)"], font=Font(italic=True))
+        elif table.frame.height > MAX_TABLE_ROWS:
+            paragraph(
+                f"The first {MAX_TABLE_ROWS:,} of {table.frame.height:,} rows are shown.",
+                Font(italic=True),
+            )
 
     def save(tmp: Path) -> None:
         wb.save(tmp)
