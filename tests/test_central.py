@@ -319,6 +319,12 @@ def test_no_valid_stated_end_needs_an_import_date(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "r.csv", rows)
     with pytest.raises(CentralError, match="--import-date"):
         central(path)
+    far = write_csv(
+        tmp_path / "f.csv",
+        [_request(1, "05/10/2024", **{"Reporting Period End Date": "31/12/9999"})],
+    )
+    with pytest.raises(CentralError, match="--import-date"):
+        central(far)
     # With it, the period is derived: the one request ends in Oct 2024.
     view = central(path, import_date="2025-11-01")
     assert view["reporting_period"] == {"start": "2024-10-01", "end": "2024-10-31"}
@@ -394,3 +400,29 @@ def test_frame_input_equals_path_input(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "r.csv", rows)
     frame = pl.read_csv(path, infer_schema=False)
     assert central(frame).to_dict() == central(path).to_dict()
+
+
+def test_every_input_kind_and_header_spelling_gives_the_same_view(tmp_path: Path) -> None:
+    import gzip
+    import shutil
+
+    from factory import HEADER, clean_rows, write_workbook
+
+    rows = clean_rows()
+    rows[0]["First Name"] = "Zoë"  # not ASCII: the Windows-1252 copy differs in bytes
+    path = write_csv(tmp_path / "r.csv", rows)
+    want = central(path).to_dict()
+    assert central(write_csv(tmp_path / "w.csv", rows, encoding="cp1252")).to_dict() == want
+    assert central(write_workbook(tmp_path / "r.xlsx", rows)).to_dict() == want
+    with path.open("rb") as src, gzip.open(tmp_path / "r.csv.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    assert central(tmp_path / "r.csv.gz").to_dict() == want
+    pl.read_csv(path, infer_schema=False).write_parquet(tmp_path / "r.parquet")
+    assert central(tmp_path / "r.parquet").to_dict() == want
+    # The SQL's column names (LA_Person_Unique_Identifier, ...) are matched as the headers.
+    sql_names = [
+        "_".join(h.replace(":", " ").replace("(", " ").replace(")", " ").split()) for h in HEADER
+    ]
+    renamed = [{s: r[h] for s, h in zip(sql_names, HEADER, strict=True)} for r in rows]
+    underscored = write_csv(tmp_path / "u.csv", renamed, header=sql_names)
+    assert central(underscored).to_dict() == want

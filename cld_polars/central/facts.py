@@ -96,7 +96,13 @@ def finish(
                 "the return has no valid Reporting Period End Date (dd/mm/yyyy), so the "
                 "import date cannot be assumed: give --import-date YYYY-MM-DD"
             )
-        import_date = _add_month(stated_end + datetime.timedelta(days=1))
+        try:
+            import_date = _add_month(stated_end + datetime.timedelta(days=1))
+        except (OverflowError, ValueError) as exc:  # a stated end in December 9999
+            raise CentralError(
+                f"the stated period end {stated_end.isoformat()} leaves no later import date: "
+                "give --import-date YYYY-MM-DD"
+            ) from exc
     months, derived_inputs = _derived_months(collector, import_date)
     qualifying = months.filter("qualifies")["month"]
     derived_start = qualifying.min() if qualifying.len() else None
