@@ -354,7 +354,7 @@ def run_checks(
 
 def _central_query(collector: Collector, raw: pl.DataFrame) -> pl.LazyFrame:
     """The central view's plan for a chunk: its 20 columns of the chunk already read, turned
-    into the compact per-row state it keeps (codes, dates, cents, categoricals)."""
+    into the compact per-row state it keeps (codes, dates, ids of the run's categories)."""
     return collector.query(raw.lazy().select(LINE, *CENTRAL_NEEDS))
 
 

@@ -394,25 +394,27 @@ def _unique_events(
     ranked = (
         state.lazy()
         .with_columns(into.alias("_into"))
-        .select(
-            "line",
-            "_into",
-            "bucket",
-            "start",
-            "end",
-            order.alias("_order"),
-            order.max().over(key).alias("_best"),
-        )
+        .select(order.alias("_order"), order.max().over(key).alias("_best"))
         .collect()
     )
-    is_best = pl.col("_order") == pl.col("_best")
-    first = ranked.select(pl.col("_into") & is_best).to_series()
-    merged = ranked.filter(pl.col("_into") & ~is_best).select(
-        "line",
-        (pl.col("_best") % 2**_LINE_BITS).cast(pl.UInt32).alias("kept_line"),
-        _bucket_name(),
-        "start",
-        "end",
+    is_best = ranked.select(pl.col("_order") == pl.col("_best")).to_series()
+    first, repeats = into & is_best, into & ~is_best
+    merged = pl.concat(
+        [
+            state.filter(repeats).select("line", _bucket_name(), "start", "end"),
+            ranked.filter(repeats).select(
+                (pl.col("_best") % 2**_LINE_BITS).cast(pl.UInt32).alias("kept_line"),
+                _why_kept(),
+            ),
+        ],
+        how="horizontal",
+    ).select("line", "kept_line", "event_type", "start", "end", "why_kept")
+    return first, merged
+
+
+def _why_kept() -> pl.Expr:
+    """The first ranking rule on which the kept record (``_best``) beats a merged one."""
+    return (
         pl.when(
             _rank(pl.col("_best"), _LINE_BITS + _HIERARCHY_BITS)
             != _rank(pl.col("_order"), _LINE_BITS + _HIERARCHY_BITS)
@@ -421,9 +423,8 @@ def _unique_events(
         .when(_rank(pl.col("_best"), _LINE_BITS) != _rank(pl.col("_order"), _LINE_BITS))
         .then(pl.lit(KEPT_BECAUSE[1]))
         .otherwise(pl.lit(KEPT_BECAUSE[2]))
-        .alias("why_kept"),
+        .alias("why_kept")
     )
-    return first, merged
 
 
 def _rank(order: pl.Expr, bits: int) -> pl.Expr:
@@ -595,14 +596,9 @@ def _lts_reach(lts: pl.DataFrame) -> pl.DataFrame:
     ).sort("_service_start")
 
 
-def _person_key(la: str, person: str) -> pl.Expr:
-    """(LA code, person) as one UInt64 of their ids in the run's categories."""
-
-    def physical(name: str) -> pl.Expr:
-        column = pl.col(name)
-        return (column.to_physical() if not name.startswith("_") else column).cast(pl.UInt64)
-
-    return (physical(la) * 2**32 + physical(person)).alias("_key")
+def _person_key(la: pl.Expr, person: pl.Expr) -> pl.Expr:
+    """(LA code, person) as one UInt64, from their ids in the run's categories."""
+    return (la.cast(pl.UInt64) * 2**32 + person.cast(pl.UInt64)).alias("_key")
 
 
 def _lts_flags(events: pl.DataFrame, reach: pl.DataFrame) -> dict[int, int]:
@@ -610,9 +606,10 @@ def _lts_flags(events: pl.DataFrame, reach: pl.DataFrame) -> dict[int, int]:
     DupRank): one as-of join of the events on their start date to the person's reach."""
     if not events.height or not reach.height:
         return {}
-    left = events.select("bucket", _person_key("la", "person"), pl.col("start")).sort("start")
+    ids = _person_key(pl.col("la").to_physical(), pl.col("person").to_physical())
+    left = events.select("bucket", ids, pl.col("start")).sort("start")
     joined = left.join_asof(
-        reach.select(_person_key("_la", "_person"), "_service_start", "_reach"),
+        reach.select(_person_key(pl.col("_la"), pl.col("_person")), "_service_start", "_reach"),
         left_on="start",
         right_on="_service_start",
         by="_key",

@@ -28,6 +28,12 @@ class CentralView:
     rounded to 2 decimals, ISO date strings, None); the attributes below it are the same
     figures as Python values and the tables behind them as Polars frames, for notebooks and
     the workbook's Central view sheet.
+
+    The validation JSON embeds the same object in full under its ``central`` key (computed
+    with the default parameters from the validation's own pass), not a pointer to a second
+    file: one result file per return, and scripts read the figures where they read the rest;
+    ``null`` there means the return states no valid period end (see
+    ``Report.central_problem``).
     """
 
     figures: dict[str, Any]
