@@ -17,6 +17,8 @@ from pathlib import Path
 
 import polars as pl
 
+from cld_polars.central import NEEDS as CENTRAL_NEEDS
+from cld_polars.central import CentralError, CentralView, Collector, finish
 from cld_polars.checks import FAMILIES, FILE_RULES, all_checks, crossrow
 from cld_polars.checks.context import (
     LINE,
@@ -212,6 +214,7 @@ def run_checks(
     text = pl.Categorical(pl.Categories.random())  # this run's own: see _compact
     plans: list[list[pl.Expr]] | None = None
     row_plans = _row_flag_plans(row_checks, spec, joint)
+    central = Collector(spec)
     seen = 0
     for raw in _chunks(src, chunk_rows):
         if BYTES in raw.columns:
@@ -227,7 +230,10 @@ def run_checks(
                 _compact(data, [pl.col(c) for c in _kept_columns(names, kept)], text),
                 _compact(data, summary_columns(names, spec), text),
             ]
-        flags, validity, narrow, summary = pl.collect_all([data.select(p) for p in plans])
+        flags, validity, narrow, summary, central_part = pl.collect_all(
+            [*(data.select(p) for p in plans), _central_query(central, raw)]
+        )
+        central.add(central_part)
         per_row = flags.select(row_plans[0])
         sums = flags.select(row_plans[1]).row(0, named=True)
         totals.add(sums)
@@ -241,7 +247,7 @@ def run_checks(
         if progress and src.rows:
             progress(f"checking ({seen:,} of {src.rows:,} rows)")
         # Let this chunk go before the next is read: otherwise two are held at the peak.
-        del raw, data, flags, validity, narrow, summary, per_row, row_hash
+        del raw, data, flags, validity, narrow, summary, per_row, row_hash, central_part
     if byte_parts and src.finisher is not None:
         src.findings.extend(src.finisher(pl.concat(byte_parts)))  # may ask for the exact read
         src.finisher = None
@@ -272,6 +278,10 @@ def run_checks(
         frame_part, [c for c in fired if c.category == "invalid" and c.field in ctx.matchers]
     )
     file_findings.extend(_coverage_findings(narrow.lazy(), ctx))
+    submission = _submission(narrow)
+    # The projection is done with: free it before the central view's own finishing step.
+    del narrow, frame_data, frame_flags, joined
+    central_result, central_problem = _central_stage(central, src)
     file_findings.sort(key=lambda f: (f.severity != "error", f.line or 0))
 
     rules = pl.DataFrame(
@@ -303,11 +313,11 @@ def run_checks(
             "warnings": [counts[f"warning:{f}"] for f in spec.header],
             **{
                 measure: [counts[f"{measure}:{f}"] for f in spec.header]
-                for measure in VALIDITY_MEASURES
+                for measure in (*VALIDITY_MEASURES, *DQ_MEASURES)
             },
         },
         schema_overrides={"errors": pl.Int64, "warnings": pl.Int64}
-        | dict.fromkeys(VALIDITY_MEASURES, pl.Int64),
+        | dict.fromkeys((*VALIDITY_MEASURES, *DQ_MEASURES), pl.Int64),
     ).with_columns(
         # Of the values that are required or were given where the field applies, the share that
         # is valid: blanks where the field is optional neither help nor hurt.
@@ -334,8 +344,31 @@ def run_checks(
         seconds=time.perf_counter() - started,
         checks=tuple(active),
         summary_base=summary_base,
-        submission=_submission(narrow),
+        submission=submission,
+        central=central_result,
+        central_problem=central_problem,
     )
+
+
+# --- the central view, from the same pass (cld_polars.central) -------------------------------
+
+
+def _central_query(collector: Collector, raw: pl.DataFrame) -> pl.LazyFrame:
+    """The central view's plan for a chunk: its 20 columns of the chunk already read, turned
+    into the compact per-row state it keeps (codes, dates, ids of the run's categories)."""
+    return collector.query(raw.lazy().select(LINE, *CENTRAL_NEEDS))
+
+
+def _central_stage(
+    collector: Collector, src: ReturnSource
+) -> tuple[CentralView | None, str | None]:
+    """The central view with the contract's default parameters, or why there is none (the
+    return states no valid period end, so the import date would have to be given). Its
+    unique events are not kept (memory): ``cld_polars.central(path)`` gives them."""
+    try:
+        return finish(collector, source=str(src.path), keep_events=False), None
+    except CentralError as exc:
+        return None, str(exc)
 
 
 #: Rows the streaming scan hands over at a time. The scan reads a few of these ahead, so
@@ -532,11 +565,39 @@ VALIDITY_MEASURES = (
 )
 
 
+#: The same rows in DHSC's data-quality vocabulary (create_GetDQValues_procedure.sql lines
+#: 36-49, the FieldStatus and FieldValidity of its DQ report): every row of a field has one
+#: status and one validity, so each group of columns adds up to the rows checked. The status
+#: is "Undetermined" where we cannot tell whether the field applies (a blank or invalid event
+#: type) or whether it is mandatory (a condition on a field that cannot be read); those rows
+#: are "not applicable" and "optional" in ``VALIDITY_MEASURES``. Near misses (a listed value
+#: in the wrong case or spacing) are "Failed: Invalid", as the DLP rejects them; the
+#: ``near_miss`` column says how many of those they are. A blank is "Failed: Blank
+#: (Mandatory)" only where the field is known to be mandatory.
+DQ_STATUS = {
+    "dq_mandatory": "Mandatory",
+    "dq_applicable_not_mandatory": "Applicable but not mandatory",
+    "dq_not_applicable": "Not applicable",
+    "dq_undetermined": "Undetermined",
+}
+DQ_VALIDITY = {
+    "dq_passed_valid": "Passed: Valid",
+    "dq_passed_blank": "Passed: Blank (Not Mandatory)",
+    "dq_failed_blank": "Failed: Blank (Mandatory)",
+    "dq_failed_invalid": "Failed: Invalid",
+    "dq_failed_release1": "Failed: Release 1",
+}
+#: ``Report.fields`` columns of DHSC's vocabulary, and the label DHSC gives each.
+DQ_LABELS = DQ_STATUS | DQ_VALIDITY
+DQ_MEASURES = tuple(DQ_LABELS)
+
+
 #: A field's state on a row (:func:`field_state`): how the field applies times ``_KINDS``
 #: plus what it holds. Counting states per chunk gives every measure with one small column
 #: per field, instead of ten sums per field (480 expressions, which cost more to plan than to
-#: run on a chunk).
-_APPLIES = ("mandatory", "optional", "not_applicable", "cannot_tell")
+#: run on a chunk). ``unsure`` is a field that applies where whether it is mandatory cannot
+#: be told.
+_APPLIES = ("mandatory", "optional", "not_applicable", "cannot_tell", "unsure")
 _HOLDS = ("valid", "blank", "invalid", "release1", "near_miss")
 _KINDS = 8
 
@@ -557,7 +618,7 @@ def field_state(ctx: Context, f: FieldSpec) -> pl.Expr:
     if f.mandatory == "always":
         mandatory = pl.lit(True)
     elif f.mandatory == "conditional" and f.mandatory_when:
-        mandatory = ctx.condition(f.mandatory_when).fill_null(False)
+        mandatory = ctx.condition(f.mandatory_when)
     else:
         mandatory = pl.lit(False)
     applies = (
@@ -565,6 +626,8 @@ def field_state(ctx: Context, f: FieldSpec) -> pl.Expr:
         .then(_APPLIES.index("cannot_tell"))
         .when(~judged)
         .then(_APPLIES.index("not_applicable"))
+        .when(mandatory.is_null())
+        .then(_APPLIES.index("unsure"))
         .when(mandatory)
         .then(_APPLIES.index("mandatory"))
         .otherwise(_APPLIES.index("optional"))
@@ -593,8 +656,11 @@ def validity_counts(states: pl.DataFrame) -> dict[str, int]:
 
 
 def _measures(applies: str, holds: str) -> list[str]:
-    """The measures a row in this state counts towards."""
-    out = []
+    """The measures a row in this state counts towards (``VALIDITY_MEASURES``, where a field
+    whose mandatory condition cannot be judged counts as optional, and ``DQ_MEASURES``)."""
+    out = [_dq_status(applies), _dq_validity(applies, holds)]
+    if applies == "unsure":
+        applies = "optional"
     if applies in ("mandatory", "optional"):
         out.append(f"{applies}_rows")
         if holds == "blank":
@@ -606,6 +672,22 @@ def _measures(applies: str, holds: str) -> list[str]:
         if applies == "not_applicable" and holds != "blank":
             out.append("given_not_applicable")
     return out
+
+
+def _dq_status(applies: str) -> str:
+    return {
+        "mandatory": "dq_mandatory",
+        "optional": "dq_applicable_not_mandatory",
+        "not_applicable": "dq_not_applicable",
+    }.get(applies, "dq_undetermined")
+
+
+def _dq_validity(applies: str, holds: str) -> str:
+    if holds == "blank":
+        return "dq_failed_blank" if applies == "mandatory" else "dq_passed_blank"
+    return {"valid": "dq_passed_valid", "release1": "dq_failed_release1"}.get(
+        holds, "dq_failed_invalid"
+    )
 
 
 def prepare_frame(raw: pl.DataFrame, ctx: Context) -> pl.LazyFrame:

@@ -21,6 +21,7 @@ from cld_polars.parse import text
 from cld_polars.safety import forget, neutralised, output_temp
 
 if TYPE_CHECKING:
+    from cld_polars.central import CentralView
     from cld_polars.checks.registry import Check
     from cld_polars.workbook import WorkbookResult
 
@@ -36,7 +37,9 @@ class Report:
     errors: int
     warnings: int
     #: One row per specification field: errors and warnings are counts of rows, then the
-    #: data-quality measures of ``engine.VALIDITY_MEASURES`` and ``pct_valid`` (0 to 1).
+    #: data-quality measures of ``engine.VALIDITY_MEASURES``, the same rows in DHSC's
+    #: data-quality vocabulary (``engine.DQ_MEASURES``, labelled by ``engine.DQ_LABELS``)
+    #: and ``pct_valid`` (0 to 1).
     fields: pl.DataFrame
     #: One row per check that fired: code, severity, fields, rows, message, guidance.
     rules: pl.DataFrame
@@ -61,6 +64,11 @@ class Report:
     source: object = field(default=None, repr=False)
     #: When the validation finished (local time): the workbook's Summary shows it.
     validated_at: datetime.datetime = field(default_factory=datetime.datetime.now)
+    #: What DHSC's central pipeline would make of the return (``cld_polars.central``, with
+    #: the contract's default parameters), from the validation's own pass; None when it
+    #: cannot be computed, with the reason in ``central_problem``.
+    central: CentralView | None = field(default=None, repr=False)
+    central_problem: str | None = None
 
     @property
     def findings(self) -> pl.LazyFrame:
@@ -174,6 +182,9 @@ class Report:
             "fields": fields,
             "rules": rules,
             "file_findings": [f.as_dict() for f in self.file_findings],
+            # The central view's contract object in full (central-view-contract.md), or null
+            # when the return states no valid period end (see ``central_problem``).
+            "central": self.central.to_dict() if self.central is not None else None,
         }
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
