@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 import sys
 import types
 
+from cld_polars.central import CentralView, central
 from cld_polars.compare import Comparison, compare
 from cld_polars.engine import validate
 from cld_polars.fix import FixResult, fix_return
@@ -15,11 +16,13 @@ from cld_polars.report import Report
 from cld_polars.spec import load_spec
 
 __all__ = [
+    "CentralView",
     "Comparison",
     "FixResult",
     "Report",
     "ReturnReadError",
     "__version__",
+    "central",
     "compare",
     "data_schema",
     "fix_return",
@@ -43,7 +46,8 @@ def __getattr__(name: str) -> object:
 
 
 class _Package(types.ModuleType):
-    """Keeps ``cld_polars.pandera_schema`` the function once its module is imported.
+    """Keeps ``cld_polars.pandera_schema`` and ``cld_polars.central`` the functions once their
+    modules are imported.
 
     Importing a submodule binds it to the package attribute of the same name, which would
     hide the function of that name (then ``cld_polars.pandera_schema()`` fails with "module
@@ -52,7 +56,7 @@ class _Package(types.ModuleType):
     """
 
     def __setattr__(self, name: str, value: object) -> None:
-        if name == "pandera_schema" and isinstance(value, types.ModuleType):
+        if name in ("pandera_schema", "central") and isinstance(value, types.ModuleType):
             return
         super().__setattr__(name, value)
 

@@ -341,7 +341,7 @@ def _output_problem(option: Path | None, flag: str, several: bool) -> str | None
     return None
 
 
-SUBCOMMANDS = ("compare", "fix")
+SUBCOMMANDS = ("compare", "fix", "central")
 
 
 def _subcommand(argv: list[str]) -> int:

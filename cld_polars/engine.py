@@ -11,7 +11,9 @@ Follow one return through :func:`validate`; each stage is a function below, in o
    compare, each row's error flags) and the summary counts' per-row columns.
 4. **cross-row** (:func:`check_frame`): duplicates, one person's details, the council and
    period being single, over the projection of the whole return.
-5. **assemble** (``report.build_report``): the rules and fields tables and the report.
+5. **central view** (:func:`central_stage`): what DHSC's pipeline makes of the return
+   (``cld_polars.central``), from the compact state its collector kept from each chunk.
+6. **assemble** (:func:`assemble`): the rules and fields tables (``report``) and the report.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from cld_polars.central import NEEDS as CENTRAL_NEEDS
+from cld_polars.central import CentralError, CentralView, Collector, finish
 from cld_polars.checks import FAMILIES, FILE_RULES, all_checks
 from cld_polars.checks.context import LINE, Context, date_col, state_col
 from cld_polars.checks.crossrow import ROW_HASH
@@ -100,7 +104,9 @@ def check_return(
     if progress:
         progress("cross-row checks")
     frame = check_frame(rows, plan)
-    return assemble(src, plan, rows, frame, started)
+    rows.projection = pl.DataFrame()  # done with: freed before the central view's finish
+    central, central_problem = central_stage(rows.central, src)
+    return assemble(src, plan, rows, frame, started, central, central_problem)
 
 
 # --- plan ---------------------------------------------------------------------------------
@@ -204,6 +210,8 @@ class RowPass:
     findings: FindingStore
     ctx: Context
     file_findings: list[FileFinding]
+    #: The central view's compact state of every row (``cld_polars.central``).
+    central: Collector
 
 
 class _ChunkPlan:
@@ -259,6 +267,7 @@ def stream_rows(
     summary: list[pl.DataFrame] = []
     byte_counts: list[pl.DataFrame] = []
     chunk_plan: _ChunkPlan | None = None
+    central = Collector(plan.spec)
     seen = 0
     for raw in _chunks(src, chunk_rows):
         if BYTES in raw.columns:
@@ -268,14 +277,17 @@ def stream_rows(
         data = prepare_frame(raw, ctx)
         if chunk_plan is None:
             chunk_plan = _ChunkPlan(plan, ctx, data)
-        flags, states, kept, summary_part = pl.collect_all(
+        flags, states, kept, summary_part, central_part = pl.collect_all(
             [
                 data.select(chunk_plan.flags),
                 data.select(chunk_plan.states),
                 data.select(chunk_plan.projection),
                 data.select(chunk_plan.summary),
+                # The central view's columns of the chunk as read, to its compact state.
+                central.query(raw.lazy().select(LINE, *CENTRAL_NEEDS)),
             ]
         )
+        central.add(central_part)
         per_row = flags.select(chunk_plan.per_row)
         sums = flags.select(chunk_plan.sums).row(0, named=True)
         for check in plan.row:
@@ -292,7 +304,7 @@ def stream_rows(
         if progress and src.rows:
             progress(f"checking ({seen:,} of {src.rows:,} rows)")
         # Let this chunk go before the next is read: otherwise two are held at the peak.
-        del raw, data, flags, states, kept, summary_part, per_row, row_hash
+        del raw, data, flags, states, kept, summary_part, per_row, row_hash, central_part
     findings = list(src.findings)
     if byte_counts and src.finisher is not None:
         findings.extend(src.finisher(pl.concat(byte_counts)))  # may ask for the exact read
@@ -304,6 +316,7 @@ def stream_rows(
         findings=store,
         ctx=ctx,
         file_findings=findings,
+        central=central,
     )
 
 
@@ -509,11 +522,30 @@ def coverage_findings(data: pl.LazyFrame, ctx: Context) -> list[FileFinding]:
     return [FILE_RULES["PERIOD_COVERAGE"].finding(detail="; ".join(details))]
 
 
+# --- central view -------------------------------------------------------------------------
+
+
+def central_stage(collector: Collector, src: ReturnSource) -> tuple[CentralView | None, str | None]:
+    """The central view with the contract's default parameters, or why there is none (the
+    return states no valid period end, so the import date would have to be given). Its
+    unique events are not kept (memory): ``cld_polars.central(path)`` gives them."""
+    try:
+        return finish(collector, source=str(src.path), keep_events=False), None
+    except CentralError as exc:
+        return None, str(exc)
+
+
 # --- assemble -----------------------------------------------------------------------------
 
 
 def assemble(
-    src: ReturnSource, plan: Plan, rows: RowPass, frame: FramePass, started: float
+    src: ReturnSource,
+    plan: Plan,
+    rows: RowPass,
+    frame: FramePass,
+    started: float,
+    central: CentralView | None = None,
+    central_problem: str | None = None,
 ) -> Report:
     """The report: every finding in order, the file-level findings, the rules and fields."""
     totals = rows.totals
@@ -544,4 +576,6 @@ def assemble(
         checks=plan.active,
         summary_base=rows.summary_base,
         submission=frame.submission,
+        central=central,
+        central_problem=central_problem,
     )

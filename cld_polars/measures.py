@@ -33,11 +33,38 @@ VALIDITY_MEASURES = (
     "given_not_applicable",
 )
 
+#: The same rows in DHSC's data-quality vocabulary (create_GetDQValues_procedure.sql lines
+#: 36-49, the FieldStatus and FieldValidity of its DQ report): every row of a field has one
+#: status and one validity, so each group of columns adds up to the rows checked. The status
+#: is "Undetermined" where we cannot tell whether the field applies (a blank or invalid event
+#: type) or whether it is mandatory (a condition on a field that cannot be read); those rows
+#: are "not applicable" and "optional" in ``VALIDITY_MEASURES``. Near misses (a listed value
+#: in the wrong case or spacing) are "Failed: Invalid", as the DLP rejects them; the
+#: ``near_miss`` column says how many of those they are. A blank is "Failed: Blank
+#: (Mandatory)" only where the field is known to be mandatory.
+DQ_STATUS = {
+    "dq_mandatory": "Mandatory",
+    "dq_applicable_not_mandatory": "Applicable but not mandatory",
+    "dq_not_applicable": "Not applicable",
+    "dq_undetermined": "Undetermined",
+}
+DQ_VALIDITY = {
+    "dq_passed_valid": "Passed: Valid",
+    "dq_passed_blank": "Passed: Blank (Not Mandatory)",
+    "dq_failed_blank": "Failed: Blank (Mandatory)",
+    "dq_failed_invalid": "Failed: Invalid",
+    "dq_failed_release1": "Failed: Release 1",
+}
+#: ``Report.fields`` columns of DHSC's vocabulary, and the label DHSC gives each.
+DQ_LABELS = DQ_STATUS | DQ_VALIDITY
+DQ_MEASURES = tuple(DQ_LABELS)
+
 #: A field's state on a row (:func:`field_state`): how the field applies times ``_KINDS``
 #: plus what it holds. Counting states per chunk gives every measure with one small column
 #: per field, instead of ten sums per field (480 expressions, which cost more to plan than to
-#: run on a chunk).
-_APPLIES = ("mandatory", "optional", "not_applicable", "cannot_tell")
+#: run on a chunk). ``unsure`` is a field that applies where whether it is mandatory cannot
+#: be told.
+_APPLIES = ("mandatory", "optional", "not_applicable", "cannot_tell", "unsure")
 _HOLDS = ("valid", "blank", "invalid", "release1", "near_miss")
 _KINDS = 8
 #: What a field holds, for each state (``cld_polars.kinds``; every valid state is ``VALID``).
@@ -87,7 +114,7 @@ def field_state(ctx: Context, f: FieldSpec) -> pl.Expr:
     if f.mandatory == "always":
         mandatory = pl.lit(True)
     elif f.mandatory == "conditional" and f.mandatory_when:
-        mandatory = ctx.condition(f.mandatory_when).fill_null(False)
+        mandatory = ctx.condition(f.mandatory_when)
     else:
         mandatory = pl.lit(False)
     applies = (
@@ -95,6 +122,8 @@ def field_state(ctx: Context, f: FieldSpec) -> pl.Expr:
         .then(_APPLIES.index("cannot_tell"))
         .when(~judged)
         .then(_APPLIES.index("not_applicable"))
+        .when(mandatory.is_null())
+        .then(_APPLIES.index("unsure"))
         .when(mandatory)
         .then(_APPLIES.index("mandatory"))
         .otherwise(_APPLIES.index("optional"))
@@ -119,8 +148,11 @@ def count_states(states: pl.DataFrame) -> MeasureCounts:
 
 
 def _measures(applies: str, holds: str) -> list[str]:
-    """The measures a row in this state counts towards."""
-    out = []
+    """The measures a row in this state counts towards (``VALIDITY_MEASURES``, where a field
+    whose mandatory condition cannot be judged counts as optional, and ``DQ_MEASURES``)."""
+    out = [_dq_status(applies), _dq_validity(applies, holds)]
+    if applies == "unsure":
+        applies = "optional"
     if applies in ("mandatory", "optional"):
         out.append(f"{applies}_rows")
         out.append(f"blank_{applies}" if holds == "blank" else holds)
@@ -129,3 +161,19 @@ def _measures(applies: str, holds: str) -> list[str]:
         if applies == "not_applicable" and holds != "blank":
             out.append("given_not_applicable")
     return out
+
+
+def _dq_status(applies: str) -> str:
+    return {
+        "mandatory": "dq_mandatory",
+        "optional": "dq_applicable_not_mandatory",
+        "not_applicable": "dq_not_applicable",
+    }.get(applies, "dq_undetermined")
+
+
+def _dq_validity(applies: str, holds: str) -> str:
+    if holds == "blank":
+        return "dq_failed_blank" if applies == "mandatory" else "dq_passed_blank"
+    return {"valid": "dq_passed_valid", "release1": "dq_failed_release1"}.get(
+        holds, "dq_failed_invalid"
+    )

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from cld_polars.checks.registry import FileFinding
-from cld_polars.measures import VALIDITY_MEASURES
+from cld_polars.measures import DQ_MEASURES, VALIDITY_MEASURES
 from cld_polars.parse import text
 from cld_polars.safety import forget, neutralised, output_temp
 
 if TYPE_CHECKING:
+    from cld_polars.central import CentralView
     from cld_polars.checks.registry import Check
     from cld_polars.measures import Totals
     from cld_polars.spec import Spec
@@ -40,7 +41,9 @@ class Report:
     errors: int
     warnings: int
     #: One row per specification field: errors and warnings are counts of rows, then the
-    #: data-quality measures of ``measures.VALIDITY_MEASURES`` and ``pct_valid`` (0 to 1).
+    #: data-quality measures of ``measures.VALIDITY_MEASURES``, the same rows in DHSC's
+    #: data-quality vocabulary (``measures.DQ_MEASURES``, labelled by ``measures.DQ_LABELS``)
+    #: and ``pct_valid`` (0 to 1).
     fields: pl.DataFrame
     #: One row per check that fired: code, severity, fields, rows, message, guidance.
     rules: pl.DataFrame
@@ -65,6 +68,11 @@ class Report:
     source: object = field(default=None, repr=False)
     #: When the validation finished (local time): the workbook's Summary shows it.
     validated_at: datetime.datetime = field(default_factory=datetime.datetime.now)
+    #: What DHSC's central pipeline would make of the return (``cld_polars.central``, with
+    #: the contract's default parameters), from the validation's own pass; None when it
+    #: cannot be computed, with the reason in ``central_problem``.
+    central: CentralView | None = field(default=None, repr=False)
+    central_problem: str | None = None
 
     @property
     def findings(self) -> pl.LazyFrame:
@@ -178,6 +186,9 @@ class Report:
             "fields": fields,
             "rules": rules,
             "file_findings": [f.as_dict() for f in self.file_findings],
+            # The central view's contract object in full (central-view-contract.md), or null
+            # when the return states no valid period end (see ``central_problem``).
+            "central": self.central.to_dict() if self.central is not None else None,
         }
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
@@ -276,11 +287,11 @@ def fields_table(spec: Spec, present: frozenset[str], totals: Totals) -> pl.Data
             "warnings": [totals.by_field[("warning", f)] for f in spec.header],
             **{
                 measure: [totals.measures[(measure, f)] for f in spec.header]
-                for measure in VALIDITY_MEASURES
+                for measure in (*VALIDITY_MEASURES, *DQ_MEASURES)
             },
         },
         schema_overrides={"errors": pl.Int64, "warnings": pl.Int64}
-        | dict.fromkeys(VALIDITY_MEASURES, pl.Int64),
+        | dict.fromkeys((*VALIDITY_MEASURES, *DQ_MEASURES), pl.Int64),
     ).with_columns(
         # Of the values that are required or were given where the field applies, the share that
         # is valid: blanks where the field is optional neither help nor hurt.

@@ -154,6 +154,7 @@ def test_cli_exit_codes_and_json_contract(
         "fields",
         "rules",
         "file_findings",
+        "central",  # issue 15: the central view's contract object (central-view-contract.md)
     }
     assert list(result["fields"]) == list(HEADER)
     assert (

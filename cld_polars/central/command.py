@@ -1,0 +1,134 @@
+"""``cld-validate central RETURN``: the central view on the command line.
+
+Exit status 0 when the view was computed (and written); 2 with one line on stderr when the
+return cannot be read, a parameter is missing or malformed, or an output cannot be written
+(checked before the return is read, so nothing is half done).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import NoReturn
+
+from cld_polars.central import CentralError, central, parse_day
+from cld_polars.reader import ReturnReadError
+
+PROG = "cld-validate central"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad usage is one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: {message} (see --help)\n")
+
+
+def _day(text: str) -> str:
+    try:
+        parse_day(text)
+    except CentralError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="What DHSC's central pipeline and LA dashboard would make of a return: "
+        "the derived reporting period, the events kept, person IDs, the records merged as "
+        "one event and the dashboard's headline figures (central-view-contract.md, version 1).",
+        epilog="Dates as YYYY-MM-DD or dd/mm/yyyy. Exit status: 0 done, 2 the return or an "
+        "option could not be used.",
+    )
+    parser.add_argument("return_", metavar="RETURN", type=Path, help="the return file")
+    parser.add_argument(
+        "--import-date",
+        type=_day,
+        metavar="D",
+        help="the date DHSC imports the file (default: stated period end + 1 day + 1 month)",
+    )
+    parser.add_argument(
+        "--period-start",
+        type=_day,
+        metavar="D",
+        help="the reporting period to count (with --period-end; default: the period the "
+        "return states, else the one derived from its event end dates)",
+    )
+    parser.add_argument("--period-end", type=_day, metavar="D", help="see --period-start")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the contract's JSON here")
+    parser.add_argument(
+        "--xlsx", type=Path, metavar="PATH", help="write the central view's tables as a workbook"
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but problems")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    return parser
+
+
+def _output_problem(option: Path | None, flag: str, source: Path) -> str | None:
+    """Why an output cannot be written where asked (checked before the return is read)."""
+    if option is None:
+        return None
+    folder = option.parent if str(option.parent) else Path(".")
+    if not folder.is_dir():
+        return f"{flag} {option}: the output folder {folder} does not exist; create it first"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{flag} {option}: the output folder {folder} cannot be written to"
+    if option.is_dir():
+        return f"{flag} {option}: is a folder; give a file name"
+    if option.resolve() == source.resolve() or (
+        option.exists() and source.exists() and os.path.samefile(option, source)
+    ):
+        return f"{flag} {option}: is the return itself; give another file name"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or bad usage (2, its line already printed)
+        return int(exc.code or 0)
+    if (args.period_start is None) != (args.period_end is None):
+        print(f"{PROG}: give both --period-start and --period-end, or neither", file=sys.stderr)
+        return 2
+    for flag, option in (("--json", args.json), ("--xlsx", args.xlsx)):
+        problem = _output_problem(option, flag, args.return_)
+        if problem:
+            print(f"{PROG}: {problem}", file=sys.stderr)
+            return 2
+    if args.json is not None and args.json == args.xlsx:
+        print(f"{PROG}: --json and --xlsx name the same file", file=sys.stderr)
+        return 2
+    try:
+        view = central(
+            args.return_,
+            import_date=args.import_date,
+            period_start=args.period_start,
+            period_end=args.period_end,
+        )
+        if args.json is not None:
+            view.to_json(args.json)
+        if args.xlsx is not None:
+            view.to_excel(args.xlsx)
+    except ReturnReadError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    except CentralError as exc:
+        print(f"{PROG}: {args.return_}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"{PROG}: cannot write output: {exc}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        print(view.summary())
+        for flag, option in (("JSON", args.json), ("workbook", args.xlsx)):
+            if option is not None:
+                print(f"  {flag}: {option}")
+    return 0
