@@ -273,7 +273,7 @@ def stream_rows(
         if BYTES in raw.columns:
             byte_counts.append(raw.select(LINE, BYTES))
             raw = raw.drop(BYTES)
-        row_hash = raw.select(plan.spec.header).hash_rows().alias(ROW_HASH)
+        hashes = row_hash(raw, plan.spec)
         data = prepare_frame(raw, ctx)
         if chunk_plan is None:
             chunk_plan = _ChunkPlan(plan, ctx, data)
@@ -295,7 +295,7 @@ def stream_rows(
         for sev, f in chunk_plan.field_sums:
             totals.by_field[(sev, f)] += sums[f"{sev}:{f}"]
         totals.measures.update(count_states(states))
-        projection.append(kept.hstack([row_hash, *per_row.get_columns()]))
+        projection.append(kept.hstack([hashes, *per_row.get_columns()]))
         summary.append(summary_part)
         fired = [c for c in plan.row if sums[c.code]]
         if fired:
@@ -304,7 +304,7 @@ def stream_rows(
         if progress and src.rows:
             progress(f"checking ({seen:,} of {src.rows:,} rows)")
         # Let this chunk go before the next is read: otherwise two are held at the peak.
-        del raw, data, flags, states, kept, summary_part, per_row, row_hash, central_part
+        del raw, data, flags, states, kept, summary_part, per_row, hashes, central_part
     findings = list(src.findings)
     if byte_counts and src.finisher is not None:
         findings.extend(src.finisher(pl.concat(byte_counts)))  # may ask for the exact read
@@ -366,6 +366,11 @@ def _compact(data: pl.LazyFrame, columns: list[pl.Expr], text: pl.DataType) -> l
     ]
 
 
+def row_hash(raw: pl.DataFrame, spec: Spec) -> pl.Series:
+    """Each row's hash of its 48 values, by which the duplicate checks tell rows apart."""
+    return raw.select(spec.header).hash_rows().alias(ROW_HASH)
+
+
 def prepare_frame(raw: pl.DataFrame, ctx: Context) -> pl.LazyFrame:
     """A chunk (or a whole frame) with the helper columns the row checks read: the fields'
     states and parsed dates, then the families' row-local helpers (small lookups).
@@ -384,8 +389,7 @@ def prepare_frame(raw: pl.DataFrame, ctx: Context) -> pl.LazyFrame:
 def prepare_whole(raw: pl.DataFrame, ctx: Context) -> pl.LazyFrame:
     """Every helper column, row and frame, on a frame held whole in memory (the Pandera
     schema's checks run this way on a user's frame)."""
-    row_hash = raw.select(ctx.spec.header).hash_rows().alias(ROW_HASH)
-    collected = prepare_frame(raw, ctx).collect().with_columns(row_hash)
+    collected = prepare_frame(raw, ctx).collect().with_columns(row_hash(raw, ctx.spec))
     return collected.lazy().with_columns(_frame_helpers(collected, ctx))
 
 
