@@ -26,11 +26,14 @@ from cld_polars.checks.context import LINE
 from cld_polars.checks.filerules import RULES
 from cld_polars.limits import (
     DLP_MAX_BYTES,
+    GB,
     MAX_COLUMNS,
     MAX_PARQUET_ROW_GROUP_BYTES,
     MAX_PARQUET_ROWS,
     MIN_CSV_ROW_BYTES,
     PARQUET_BATCH_ROWS,
+    memory_for_rows,
+    usable_memory,
 )
 from cld_polars.reader import (
     ReturnReadError,
@@ -169,6 +172,13 @@ def _check_footer(path: Path, meta: object) -> None:
             f"{path}: declares {rows:,} rows: even with every value blank that is over "
             f"{DLP_MAX_BYTES // 1024**3} GB as CSV, the most the Data Landing Portal accepts, "
             "so it is not checked. Split the return, or check that it is the right file."
+        )
+    needed, usable = memory_for_rows(rows), usable_memory()
+    if usable is not None and needed > usable:
+        raise ReturnReadError(
+            f"{path}: holds {rows:,} rows; checking them needs about {needed / GB:,.1f} GB of "
+            f"memory and {usable / GB:,.1f} GB is available. Check it on a machine with more "
+            "memory, or split the return."
         )
     for i in range(meta.num_row_groups):  # type: ignore[attr-defined]
         group = meta.row_group(i)  # type: ignore[attr-defined]

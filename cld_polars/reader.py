@@ -399,11 +399,12 @@ def _bytes_pass(
 
 
 def _line_too_long(name: Path, line: int, length: int) -> ReturnReadError:
+    """The error for a line found to be at least ``length`` bytes, over ``MAX_LINE_BYTES``."""
     return ReturnReadError(
-        f"{name}: line {line} runs to more than {length // 1024**2:,} MB without a line break; "
-        f"no record of a return comes near that (the most read is {MAX_LINE_BYTES // 1024**2} "
-        "MB: 48 values at Excel's 32,767 characters). Check that this is the return and that "
-        "its lines end with line breaks."
+        f"{name}: line {line} runs on for more than {MAX_LINE_BYTES // 1024**2} MB without a "
+        "line break; no record of a return comes near that (48 values at Excel's 32,767 "
+        "characters are 6 MB at most). Check that this is the return and that its lines end "
+        "with line breaks."
     )
 
 
@@ -892,7 +893,7 @@ def _check_record_sizes(grouped: pl.DataFrame, name: Path) -> None:
         .sort("first")
     )
     if sizes.height:
-        first, last, size = sizes.row(0)
+        first, last, size = sizes.select("first", "last", "bytes").row(0)
         raise ReturnReadError(
             f"{name}: lines {first} to {last} are one quoted value of {size / 1024**2:,.0f} MB "
             f"(a quote opened on line {first} closes only on line {last}); no record of a "
@@ -1069,9 +1070,9 @@ def read_problem(path: Path, exc: BaseException, tmpdir: Path) -> ReturnReadErro
         return ReturnReadError(f"{path}: permission denied. Ask for read access.")
     if is_disk_full(exc):
         return ReturnReadError(
-            f"{path}: the temporary folder {tmpdir.parent} ran out of space while the return "
-            "was being read (it needs about the return's uncompressed size). Free space there, "
-            "or set TMPDIR to a folder on a bigger disk, and run again."
+            f"{path}: the temporary folder {tmpdir.parent} ran out of space (or hit a file-size "
+            "limit) while the return was being read: it needs about the return's uncompressed "
+            "size. Free space there, or set TMPDIR to a folder on a bigger disk, and run again."
         )
     if isinstance(exc, MemoryError):
         return ReturnReadError(
@@ -1102,7 +1103,8 @@ def _gunzip(path: Path, tmpdir: Path) -> Path:
 
     Its first bytes are looked at before anything is written: what is not text (zeros, an
     image, another archive) is refused at once, however large it would decompress to. The
-    copy stops at ``MAX_GUNZIP_BYTES``.
+    copy stops at a line longer than ``MAX_LINE_BYTES`` (text followed by gigabytes of
+    zeros) and at ``MAX_GUNZIP_BYTES``.
     """
     head = _head(path, 4)
     if not head.startswith(b"\x1f\x8b"):
@@ -1134,9 +1136,13 @@ def _gunzip(path: Path, tmpdir: Path) -> Path:
             raise ReturnReadError(
                 f"{path}: is {what} (inside the gzip file), not a text CSV file. {action}"
             )
+        lengths = LineLengths()
         with target.open("wb") as dst:
             chunk = first
             while chunk:
+                lengths.add(chunk)
+                if lengths.over is not None:  # zeros or binary: no line breaks
+                    raise _line_too_long(path, *lengths.over)
                 written += len(chunk)
                 if written > MAX_GUNZIP_BYTES:
                     raise ReturnReadError(
