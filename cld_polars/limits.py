@@ -85,6 +85,10 @@ MAX_PARQUET_ROWS = DLP_MAX_BYTES // MIN_CSV_ROW_BYTES
 #: need more memory than there is is refused before it is read, not left to run out.
 ENGINE_BASE_BYTES = 400 * MB
 ENGINE_BYTES_PER_ROW = 420
+#: A Parquet file's footer (its schema and the index of its row groups), read whole by any
+#: reader: a return's is kilobytes (48 columns, some row groups), megabytes with thousands
+#: of small row groups. A footer of a million columns (200 MB) cost pyarrow 2.9 GB.
+MAX_PARQUET_FOOTER_BYTES = 64 * MB
 #: Rows converted at a time from Parquet: memory follows this, not the file.
 PARQUET_BATCH_ROWS = 65_536
 #: A row group's declared size once decompressed: a whole return of 4 GB as CSV is about

@@ -26,20 +26,19 @@ from cld_polars.checks.context import LINE
 from cld_polars.checks.filerules import RULES
 from cld_polars.limits import (
     DLP_MAX_BYTES,
-    GB,
     MAX_COLUMNS,
+    MAX_PARQUET_FOOTER_BYTES,
     MAX_PARQUET_ROW_GROUP_BYTES,
     MAX_PARQUET_ROWS,
     MIN_CSV_ROW_BYTES,
     PARQUET_BATCH_ROWS,
-    memory_for_rows,
-    usable_memory,
 )
 from cld_polars.reader import (
     ReturnReadError,
     ReturnSource,
     _empty_as_null,
     _head,
+    check_memory,
     match_header,
     one_line,
 )
@@ -75,6 +74,14 @@ def read_parquet(path: Path, spec: Spec, tmp: tempfile.TemporaryDirectory[str]) 
             f"{path}: is not a Parquet file despite its name. "
             "Give the Parquet file, or name a CSV .csv."
         )
+    footer = _footer_size(path)
+    if footer > MAX_PARQUET_FOOTER_BYTES:
+        raise ReturnReadError(
+            f"{path}: its footer (the list of its columns and row groups) is "
+            f"{footer / 1024**2:,.0f} MB; a return's is a few kilobytes (at most "
+            f"{MAX_PARQUET_FOOTER_BYTES // 1024**2} MB is read). Check that this is the return, "
+            "or export it again."
+        )
     # Imported here: only Parquet input needs pyarrow.
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -85,6 +92,8 @@ def read_parquet(path: Path, spec: Spec, tmp: tempfile.TemporaryDirectory[str]) 
         schema = file.schema_arrow
         # An empty table of the file's schema gives each column's Polars type, unread.
         empty = pl.from_arrow(schema.empty_table())
+    except pa.ArrowMemoryError as exc:
+        raise MemoryError(str(exc)) from exc
     except (pa.ArrowException, OSError, ValueError, pl.exceptions.PolarsError) as exc:
         raise ReturnReadError(
             f"{path}: is not a readable Parquet file ({one_line(exc)}). Export it again."
@@ -158,6 +167,17 @@ def read_parquet(path: Path, spec: Spec, tmp: tempfile.TemporaryDirectory[str]) 
     return ReturnSource(path, frame, names, frozenset(mapping.values()), findings, "n/a", rows, tmp)
 
 
+def _footer_size(path: Path) -> int:
+    """The footer's length, from the file's last 8 bytes (length, then ``PAR1``)."""
+    with path.open("rb") as handle:
+        handle.seek(0, 2)
+        if handle.tell() < 12:
+            return 0
+        handle.seek(-8, 2)
+        tail = handle.read(8)
+    return int.from_bytes(tail[:4], "little") if tail[4:] == b"PAR1" else 0
+
+
 def _check_footer(path: Path, meta: object) -> None:
     """Refuse, from the footer alone, a file that declares more than a return can hold."""
     columns = meta.num_columns  # type: ignore[attr-defined]
@@ -173,13 +193,7 @@ def _check_footer(path: Path, meta: object) -> None:
             f"{DLP_MAX_BYTES // 1024**3} GB as CSV, the most the Data Landing Portal accepts, "
             "so it is not checked. Split the return, or check that it is the right file."
         )
-    needed, usable = memory_for_rows(rows), usable_memory()
-    if usable is not None and needed > usable:
-        raise ReturnReadError(
-            f"{path}: holds {rows:,} rows; checking them needs about {needed / GB:,.1f} GB of "
-            f"memory and {usable / GB:,.1f} GB is available. Check it on a machine with more "
-            "memory, or split the return."
-        )
+    check_memory(path, rows, "rows")
     for i in range(meta.num_row_groups):  # type: ignore[attr-defined]
         group = meta.row_group(i)  # type: ignore[attr-defined]
         if group.total_byte_size > MAX_PARQUET_ROW_GROUP_BYTES:

@@ -43,7 +43,9 @@ from cld_polars.limits import (
     LineLengths,
     file_kind,
     is_disk_full,
+    memory_for_rows,
     os_reason,
+    usable_memory,
 )
 from cld_polars.spec import Spec, load_spec
 
@@ -362,11 +364,13 @@ def _bytes_pass(
     decoder = codecs.getincrementaldecoder("utf-8")()
     utf8, has_lf, has_cr, has_nul = True, False, False, False
     lengths = LineLengths()
+    usable = usable_memory()
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
             lengths.add(chunk)
             if lengths.over is not None:
                 raise _line_too_long(name or path, *lengths.over)
+            check_memory(name or path, lengths.line, "lines or more", usable)
             # ASCII is valid UTF-8 and far cheaper to recognise than to decode; a chunk is
             # decoded only if it has other bytes or follows an unfinished sequence.
             if utf8 and not (chunk.isascii() and not decoder.getstate()[0]):
@@ -392,10 +396,28 @@ def _bytes_pass(
             while chunk := src.read(CHUNK):
                 dst.write(chunk.replace(b"\r", b"\n"))
         path = target
+    # Every line may be a row, and rows cost memory however short they are (a gzip of a
+    # few kilobytes can hold a hundred million of them): more than there is memory for are
+    # refused before they are read.
+    check_memory(name or path, lengths.line, "lines", usable)
     if has_nul:
         nul = _lines_matching(path, re.compile(rb"\x00"))
         findings.append(RULES["FILE_NUL_BYTES"].finding(count=nul.count, first=nul.first))
     return path, encoding
+
+
+def check_memory(name: Path, rows: int, unit: str, usable: int | None = -1) -> None:
+    """Refuse a return of ``rows`` rows (or lines) that needs more memory to check than this
+    process can use (:func:`cld_polars.limits.memory_for_rows`): one clear line now rather
+    than running out of memory part way. ``usable`` is looked up unless given."""
+    needed = memory_for_rows(rows)
+    usable = usable_memory() if usable == -1 else usable
+    if usable is not None and needed > usable:
+        raise ReturnReadError(
+            f"{name}: holds {rows:,} {unit}; checking that many rows needs about "
+            f"{needed / 1024**3:,.1f} GB of memory and {usable / 1024**3:,.1f} GB is available. "
+            "Check it on a machine with more memory, or split the return."
+        )
 
 
 def _line_too_long(name: Path, line: int, length: int) -> ReturnReadError:
@@ -812,8 +834,10 @@ def _structure(
         fields.alias("fields"),
         text.str.ends_with(sep).alias("trailing"),
         text.str.len_bytes().alias("length"),
-    ).collect()
+        quotes.alias("quotes"),
+    ).collect(engine="streaming")  # per line numbers only: the text is never held whole
     if not per_line["bad"].any() and not layout.damaged:
+        per_line = per_line.drop("quotes")
         _record_findings(per_line, layout, findings, path)
         blank = per_line["blank"]
         rows = per_line.height - int(blank.sum())
@@ -822,7 +846,8 @@ def _structure(
         return _Structure(per_line.select("line", "blank"), rows)
 
     # Records: group lines by quote parity, isolate an unclosed quote, split damaged records.
-    grouped = lines.with_columns(quotes.alias("quotes")).collect()
+    # The records' sizes are checked on the per-line numbers, before any text is held.
+    grouped = per_line.select("line", "quotes", "length")
     odd = (pl.col("quotes") % 2 == 1).cast(pl.Int64)
     grouped = grouped.with_columns(
         record=(~(odd.cum_sum().shift(1, fill_value=0) % 2 == 1)).cast(pl.Int64).cum_sum()
@@ -837,6 +862,7 @@ def _structure(
             .otherwise(pl.col("record"))
         )
     _check_record_sizes(grouped, name or path)
+    grouped = grouped.hstack(lines.select(text).collect())
     merged = (
         grouped.group_by("record", maintain_order=True)
         .agg("line", "text")
@@ -887,7 +913,7 @@ def _check_record_sizes(grouped: pl.DataFrame, name: Path) -> None:
         .agg(
             pl.col("line").min().alias("first"),
             pl.col("line").max().alias("last"),
-            (pl.col("text").str.len_bytes().cast(pl.Int64).sum() + pl.len() - 1).alias("bytes"),
+            (pl.col("length").cast(pl.Int64).sum() + pl.len() - 1).alias("bytes"),
         )
         .filter(pl.col("bytes") > MAX_LINE_BYTES)
         .sort("first")
@@ -1136,13 +1162,15 @@ def _gunzip(path: Path, tmpdir: Path) -> Path:
             raise ReturnReadError(
                 f"{path}: is {what} (inside the gzip file), not a text CSV file. {action}"
             )
-        lengths = LineLengths()
+        lengths, usable = LineLengths(), usable_memory()
         with target.open("wb") as dst:
             chunk = first
             while chunk:
                 lengths.add(chunk)
                 if lengths.over is not None:  # zeros or binary: no line breaks
                     raise _line_too_long(path, *lengths.over)
+                # Millions of short lines in a few kilobytes: stopped before they are written.
+                check_memory(path, lengths.line, "lines or more", usable)
                 written += len(chunk)
                 if written > MAX_GUNZIP_BYTES:
                     raise ReturnReadError(
