@@ -84,7 +84,6 @@ XML_CHUNK = 4 * MB
 # string split, many times faster than matching each element.
 _P = r"(?:[\w.-]+:)?"
 _PREFIXED = re.compile(r"</?[A-Za-z_][\w.-]*:[A-Za-z]")
-_UNSPACED = re.compile(r"<(?:[\w.-]+:)?(?:row|c|si)(?:[\t\r\n/>])")
 _WS = r"[ \t\r\n]"
 _VALUE = rf"<v(?:{_WS}[^>]*)?>([^<]*)</v{_WS}*>"
 _PHONETIC = rf"(?s)<rPh\b.*?</rPh{_WS}*>"
@@ -106,15 +105,20 @@ def _attr(name: str, value: str = r"[^\"']*") -> str:
     return rf"(?:^|{_WS}){name}{_WS}*={_WS}*[\"']({value})"
 
 
-def _plain(piece: str) -> pl.Series:
+def _plain(piece: str, names: tuple[str, ...]) -> pl.Series:
     """A piece of XML as a one-value Series, namespace prefixes dropped from its tags and
-    the tags that are split on written ``<row ``, ``<c ``, ``<si ``."""
+    the tags of ``names`` (those that are split on) written ``<row ``, ``<c ``, ``<si ``."""
     text = pl.Series("xml", [piece])
     # Looked for in Rust: a Python regex search costs ten times as much on megabytes.
     if text.str.contains(_PREFIXED.pattern).any():
         text = text.str.replace_all(r"<(/?)[A-Za-z_][\w.-]*:", "<$1")
-    if text.str.contains(_UNSPACED.pattern).any():
-        text = text.str.replace_all(r"<(row|c|si)(?:[\t\r\n]+|(/?>))", "<$1 $2")
+    for name in names:  # literal replacements: a regex with captures is slow
+        for end in (">", "/>"):
+            if text.str.contains(f"<{name}{end}", literal=True).any():
+                text = text.str.replace_all(f"<{name}{end}", f"<{name} {end}", literal=True)
+    unspaced = f"<({'|'.join(names)})[\t\r\n]"
+    if text.str.contains(unspaced).any():
+        text = text.str.replace_all(unspaced, "<$1 ")
     return text
 
 
@@ -125,7 +129,8 @@ def _tag(element: pl.Expr) -> pl.Expr:
 
 def _elements(piece: str, name: str) -> pl.Series:
     """The ``name`` elements of a piece, each cut after its name (``r="2" ...>...``)."""
-    parts = _plain(piece).str.split(f"<{name} ").list.slice(1).explode().drop_nulls()
+    names = ("row", "c") if name == "row" else (name,)
+    parts = _plain(piece, names).str.split(f"<{name} ").list.slice(1).explode().drop_nulls()
     return parts.str.split(f"</{name}>").list.first()
 
 
@@ -400,21 +405,21 @@ def _texts(xml: pl.Series) -> pl.Series:
     )["xml"]
     if not rich.any():
         return single
-    runs = (
-        rich.filter(rich).len()
-        and frame.filter(rich).select(
-            pl.col("xml")
-            .str.replace_all(_PHONETIC, "")
-            .str.extract_all(_TEXT)
-            .list.eval(
-                pl.element()
-                .str.replace(rf"^<t(?:{_WS}[^>]*)?>", "")
-                .str.replace(rf"</t{_WS}*>$", "")
-            )
-            .list.join("")
-        )["xml"]
-    )
+    runs = frame.filter(rich).select(
+        pl.col("xml")
+        .str.replace_all(_PHONETIC, "")
+        .str.extract_all(_TEXT)
+        .list.eval(
+            pl.element().str.replace(rf"^<t(?:{_WS}[^>]*)?>", "").str.replace(rf"</t{_WS}*>$", "")
+        )
+        .list.join("")
+    )["xml"]
     return single.scatter(rich.arg_true(), runs)
+
+
+#: Conversions remembered across pieces (a real sheet has a few thousand distinct dates and
+#: costs; a sheet of millions of distinct values is converted without filling memory).
+MAX_REMEMBERED = 100_000
 
 
 class _Distinct:
@@ -431,9 +436,12 @@ class _Distinct:
         rows = []
         for how, raw in wanted.iter_rows():
             key = (how, raw)
-            if key not in self.known:
-                self.known[key] = self._convert(how, raw)
-            rows.append((how, raw, *self.known[key]))
+            known = self.known.get(key)
+            if known is None:
+                known = self._convert(how, raw)
+                if len(self.known) < MAX_REMEMBERED:  # a sheet of distinct values: no cache
+                    self.known[key] = known
+            rows.append((how, raw, *known))
         table = pl.DataFrame(
             rows,
             schema={"how": pl.String, "raw": pl.String, "py": pl.String, "py_date": pl.Boolean},
@@ -536,10 +544,17 @@ class _SharedStrings:
 def _finish_text(frame: pl.DataFrame, convert: _Distinct) -> pl.DataFrame:
     """``raw`` XML text (escapes in) as ``text``: decoded in Polars, the rare escapes in
     Python once per distinct value."""
-    rare = pl.col("raw").str.contains(_RARE_ESCAPE)
-    frame = frame.with_columns(pl.when(rare).then(pl.lit("escaped")).alias("how"))
-    frame = convert.apply(frame)
-    text = pl.when(rare).then(pl.col("py")).otherwise(_decode(pl.col("raw")))
+    raw = pl.col("raw")
+    rare = raw.str.contains(_RARE_ESCAPE)
+    escaped, has_rare = frame.select(
+        raw.str.contains("&", literal=True).any().alias("escaped"), rare.any().alias("rare")
+    ).row(0)
+    text = _decode(raw) if escaped else raw
+    if has_rare:
+        frame = convert.apply(
+            frame.with_columns(pl.when(rare).then(pl.lit("escaped")).alias("how"))
+        )
+        text = pl.when(rare).then(pl.col("py")).otherwise(text)
     return frame.select(pl.when(text != "").then(text).alias("text"))
 
 
@@ -573,8 +588,11 @@ def _parse_rows(
     )
     if rows.height == 0:
         return _Cells(_empty_cells(), after, pl.Series([], dtype=pl.Int64))
+    # A row's cells are in column order, so the n-th cell is in column n or further on:
+    # cells past the first ``keep`` are past the columns wanted, and are not looked at.
+    rows = _trim(rows, keep)
     cells = (
-        rows.select("row", pl.col("xml").str.split("<c ").list.slice(1).alias("c"))
+        rows.select("row", pl.col("xml").str.split("<c ").list.slice(1, keep).alias("c"))
         .explode("c")
         .drop_nulls("c")
         .with_columns(pl.int_range(pl.len(), dtype=pl.Int64).over("row").alias("k"))
@@ -606,6 +624,29 @@ def _parse_rows(
         text = text.scatter(inline.arg_true(), _texts(cells.filter(inline)["c"]))
     cells = cells.drop("c").with_columns(text)
     return _Cells(_cell_texts(cells, shared, convert), int(rows["row"][-1]), rows["row"])
+
+
+#: A row's XML longer than this (a return's row is 2 to 5 KB) is cut after its first cells
+#: before it is split into cells: a row padded with thousands of cells costs no more.
+LONG_ROW_BYTES = 16 * 1024
+#: Up to this many columns kept, long rows are cut with ``splitn`` (beyond, in the search
+#: for the header, all cells are split).
+TRIM_COLUMNS = 1024
+
+
+def _trim(rows: pl.DataFrame, keep: int) -> pl.DataFrame:
+    """Long rows cut after their first ``keep`` cells (``splitn`` stops there, where
+    ``split`` would cut every cell of the row)."""
+    long = pl.col("xml").str.len_bytes() > LONG_ROW_BYTES
+    if keep > TRIM_COLUMNS or not rows.select(long.any()).item():
+        return rows
+    parts = pl.col("xml").str.splitn("<c ", keep + 2)
+    first = pl.concat_str(
+        [parts.struct.field(f"field_{i}") for i in range(keep + 1)],
+        separator="<c ",
+        ignore_nulls=True,
+    )
+    return rows.with_columns(pl.when(long).then(first).otherwise(pl.col("xml")).alias("xml"))
 
 
 def _empty_cells() -> pl.DataFrame:

@@ -836,6 +836,8 @@ def _structure(
         text.str.len_bytes().alias("length"),
         quotes.alias("quotes"),
     ).collect(engine="streaming")  # per line numbers only: the text is never held whole
+    if not per_line["line"].is_sorted():
+        per_line = per_line.sort("line")
     if not per_line["bad"].any() and not layout.damaged:
         per_line = per_line.drop("quotes")
         _record_findings(per_line, layout, findings, path)
@@ -1057,7 +1059,13 @@ def read_return(
             f"{path}: is an old-format Excel workbook (.xls), which cannot be read. "
             "Open it in Excel and save it as .xlsx or as 'CSV UTF-8 (Comma delimited)'."
         )
-    tmp = tempfile.TemporaryDirectory(prefix="cld_polars_")
+    try:
+        tmp = tempfile.TemporaryDirectory(prefix="cld_polars_")
+    except OSError as exc:
+        raise ReturnReadError(
+            f"{path}: a temporary folder could not be made in {tempfile.gettempdir()} "
+            f"({os_reason(exc)}). Set TMPDIR to a folder you can write to, and run again."
+        ) from exc
     try:
         if kind == "xlsx":
             # Imported here: only workbooks need it.

@@ -368,6 +368,19 @@ def xlsx_rows_without_numbers(folder: Path, full: bool) -> Path:
     return rawxlsx.write(folder / "return.xlsx", rawxlsx.sheet(rows()))
 
 
+def xlsx_wide_rows(folder: Path, full: bool) -> Path:
+    """Rows padded with empty cells far past the return's columns: 10,000 rows of 80,000
+    cells, 3.2 GB of XML (test: 1,000 rows of 10,000)."""
+    rows, pad = (10_000, 80_000) if full else (1_000, 10_000)
+
+    def xml() -> Iterator[str]:
+        yield rawxlsx.header_row()
+        for i in range(2, rows + 2):
+            yield _data_row(i).replace("</row>", "<c/>" * pad + "</row>")
+
+    return rawxlsx.write(folder / "return.xlsx", rawxlsx.sheet(xml()))
+
+
 def xlsx_stale_dimension(folder: Path, full: bool) -> Path:
     """999 data rows under a ``<dimension>`` that says three rows (other tools write it)."""
     rows = [rawxlsx.header_row(), *(_data_row(i) for i in range(2, 1001))]
@@ -559,6 +572,13 @@ CASES: tuple[Case, ...] = (
         xlsx_rows_without_numbers,
         2,
         "past Excel's last row",
+    ),
+    Case(
+        "xlsx_wide_rows",
+        "an .xlsx whose 10,000 rows have 80,000 empty cells each (3.2 GB of XML)",
+        xlsx_wide_rows,
+        0,
+        "rows checked",
     ),
     Case(
         "xlsx_stale_dimension",
