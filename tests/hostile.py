@@ -538,7 +538,7 @@ CASES: tuple[Case, ...] = (
     Case("xlsx_big_cell", "an .xlsx with one 2 GiB cell", xlsx_big_cell, 2, "32,767"),
     Case(
         "xlsx_whitespace",
-        "an .xlsx with 4 GiB of white space in its sheet",
+        "an .xlsx of 3 MB holding 3 GiB of white space in its sheet",
         xlsx_whitespace,
         2,
         "padded",
