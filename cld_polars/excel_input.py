@@ -23,10 +23,11 @@ not handed to a library that loads it whole. Instead:
 * the rows read go to a temporary Parquet file of text columns that the engine scans like a
   CSV, so memory follows a piece of the sheet, not the sheet.
 
-Cell values follow what openpyxl gave before (the reading the tests compare against):
-numbers in 'General' form, dates from the styles' number formats (the 1900 and 1904 date
-systems), booleans as TRUE/FALSE, formulas as their cached result, and rich or phonetic
-text reduced to the text shown. Excel's ``_xHHHH_`` escapes are decoded as Excel does.
+Cell values are what openpyxl gave before this reader replaced it (same rules for numbers,
+dates and booleans; the tests check that a workbook validates as its CSV): numbers in
+'General' form, dates from the styles' number formats (the 1900 and 1904 date systems),
+booleans as TRUE/FALSE, formulas as their cached result, rich or phonetic text reduced to
+the text shown. Excel's ``_xHHHH_`` escapes are decoded as Excel shows them.
 """
 
 from __future__ import annotations
