@@ -909,7 +909,7 @@ def _read(
     finally:
         write(None)
     _tally_findings(tally, names, header_row, findings)
-    frame = pl.scan_parquet(target)
+    frame = pl.scan_parquet(target, glob=False)
     return ReturnSource(
         path, frame, names, frozenset(mapping.values()), findings, "n/a", tally.rows, tmp
     )

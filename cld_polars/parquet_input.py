@@ -158,7 +158,7 @@ def read_parquet(path: Path, spec: Spec, tmp: tempfile.TemporaryDirectory[str]) 
         if writer is not None:
             writer.close()
     frame = (
-        pl.scan_parquet(target)
+        pl.scan_parquet(target, glob=False)
         if writer is not None
         else pl.LazyFrame(schema={LINE: pl.Int64, **dict.fromkeys(spec.header, pl.String)})
     )

@@ -735,7 +735,7 @@ def _quick_structure(path: Path, layout: _Layout) -> _Structure | None:
     # (the bytes differ) or stops the scan; both are caught later.
     cls = _IN_CLASS[sep]
     lines = (
-        pl.scan_lines(path, name="text")
+        pl.scan_lines(path, name="text", glob=False)
         .with_row_index("line", offset=1)
         .filter(pl.col("line") >= layout.start)
     )
@@ -786,7 +786,7 @@ def finish_structure(
     if differs.height:
         counted, misplaced = _fields_and_misplaced(layout.sep)
         exact = (
-            pl.scan_lines(path, name="text")
+            pl.scan_lines(path, name="text", glob=False)
             .with_row_index("line", offset=1)
             .filter(pl.col("line").is_in(differs["line"].implode()))
             .select(
@@ -826,7 +826,7 @@ def _structure(
     quotes = text.str.count_matches('"', literal=True)
     fields, misplaced = _fields_and_misplaced(sep)
     well_formed = text.str.contains(_record_pattern(sep))
-    lines = pl.scan_lines(path, name="text").with_row_index("line", offset=1)
+    lines = pl.scan_lines(path, name="text", glob=False).with_row_index("line", offset=1)
     lines = lines.filter(pl.col("line") >= layout.start).with_columns(pl.col("line").cast(pl.Int64))
     per_line = lines.select(
         "line",
@@ -1027,7 +1027,7 @@ def _record_findings(
 def _longest_value(path: Path, line: int, layout: _Layout) -> tuple[str, int]:
     """The column and length of the longest value on one line (the first very long one)."""
     text = (
-        pl.scan_lines(path, name="text")
+        pl.scan_lines(path, name="text", glob=False)
         .with_row_index("line", offset=1)
         .filter(pl.col("line") == line)
         .collect()["text"][0]
@@ -1225,6 +1225,7 @@ def _read_csv(
         has_header, skip = True, 0
     scan = pl.scan_csv(
         scan_path,
+        glob=False,  # a file name is a name: "[1]" in it is not a pattern
         has_header=has_header,
         skip_lines=skip,
         separator=layout.sep,

@@ -247,3 +247,21 @@ def test_utf8_check_across_chunk_boundaries(
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"ab,cd\nJos\xc3,x\n")
     assert reader._bytes_pass(bad, tmp_path, [])[1] == "windows-1252"
+
+
+@pytest.mark.parametrize("name", ["r[1].csv", "r*.csv", "r?.csv", "r{a,b}.csv"])
+def test_file_names_are_names_not_patterns(tmp_path: Path, name: str) -> None:
+    """Characters a glob would read as a pattern are part of the name: the return, a gzip or a
+    Windows-1252 copy of it, in a folder whose name has them too, is read and checked."""
+    folder = tmp_path / "council [north]"
+    folder.mkdir()
+    rows = clean_rows()
+    plain = write_csv(folder / name, rows)
+    cp1252 = folder / ("w" + name)
+    cp1252.write_bytes(plain.read_bytes().replace(b"Smith", "Sm\u00eeth".encode("cp1252")))
+    zipped = folder / (name + ".gz")
+    zipped.write_bytes(gzip.compress(plain.read_bytes()))
+    for path in (plain, cp1252, zipped):
+        out = folder / ("out " + path.name + ".json")
+        assert main([str(path), "--json", str(out), "--quiet"]) == 0, path
+        assert json.loads(out.read_text())["rows"] == len(rows)
