@@ -36,6 +36,7 @@ import polars as pl
 
 from cld_polars import safety
 from cld_polars.engine import validate
+from cld_polars.limits import is_regular_file
 from cld_polars.reader import ReturnReadError
 from cld_polars.report import Report, write_atomic_with
 from cld_polars.rollup import Counts, return_counts, write_rollup
@@ -339,7 +340,7 @@ def uncompressed_size(path: Path) -> int:
     """The bytes the reader will see: a ``.gz`` return's size from its gzip trailer."""
     try:
         size = path.stat().st_size
-        if path.suffix.lower() == ".gz" and size >= 18:
+        if path.suffix.lower() == ".gz" and size >= 18 and is_regular_file(path):
             with path.open("rb") as handle:
                 handle.seek(-4, os.SEEK_END)
                 # ISIZE: the uncompressed size modulo 2**32 (the DLP's limit is 4 GB anyway).
@@ -803,7 +804,8 @@ def run_return(
 
     began = time.perf_counter()
     try:
-        digest: str | None = input_sha256(path)
+        # A pipe or device is never hashed (it may never end): the reader refuses it.
+        digest: str | None = input_sha256(path) if is_regular_file(path) else None
     except OSError:
         digest = None  # run_one says why the file cannot be read, in the usual words
     record = record_path(out_dir, stem)

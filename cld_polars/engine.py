@@ -331,9 +331,10 @@ def _chunks(src: ReturnSource, chunk_rows: int) -> Iterator[pl.DataFrame]:
             if held >= chunk_rows:
                 yield pl.concat(pending)
                 pending, held, given = [], 0, True
-    except pl.exceptions.ComputeError as exc:
+    except (pl.exceptions.ComputeError, pl.exceptions.SchemaError) as exc:
         # A quote out of place can stop the scan of a file that took the reader's quick
-        # path; the exact path rewrites such lines first.
+        # path (or, on a file with no header, make it count another number of columns); the
+        # exact path rewrites such lines first.
         if src.finisher is not None:
             raise ExactReadNeeded(src.path) from exc
         raise

@@ -81,7 +81,7 @@ class FindingStore:
     ) -> pl.DataFrame | pl.LazyFrame:
         """Every finding, in order, with closest listed values suggested: a DataFrame, or a
         LazyFrame over one Parquet file when the findings were written to disk."""
-        rows = [pl.scan_parquet(f) for f in self.files] + [h.lazy() for h in self.held]
+        rows = [pl.scan_parquet(f, glob=False) for f in self.files] + [h.lazy() for h in self.held]
         if not rows and frame_part is None:
             return pl.DataFrame(schema=FINDINGS_SCHEMA)
         schema = {**FINDINGS_SCHEMA, ORDER: pl.Int64}
@@ -95,7 +95,7 @@ class FindingStore:
         found.sink_parquet(final)
         for part in self.files:
             part.unlink()
-        return pl.scan_parquet(final)
+        return pl.scan_parquet(final, glob=False)
 
 
 def finding_rows(

@@ -19,14 +19,12 @@ closed. Excel workbooks are read by :mod:`cld_polars.excel_input`.
 from __future__ import annotations
 
 import codecs
-import csv
-import datetime as dt
 import gzip
 import os
 import re
 import shutil
 import tempfile
-import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,11 +34,22 @@ import polars as pl
 from cld_polars.checks.context import LINE
 from cld_polars.checks.filerules import RULES
 from cld_polars.checks.registry import FileFinding
+from cld_polars.limits import (
+    CHUNK,
+    DLP_MAX_BYTES,
+    EXCEL_MAX_CELL_CHARS,
+    MAX_COLUMNS,
+    MAX_LINE_BYTES,
+    LineLengths,
+    file_kind,
+    is_disk_full,
+    memory_for_rows,
+    os_reason,
+    usable_memory,
+)
 from cld_polars.safety import temp_dir
 from cld_polars.spec import Spec, load_spec
 
-CHUNK = 16 * 1024 * 1024
-DLP_MAX_BYTES = 4 * 1024**3
 BOM = b"\xef\xbb\xbf"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 #: Bytes that Windows-1252 leaves undefined: valid in neither encoding the DLP reads.
@@ -60,7 +69,7 @@ BINARY_SHARE = 0.01
 HEADER_SEARCH_LINES = 20
 HEADER_SEARCH_BYTES = 1024 * 1024
 #: Excel's limit for one cell: no value of a real return comes near it.
-LONG_VALUE = 32_767
+LONG_VALUE = EXCEL_MAX_CELL_CHARS
 #: Delimiters a return may have been saved with, and their names for messages.
 DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 _IN_CLASS = {",": ",", ";": ";", "\t": r"\t", "|": r"\|"}
@@ -91,6 +100,9 @@ _SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
     (b"Rar!", "a RAR archive", "Extract the CSV from it and check that."),
     (b"PK\x03\x04", "a ZIP archive", "Extract the CSV from it and check that."),
     (b"PK\x05\x06", "an empty ZIP archive", "Check that you chose the return file."),
+    (b"BZh", "bzip2-compressed", "Decompress it and check the CSV inside."),
+    (b"\xfd7zXZ\x00", "xz-compressed", "Decompress it and check the CSV inside."),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed", "Decompress it and check the CSV inside."),
 )
 
 
@@ -172,10 +184,33 @@ def header_hits(names: list[str], spec: Spec, keys: dict[str, str] | None = None
 
 
 def _check_path(path: Path) -> None:
-    if not path.exists():
-        raise ReturnReadError(f"{path}: no such file. Check the path and try again.")
-    if path.is_dir():
+    """The path names a regular file that can be read; otherwise one sentence why not.
+
+    A pipe, a device (``/dev/zero``) or a socket is refused before it is opened: opening a
+    pipe waits for a writer and a device can be endless.
+    """
+    try:
+        kind = file_kind(path)
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise ReturnReadError(
+                f"{path}: is a link to {os.readlink(path)}, which does not exist. "
+                "Give the return file itself."
+            ) from None
+        raise ReturnReadError(f"{path}: no such file. Check the path and try again.") from None
+    except PermissionError:
+        raise ReturnReadError(
+            f"{path}: permission denied. Ask for read access to the file."
+        ) from None
+    except OSError as exc:
+        raise ReturnReadError(f"{path}: cannot be looked at ({os_reason(exc)}).") from None
+    if kind == "a folder":
         raise ReturnReadError(f"{path}: is a folder, not a return file. Give the CSV file's path.")
+    if kind is not None:
+        raise ReturnReadError(
+            f"{path}: is {kind}, not a return file: only regular files are read (a pipe or "
+            "device can go on for ever). Save the return to a file and give that file's path."
+        )
     if not os.access(path, os.R_OK):
         raise ReturnReadError(f"{path}: permission denied. Ask for read access to the file.")
 
@@ -192,19 +227,30 @@ def not_text(path: Path) -> tuple[str, str] | None:
     first 8 KB hold more than a few control bytes is binary. UTF-16 text is recognised by its
     byte-order mark, or by every other byte being zero when it has none.
     """
-    head = _head(path)
+    return sniff(_head(path), path)
+
+
+def sniff(head: bytes, path: Path | None = None) -> tuple[str, str] | None:
+    """``not_text`` for a file's first bytes (``path`` is only needed to look inside a ZIP
+    archive for a workbook)."""
     if head.startswith(UTF16_BOMS):
         return None
     for signature, what, action in _SIGNATURES:
         if head.startswith(signature):
-            if signature == b"PK\x03\x04" and _is_workbook(path):
+            if signature == b"PK\x03\x04" and path is not None and _is_workbook(path):
                 return (
                     "an Excel workbook",
                     "Save it from Excel as 'CSV UTF-8 (Comma delimited)', or name it .xlsx "
                     "to check the workbook itself.",
                 )
             return what, action
-    if len(head) >= 64 and head[1::2].count(0) > 0.4 * len(head) / 2:
+    if head and head.count(0) == len(head):
+        return (
+            "nothing but zero bytes",
+            "Check that you chose the right file and that it was copied whole: a file of "
+            "zeros is a copy that was never written, not a return.",
+        )
+    if len(head) >= 64 and _utf16_without_bom(head):
         return (
             "UTF-16 text without a byte-order mark",
             "Save it as 'CSV UTF-8 (Comma delimited)'.",
@@ -218,12 +264,20 @@ def not_text(path: Path) -> tuple[str, str] | None:
     return None
 
 
+def _utf16_without_bom(head: bytes) -> bool:
+    """Every other byte zero and the bytes between them mostly not: ASCII text in UTF-16
+    (little- or big-endian). A run of zeros is not UTF-16, it is binary."""
+    half = len(head) / 2
+    for zeros, chars in ((head[1::2], head[0::2]), (head[0::2], head[1::2])):
+        if zeros.count(0) > 0.4 * half and chars.count(0) < 0.1 * half:
+            return True
+    return False
+
+
 def _is_workbook(path: Path) -> bool:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return any(name.startswith("xl/") for name in archive.namelist())
-    except (zipfile.BadZipFile, OSError, ValueError):
-        return False
+    from cld_polars.excel_input import is_workbook
+
+    return is_workbook(path)
 
 
 def _input_kind(path: Path) -> str:
@@ -281,12 +335,16 @@ def _lines_matching(path: Path, pattern: re.Pattern[bytes]) -> _LineTally:
     return tally
 
 
-def _bytes_pass(path: Path, tmpdir: Path, findings: list[FileFinding]) -> tuple[Path, str]:
-    """Check the bytes: size, byte-order marks, encoding, NUL bytes and line endings.
+def _bytes_pass(
+    path: Path, tmpdir: Path, findings: list[FileFinding], name: Path | None = None
+) -> tuple[Path, str]:
+    """Check the bytes: size, byte-order marks, encoding, NUL bytes, line endings and line
+    lengths.
 
     Returns the UTF-8 file to scan and the encoding the return was read in. UTF-8 is validated
     incrementally; a file that is not valid UTF-8 is read as Windows-1252 (the DLP's
-    encoding) into a temporary UTF-8 copy, and UTF-16 likewise.
+    encoding) into a temporary UTF-8 copy, and UTF-16 likewise. A line longer than
+    ``MAX_LINE_BYTES`` stops the read (``name`` is the file the user gave, for the message).
     """
     size = path.stat().st_size
     if size > DLP_MAX_BYTES:
@@ -306,8 +364,14 @@ def _bytes_pass(path: Path, tmpdir: Path, findings: list[FileFinding]) -> tuple[
         findings.append(RULES["FILE_BOM"].finding(line=1))
     decoder = codecs.getincrementaldecoder("utf-8")()
     utf8, has_lf, has_cr, has_nul = True, False, False, False
+    lengths = LineLengths()
+    usable = usable_memory()
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
+            lengths.add(chunk)
+            if lengths.over is not None:
+                raise _line_too_long(name or path, *lengths.over)
+            check_memory(name or path, lengths.line, "lines or more", usable)
             # ASCII is valid UTF-8 and far cheaper to recognise than to decode; a chunk is
             # decoded only if it has other bytes or follows an unfinished sequence.
             if utf8 and not (chunk.isascii() and not decoder.getstate()[0]):
@@ -333,10 +397,38 @@ def _bytes_pass(path: Path, tmpdir: Path, findings: list[FileFinding]) -> tuple[
             while chunk := src.read(CHUNK):
                 dst.write(chunk.replace(b"\r", b"\n"))
         path = target
+    # Every line may be a row, and rows cost memory however short they are (a gzip of a
+    # few kilobytes can hold a hundred million of them): more than there is memory for are
+    # refused before they are read.
+    check_memory(name or path, lengths.line, "lines", usable)
     if has_nul:
         nul = _lines_matching(path, re.compile(rb"\x00"))
         findings.append(RULES["FILE_NUL_BYTES"].finding(count=nul.count, first=nul.first))
     return path, encoding
+
+
+def check_memory(name: Path, rows: int, unit: str, usable: int | None = -1) -> None:
+    """Refuse a return of ``rows`` rows (or lines) that needs more memory to check than this
+    process can use (:func:`cld_polars.limits.memory_for_rows`): one clear line now rather
+    than running out of memory part way. ``usable`` is looked up unless given."""
+    needed = memory_for_rows(rows)
+    usable = usable_memory() if usable == -1 else usable
+    if usable is not None and needed > usable:
+        raise ReturnReadError(
+            f"{name}: holds {rows:,} {unit}; checking that many rows needs about "
+            f"{needed / 1024**3:,.1f} GB of memory and {usable / 1024**3:,.1f} GB is available. "
+            "Check it on a machine with more memory, or split the return."
+        )
+
+
+def _line_too_long(name: Path, line: int, length: int) -> ReturnReadError:
+    """The error for a line found to be at least ``length`` bytes, over ``MAX_LINE_BYTES``."""
+    return ReturnReadError(
+        f"{name}: line {line} runs on for more than {MAX_LINE_BYTES // 1024**2} MB without a "
+        "line break; no record of a return comes near that (48 values at Excel's 32,767 "
+        "characters are 6 MB at most). Check that this is the return and that its lines end "
+        "with line breaks."
+    )
 
 
 def _from_cp1252(path: Path, target: Path, findings: list[FileFinding]) -> Path:
@@ -381,6 +473,16 @@ def _token_pattern(sep: str) -> str:
     return rf'(?:"(?:[^"]|"")*"|[^{_IN_CLASS[sep]}]*)(?:{re.escape(sep)}|$)'
 
 
+def _py_value(sep: str) -> str:
+    """One CSV value for Python's ``re``: quoted (inner quotes doubled) or free of quotes.
+
+    Possessive repeats, so a value of any length is matched in one linear step without the
+    backtracking stack a plain ``(?:[^"]|"")*`` builds per character. (Python's ``csv``
+    module is not used: it refuses values over 131,072 characters.)
+    """
+    return rf'"[^"]*+(?:""[^"]*+)*+"|[^{_IN_CLASS[sep]}"]*+'
+
+
 def split_record(line: str, sep: str = ",") -> tuple[list[str], bool]:
     """The values of one record, and whether its quotes were well formed.
 
@@ -390,20 +492,29 @@ def split_record(line: str, sep: str = ",") -> tuple[list[str], bool]:
     """
     if '"' not in line:
         return line.split(sep), True
-    if re.match(_record_pattern(sep), line):
-        return next(csv.reader([line], delimiter=sep)), True
+    value = _py_value(sep)
+    ok = re.fullmatch(rf"(?:{value})(?:{re.escape(sep)}(?:{value}))*+", line) is not None
+    token = re.compile(
+        value if ok else rf'"[^"]*+(?:""[^"]*+)*+"(?={re.escape(sep)}|$)|[^{_IN_CLASS[sep]}]*+'
+    )
     values = []
-    for match in re.finditer(_token_pattern(sep), line):
-        token = match.group(0)
-        if not token and match.start() == len(line) and values:
+    pos = 0
+    while True:
+        match = token.match(line, pos)
+        assert match is not None  # both alternatives can match the empty string
+        raw = match.group(0)
+        if raw.startswith('"') and raw.endswith('"') and len(raw) >= 2 and (ok or _quoted(raw)):
+            raw = raw[1:-1].replace('""', '"')
+        values.append(raw)
+        pos = match.end()
+        if pos >= len(line) or line[pos] != sep:
             break
-        value = token.removesuffix(sep) if token.endswith(sep) else token
-        if re.fullmatch(r'"(?:[^"]|"")*"', value):
-            value = value[1:-1].replace('""', '"')
-        values.append(value)
-    if line.endswith(sep):
-        values.append("")
-    return values, False
+        pos += 1
+    return values, ok
+
+
+def _quoted(raw: str) -> bool:
+    return re.fullmatch(r'"[^"]*+(?:""[^"]*+)*+"', raw) is not None
 
 
 def _lenient(sep: str) -> tuple[pl.Expr, pl.Expr]:
@@ -461,14 +572,24 @@ def _layout(path: Path, spec: Spec, name: Path) -> _Layout | None:
     head = head.removeprefix("\ufeff")
     if not head.strip():
         return None
-    lines = head.split("\n")
-    if len(head) == HEADER_SEARCH_BYTES and len(lines) > 1:
+    lines = head.split("\n", HEADER_SEARCH_LINES)
+    if len(head) == HEADER_SEARCH_BYTES:
+        if len(lines) == 1:
+            raise ReturnReadError(
+                f"{name}: its first line is longer than {HEADER_SEARCH_BYTES // 1024**2} MB, so "
+                "it cannot be the header row (the 48 column names take about 1.5 KB). Check "
+                "that this is the return and that its lines end with line breaks."
+            )
         lines = lines[:-1]  # cut short by the read
     lines = [line.removesuffix("\r") for line in lines[:HEADER_SEARCH_LINES]]
     keys = _header_keys(spec)
     best: tuple[int, int, str] = (0, 0, ",")
+    too_wide: dict[int, tuple[int, str]] = {}  # line index -> (values, delimiter)
     for index, line in enumerate(lines):
         for sep in DELIMITERS:
+            if line.count(sep) >= MAX_COLUMNS:  # not a header: and too costly to split
+                too_wide.setdefault(index, (line.count(sep) + 1, sep))
+                continue
             if sep == "," or sep in line:
                 names = split_record(line, sep)[0]
                 hits = header_hits(names, spec, keys)
@@ -478,6 +599,13 @@ def _layout(path: Path, spec: Spec, name: Path) -> _Layout | None:
                     best = (hits, index, sep)
     hits, index, sep = best
     findings: list[FileFinding] = []
+    if hits == 0 and 0 in too_wide:
+        count, wide = too_wide[0]
+        raise ReturnReadError(
+            f"{name}: line 1 holds {count:,} values separated by {DELIMITERS[wide]}, more than "
+            f"any return has (a CLD return has 48 columns; Excel's limit is {MAX_COLUMNS:,}). "
+            "Check that this is the return and that it was exported with one value per column."
+        )
     if hits == 0:
         first = lines[0]
         counts = {s: len(split_record(first, s)[0]) for s in DELIMITERS}
@@ -607,7 +735,7 @@ def _quick_structure(path: Path, layout: _Layout) -> _Structure | None:
     # (the bytes differ) or stops the scan; both are caught later.
     cls = _IN_CLASS[sep]
     lines = (
-        pl.scan_lines(path, name="text")
+        pl.scan_lines(path, name="text", glob=False)
         .with_row_index("line", offset=1)
         .filter(pl.col("line") >= layout.start)
     )
@@ -658,7 +786,7 @@ def finish_structure(
     if differs.height:
         counted, misplaced = _fields_and_misplaced(layout.sep)
         exact = (
-            pl.scan_lines(path, name="text")
+            pl.scan_lines(path, name="text", glob=False)
             .with_row_index("line", offset=1)
             .filter(pl.col("line").is_in(differs["line"].implode()))
             .select(
@@ -679,7 +807,9 @@ def finish_structure(
     return found
 
 
-def _structure(path: Path, layout: _Layout, findings: list[FileFinding]) -> _Structure:
+def _structure(
+    path: Path, layout: _Layout, findings: list[FileFinding], name: Path | None = None
+) -> _Structure:
     """Find where each record starts, blank lines, quotes that do not pair up and rows with
     the wrong number of fields.
 
@@ -696,7 +826,7 @@ def _structure(path: Path, layout: _Layout, findings: list[FileFinding]) -> _Str
     quotes = text.str.count_matches('"', literal=True)
     fields, misplaced = _fields_and_misplaced(sep)
     well_formed = text.str.contains(_record_pattern(sep))
-    lines = pl.scan_lines(path, name="text").with_row_index("line", offset=1)
+    lines = pl.scan_lines(path, name="text", glob=False).with_row_index("line", offset=1)
     lines = lines.filter(pl.col("line") >= layout.start).with_columns(pl.col("line").cast(pl.Int64))
     per_line = lines.select(
         "line",
@@ -705,8 +835,12 @@ def _structure(path: Path, layout: _Layout, findings: list[FileFinding]) -> _Str
         fields.alias("fields"),
         text.str.ends_with(sep).alias("trailing"),
         text.str.len_bytes().alias("length"),
-    ).collect()
+        quotes.alias("quotes"),
+    ).collect(engine="streaming")  # per line numbers only: the text is never held whole
+    if not per_line["line"].is_sorted():
+        per_line = per_line.sort("line")
     if not per_line["bad"].any() and not layout.damaged:
+        per_line = per_line.drop("quotes")
         _record_findings(per_line, layout, findings, path)
         blank = per_line["blank"]
         rows = per_line.height - int(blank.sum())
@@ -715,7 +849,8 @@ def _structure(path: Path, layout: _Layout, findings: list[FileFinding]) -> _Str
         return _Structure(per_line.select("line", "blank"), rows)
 
     # Records: group lines by quote parity, isolate an unclosed quote, split damaged records.
-    grouped = lines.with_columns(quotes.alias("quotes")).collect()
+    # The records' sizes are checked on the per-line numbers, before any text is held.
+    grouped = per_line.select("line", "quotes", "length")
     odd = (pl.col("quotes") % 2 == 1).cast(pl.Int64)
     grouped = grouped.with_columns(
         record=(~(odd.cum_sum().shift(1, fill_value=0) % 2 == 1)).cast(pl.Int64).cum_sum()
@@ -729,6 +864,8 @@ def _structure(path: Path, layout: _Layout, findings: list[FileFinding]) -> _Str
             .then(pl.col("line") + grouped.height + 1)
             .otherwise(pl.col("record"))
         )
+    _check_record_sizes(grouped, name or path)
+    grouped = grouped.hstack(lines.select(text).collect())
     merged = (
         grouped.group_by("record", maintain_order=True)
         .agg("line", "text")
@@ -769,6 +906,29 @@ def _structure(path: Path, layout: _Layout, findings: list[FileFinding]) -> _Str
         copy = records.select(fixed.alias("text"))["text"]
     rows = int((~records["blank"]).sum())
     return _Structure(records.select("line", "blank"), rows, copy)
+
+
+def _check_record_sizes(grouped: pl.DataFrame, name: Path) -> None:
+    """A record (a quoted value spanning lines) longer than ``MAX_LINE_BYTES`` stops the read
+    before its lines are joined: no record of a return is that long."""
+    sizes = (
+        grouped.group_by("record")
+        .agg(
+            pl.col("line").min().alias("first"),
+            pl.col("line").max().alias("last"),
+            (pl.col("length").cast(pl.Int64).sum() + pl.len() - 1).alias("bytes"),
+        )
+        .filter(pl.col("bytes") > MAX_LINE_BYTES)
+        .sort("first")
+    )
+    if sizes.height:
+        first, last, size = sizes.select("first", "last", "bytes").row(0)
+        raise ReturnReadError(
+            f"{name}: lines {first} to {last} are one quoted value of {size / 1024**2:,.0f} MB "
+            f"(a quote opened on line {first} closes only on line {last}); no record of a "
+            f"return comes near that (the most read is {MAX_LINE_BYTES // 1024**2} MB). Check "
+            f"the quotes on line {first}."
+        )
 
 
 def _quote_findings(
@@ -867,7 +1027,7 @@ def _record_findings(
 def _longest_value(path: Path, line: int, layout: _Layout) -> tuple[str, int]:
     """The column and length of the longest value on one line (the first very long one)."""
     text = (
-        pl.scan_lines(path, name="text")
+        pl.scan_lines(path, name="text", glob=False)
         .with_row_index("line", offset=1)
         .filter(pl.col("line") == line)
         .collect()["text"][0]
@@ -888,68 +1048,150 @@ def read_return(
 
     ``.csv`` (or any other name) is read as delimited text, ``.csv.gz`` decompressed first,
     ``.xlsx``/``.xlsm`` from the sheet holding the header row, ``.parquet`` column by column.
+    Whatever the file holds, what is read stays within the bounds of :mod:`cld_polars.limits`
+    and every failure is one :class:`ReturnReadError` naming this file.
     """
     spec = spec or load_spec()
     path = Path(path)
     _check_path(path)
     kind = _input_kind(path)
+    if kind == "xls":
+        raise ReturnReadError(
+            f"{path}: is an old-format Excel workbook (.xls), which cannot be read. "
+            "Open it in Excel and save it as .xlsx or as 'CSV UTF-8 (Comma delimited)'."
+        )
     try:
-        if kind == "xls":
-            raise ReturnReadError(
-                f"{path}: is an old-format Excel workbook (.xls), which cannot be read. "
-                "Open it in Excel and save it as .xlsx or as 'CSV UTF-8 (Comma delimited)'."
-            )
+        tmp = temp_dir("read")  # registered: removed on signals, swept after kill -9
+    except OSError as exc:
+        raise ReturnReadError(
+            f"{path}: a temporary folder could not be made in {tempfile.gettempdir()} "
+            f"({os_reason(exc)}). Set TMPDIR to a folder you can write to, and run again."
+        ) from exc
+    try:
         if kind == "xlsx":
-            # Imported here: openpyxl is only needed for workbooks.
+            # Imported here: only workbooks need it.
             from cld_polars.excel_input import read_workbook
 
-            return read_workbook(path, spec)
+            return read_workbook(path, spec, tmp)
         if kind == "parquet":
-            return _read_parquet(path, spec)
-    except PermissionError as exc:
-        raise ReturnReadError(f"{path}: permission denied. Ask for read access.") from exc
-    tmp = temp_dir("read")  # registered: removed on signals, swept after kill -9
-    try:
+            from cld_polars.parquet_input import read_parquet
+
+            return read_parquet(path, spec, tmp)
         source = path
         if kind == "gzip":
             source = _gunzip(path, Path(tmp.name))
-        problem = not_text(source)
-        if problem is not None:
-            what, action = problem
-            inside = " (inside the gzip file)" if source != path else ""
-            raise ReturnReadError(f"{path}: is {what}{inside}, not a text CSV file. {action}")
+        else:
+            problem = not_text(source)
+            if problem is not None:
+                what, action = problem
+                raise ReturnReadError(f"{path}: is {what}, not a text CSV file. {action}")
         return _read_csv(path, source, tmp, spec, quick)
     except ReturnReadError:
         tmp.cleanup()
         raise
-    except PermissionError as exc:
+    except BaseException as exc:
         tmp.cleanup()
-        raise ReturnReadError(f"{path}: permission denied. Ask for read access.") from exc
-    except (pl.exceptions.PolarsError, OSError, UnicodeError, csv.Error) as exc:
-        tmp.cleanup()
-        raise ReturnReadError(
-            f"{path}: could not be read as a CSV file ({one_line(exc)}). "
+        problem = read_problem(path, exc, Path(tmp.name))
+        if problem is None:
+            raise
+        raise problem from exc
+
+
+def read_problem(path: Path, exc: BaseException, tmpdir: Path) -> ReturnReadError | None:
+    """The one sentence for an error met while reading ``path`` (None: not a reading error,
+    let it through). The cause is named as it is: no permission, a full temporary folder,
+    not enough memory; the file named is the one the user gave, never a temporary copy."""
+    if isinstance(exc, PermissionError):
+        return ReturnReadError(f"{path}: permission denied. Ask for read access.")
+    if is_disk_full(exc):
+        return ReturnReadError(
+            f"{path}: the temporary folder {tmpdir.parent} ran out of space (or hit a file-size "
+            "limit) while the return was being read: it needs about the return's uncompressed "
+            "size. Free space there, or set TMPDIR to a folder on a bigger disk, and run again."
+        )
+    if isinstance(exc, MemoryError):
+        return ReturnReadError(
+            f"{path}: there was not enough memory to read it. Close other programs or run it "
+            "on a machine with more memory; if the file is not a return, check its contents."
+        )
+    if isinstance(exc, OSError):
+        return ReturnReadError(
+            f"{path}: could not be read ({os_reason(exc)}). Check that the file is complete "
+            "and the disk it is on is working."
+        )
+    if isinstance(exc, pl.exceptions.PolarsError | UnicodeError):
+        text = re.sub(re.escape(str(tmpdir)) + r"[^\s'\"]*", str(path), one_line(exc))
+        return ReturnReadError(
+            f"{path}: could not be read as a CSV file ({text}). "
             "Run again with --debug for details and report it."
-        ) from exc
+        )
+    return None
+
+
+#: Decompressed bytes of a ``.csv.gz`` written to the temporary folder at most: the DLP's
+#: limit. Past it the return could not be uploaded anyway, and the disk is not filled.
+MAX_GUNZIP_BYTES = DLP_MAX_BYTES
 
 
 def _gunzip(path: Path, tmpdir: Path) -> Path:
-    if not _head(path, 2) == b"\x1f\x8b":
+    """Decompress a ``.csv.gz`` to the temporary folder, streaming.
+
+    Its first bytes are looked at before anything is written: what is not text (zeros, an
+    image, another archive) is refused at once, however large it would decompress to. The
+    copy stops at a line longer than ``MAX_LINE_BYTES`` (text followed by gigabytes of
+    zeros) and at ``MAX_GUNZIP_BYTES``.
+    """
+    head = _head(path, 4)
+    if not head.startswith(b"\x1f\x8b"):
+        problem = sniff(_head(path), path)
         hint = (
-            "it is plain text: name it .csv"
-            if not_text(path) is None
-            else "compress the CSV again with gzip, or give the CSV itself"
+            "it is plain text: name it .csv."
+            if problem is None
+            else f"it is {problem[0]}. {problem[1]}"
         )
-        raise ReturnReadError(f"{path}: not a readable gzip file despite its name; {hint}.")
+        raise ReturnReadError(f"{path}: not a readable gzip file despite its name; {hint}")
     target = tmpdir / "decompressed.csv"
-    try:
-        with gzip.open(path, "rb") as src, target.open("wb") as dst:
-            shutil.copyfileobj(src, dst, CHUNK)
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise ReturnReadError(
-            f"{path}: not a readable gzip file: it is damaged or cut short ({one_line(exc)}). "
-            "Compress the CSV again, or give the CSV itself."
-        ) from exc
+    written = 0
+
+    def damaged(exc: BaseException) -> ReturnReadError:
+        return ReturnReadError(
+            f"{path}: not a readable gzip file: it is damaged or cut short "
+            f"({one_line(exc)}, after {written:,} bytes of text). Compress the CSV again, "
+            "or give the CSV itself."
+        )
+
+    with gzip.open(path, "rb") as src:
+        try:
+            first = src.read(SNIFF_BYTES)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise damaged(exc) from exc
+        problem = sniff(first)
+        if problem is not None:
+            what, action = problem
+            raise ReturnReadError(
+                f"{path}: is {what} (inside the gzip file), not a text CSV file. {action}"
+            )
+        lengths, usable = LineLengths(), usable_memory()
+        with target.open("wb") as dst:
+            chunk = first
+            while chunk:
+                lengths.add(chunk)
+                if lengths.over is not None:  # zeros or binary: no line breaks
+                    raise _line_too_long(path, *lengths.over)
+                # Millions of short lines in a few kilobytes: stopped before they are written.
+                check_memory(path, lengths.line, "lines or more", usable)
+                written += len(chunk)
+                if written > MAX_GUNZIP_BYTES:
+                    raise ReturnReadError(
+                        f"{path}: decompresses to more than {MAX_GUNZIP_BYTES // 1024**3} GB, "
+                        "the most the Data Landing Portal accepts, so it is not checked. "
+                        "Split the return, or check that the right file was compressed."
+                    )
+                dst.write(chunk)
+                try:
+                    chunk = src.read(CHUNK)
+                except (OSError, EOFError, zlib.error) as exc:
+                    raise damaged(exc) from exc
     return target
 
 
@@ -958,7 +1200,7 @@ def _read_csv(
 ) -> ReturnSource:
     tmpdir = Path(tmp.name)
     findings: list[FileFinding] = []
-    scan_path, encoding = _bytes_pass(source, tmpdir, findings)
+    scan_path, encoding = _bytes_pass(source, tmpdir, findings, path)
     layout = _layout(scan_path, spec, path)
     if layout is None:
         findings.append(RULES["FILE_EMPTY"].finding())
@@ -969,7 +1211,7 @@ def _read_csv(
     if layout.header_line:
         findings.extend(header_findings)
     structure = (_quick_structure(scan_path, layout) if quick else None) or _structure(
-        scan_path, layout, findings
+        scan_path, layout, findings, path
     )
     positional = [f"__c{i}" for i in range(len(layout.names))]
     has_header, skip = layout.header_line > 0, max(layout.header_line - 1, 0)
@@ -983,6 +1225,7 @@ def _read_csv(
         has_header, skip = True, 0
     scan = pl.scan_csv(
         scan_path,
+        glob=False,  # a file name is a name: "[1]" in it is not a pattern
         has_header=has_header,
         skip_lines=skip,
         separator=layout.sep,
@@ -990,6 +1233,9 @@ def _read_csv(
         infer_schema=False,
         truncate_ragged_lines=True,
         quote_char='"',
+        # A quoted empty field ("") is the same value as an empty one: blank, as null. SQL
+        # Server and SSIS exports quote every field, so it is as common as the bare form.
+        null_values=[""],
         encoding="utf8-lossy",
         row_index_name="__record",
     )
@@ -1036,94 +1282,12 @@ def _read_csv(
     return source_
 
 
-# --- Parquet ------------------------------------------------------------------------------
+# --- frames -------------------------------------------------------------------------------
 
 
 def _empty_as_null(expr: pl.Expr) -> pl.Expr:
     """An empty string as null, as the CSV scan reads an empty field: one blank, one form."""
     return pl.when(expr != "").then(expr)
-
-
-def _as_text(expr: pl.Expr, dtype: pl.DataType, name: str, path: Path) -> pl.Expr:
-    """A typed Parquet column as the text a CSV export would hold (dates as dd/mm/yyyy)."""
-    if dtype == pl.String:
-        return expr
-    if dtype == pl.Date:
-        return expr.dt.strftime("%d/%m/%Y")
-    if isinstance(dtype, pl.Datetime):
-        return (
-            pl.when(expr.dt.time() == dt.time(0))
-            .then(expr.dt.strftime("%d/%m/%Y"))
-            .otherwise(expr.dt.strftime("%d/%m/%Y %H:%M:%S"))
-        )
-    if dtype.is_nested() or dtype == pl.Object:
-        raise ReturnReadError(
-            f"{path}: column '{name}' holds {dtype} values, which a return cannot hold. "
-            "Export the return with one text value per cell."
-        )
-    if dtype == pl.Binary:
-        return expr.cast(pl.String, strict=False)
-    return expr.cast(pl.String)
-
-
-def _read_parquet(path: Path, spec: Spec) -> ReturnSource:
-    """A return kept as Parquet: columns matched like a header, each value as text.
-
-    Read whole with pyarrow, which reports a damaged file as an error where Polars' reader
-    can panic (a Rust panic prints its own lines and is no ``Exception``); the engine reads
-    the whole return into memory at once anyway.
-    """
-    if _head(path, 4) != b"PAR1":
-        raise ReturnReadError(
-            f"{path}: is not a Parquet file despite its name. "
-            "Give the Parquet file, or name a CSV .csv."
-        )
-    # Imported here: only Parquet input needs pyarrow.
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        data = pl.from_arrow(pq.read_table(path))
-    except (pa.ArrowException, OSError, ValueError, pl.exceptions.PolarsError) as exc:
-        raise ReturnReadError(
-            f"{path}: is not a readable Parquet file ({one_line(exc)}). Export it again."
-        ) from exc
-    assert isinstance(data, pl.DataFrame)
-    names = data.columns
-    mapping, findings = match_header(names, spec)
-    findings.insert(0, RULES["FILE_NOT_CSV"].finding(kind="a Parquet file"))
-    typed: dict[str, str] = {}
-    by_field: dict[str, pl.Expr] = {}
-    for i, target in mapping.items():
-        dtype = data.schema[names[i]]
-        text = _as_text(pl.col(names[i]), dtype, names[i], path)
-        by_field[target] = _empty_as_null(text)
-        if dtype != pl.String:
-            typed[names[i]] = str(dtype)
-    if typed:
-        findings.append(
-            RULES["PARQUET_TYPED_COLUMNS"].finding(
-                columns=", ".join(f"'{n}'" for n in typed),
-                types=", ".join(sorted(set(typed.values()))),
-            )
-        )
-    columns = [by_field.get(f, pl.lit(None, dtype=pl.String)).alias(f) for f in spec.header]
-    try:
-        frame = (
-            data.with_row_index("__i")
-            .select((pl.col("__i").cast(pl.Int64) + 2).alias(LINE), *columns)
-            .lazy()
-        )
-    except pl.exceptions.PolarsError as exc:
-        raise ReturnReadError(
-            f"{path}: its values could not be read as text ({one_line(exc)}). "
-            "Export the return as CSV."
-        ) from exc
-    if data.height == 0:
-        findings.append(RULES["FILE_HEADER_ONLY"].finding())
-    return ReturnSource(
-        path, frame, names, frozenset(mapping.values()), findings, "n/a", data.height
-    )
 
 
 def _empty_frame(spec: Spec) -> pl.LazyFrame:

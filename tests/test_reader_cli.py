@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from factory import HEADER, clean_rows, row, write_csv
+from factory import HEADER, clean_csv_bytes, clean_rows, row, write_csv
 
 from cld_polars import validate
 from cld_polars.cli import main
@@ -247,3 +247,38 @@ def test_utf8_check_across_chunk_boundaries(
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"ab,cd\nJos\xc3,x\n")
     assert reader._bytes_pass(bad, tmp_path, [])[1] == "windows-1252"
+
+
+@pytest.mark.parametrize("name", ["r[1].csv", "r*.csv", "r?.csv", "r{a,b}.csv"])
+def test_file_names_are_names_not_patterns(tmp_path: Path, name: str) -> None:
+    """Characters a glob would read as a pattern are part of the name: the return, a gzip or a
+    Windows-1252 copy of it, in a folder whose name has them too, is read and checked."""
+    folder = tmp_path / "council [north]"
+    folder.mkdir()
+    rows = clean_rows()
+    plain = write_csv(folder / name, rows)
+    cp1252 = folder / ("w" + name)
+    cp1252.write_bytes(plain.read_bytes().replace(b"Smith", "Sm\u00eeth".encode("cp1252")))
+    zipped = folder / (name + ".gz")
+    zipped.write_bytes(gzip.compress(plain.read_bytes()))
+    for path in (plain, cp1252, zipped):
+        out = folder / ("out " + path.name + ".json")
+        assert main([str(path), "--json", str(out), "--quiet"]) == 0, path
+        assert json.loads(out.read_text())["rows"] == len(rows)
+
+
+def test_no_header_and_stray_quotes_in_the_first_row(tmp_path: Path) -> None:
+    """A piece of a return cut from the middle (no header, the last line cut short) whose
+    first row has quotes that do not pair up: the scan would take that row's fields as the
+    file's columns and stop. The rows are read the exact way instead and the damage is
+    reported by line (a case the fuzz test found)."""
+    lines = clean_csv_bytes().decode().splitlines()[7:12]
+    values = lines[0].split(",")
+    lines[0] = '","'.join(values[:11]) + "," + ",".join(values[11:])
+    lines[-1] = lines[-1][:8]
+    path = tmp_path / "r.csv"
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "r.json"
+    assert main([str(path), "--json", str(out), "--quiet"]) == 1
+    found = {f["code"] for f in json.loads(out.read_text())["file_findings"]}
+    assert {"HEADER_NOT_FOUND", "ROW_QUOTES"} <= found
