@@ -268,6 +268,11 @@ def stream_rows(
     byte_counts: list[pl.DataFrame] = []
     chunk_plan: _ChunkPlan | None = None
     central = Collector(plan.spec)
+    # The low-cardinality fields are cast to the run's dictionaries as the scan streams (in
+    # its threads), so a value's code is the same in every chunk and is judged once.
+    src.frame = src.frame.with_columns(
+        pl.col(name).cast(dtype) for name, dtype in ctx.categorical().items()
+    )
     seen = 0
     for raw in _chunks(src, chunk_rows):
         if BYTES in raw.columns:
@@ -284,7 +289,9 @@ def stream_rows(
                 data.select(chunk_plan.projection),
                 data.select(chunk_plan.summary),
                 # The central view's columns of the chunk as read, to its compact state.
-                central.query(raw.lazy().select(LINE, *CENTRAL_NEEDS)),
+                central.query(
+                    raw.lazy().select(LINE, *[pl.col(n).cast(pl.String) for n in CENTRAL_NEEDS])
+                ),
             ]
         )
         central.add(central_part)

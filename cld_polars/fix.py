@@ -147,7 +147,7 @@ def planned_changes(
         if table.height:
             parts.append(
                 frame.select(LINE, name)
-                .join(table.lazy(), on=name, how="inner")
+                .join(table.lazy(), on=name, how="inner", maintain_order="left")
                 .select(
                     pl.col(LINE).cast(pl.Int64).alias("line"),
                     pl.lit(name).alias("field"),

@@ -246,8 +246,8 @@ def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl
     present = set(columns)
 
     def column(name: str) -> pl.Expr:
-        if name in present:
-            return pl.col(name)
+        if name in present:  # as text: the engine holds some as categoricals
+            return pl.col(name).cast(pl.String)
         return pl.lit(None, dtype=pl.String).alias(name)
 
     col = {name: column(name) for name in spec.header}

@@ -53,11 +53,10 @@ class Context:
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
-        #: field -> the current chunk's judged distinct values: ``value``, ``state`` (+
-        #: ``typed`` or ``suggestion``).
-        self.judged: dict[str, pl.DataFrame] = {}
         #: (field, value) -> judgement, for kinds whose judgement runs in Python per value.
         self.memo: kinds.Memo = {}
+        #: The ``distinct`` kinds' fields: each value's code and judgement, over the run.
+        self._dictionaries: dict[str, Dictionary] = {}
 
     # --- states (computed once per field by ``prepare``) ---------------------------------
     def state(self, name: str) -> pl.Expr:
@@ -104,16 +103,17 @@ class Context:
 
     def list_suggestion(self, name: str) -> pl.Expr:
         """The Release 2 value for a Release 1 value or near miss (evaluated on findings only)."""
-        table = self.judged.get(name)
-        if table is None or "suggestion" not in table.columns:
+        known = self.dictionary(self.spec.field(name))
+        if known.suggestion is None:
             return pl.lit(None, dtype=pl.String)
-        table = table.filter(pl.col("suggestion").is_not_null())
-        return pl.col(name).replace_strict(
-            table["value"], table["suggestion"], default=None, return_dtype=pl.String
-        )
+        return pl.lit(known.suggestion).gather(pl.col(name).to_physical())
 
     # --- raw and typed values -------------------------------------------------------------
     def raw(self, name: str) -> pl.Expr:
+        """The value as given, as text (a ``distinct`` kind's column is held as a categorical
+        of its dictionary: cast back where a check reads the text)."""
+        if name in self._dictionaries:
+            return pl.col(name).cast(pl.String)
         return pl.col(name)
 
     def date(self, name: str) -> pl.Expr:
@@ -153,41 +153,53 @@ class Context:
         return out
 
     # --- the helper columns ------------------------------------------------------------
-    def _judged_table(self, f: FieldSpec, values: pl.Series) -> pl.DataFrame:
-        """``values`` (a chunk's distinct non-null values of ``f``) judged; kept as the field's
-        table for the findings' suggestions. Judgements that need Python per value (defined
-        lists) are remembered across chunks in ``memo``; the others are vectorised and cheap
-        enough to repeat on each chunk's few distinct values."""
-        table = kinds.kind_of(f).judge_values(values, f, self.spec, self.memo)
-        self.judged[f.name] = table
-        return table
+    def dictionary(self, f: FieldSpec) -> Dictionary:
+        """The run's dictionary of a ``distinct`` kind's field (made on first use)."""
+        known = self._dictionaries.get(f.name)
+        if known is None:
+            known = self._dictionaries[f.name] = Dictionary(f, self.spec, self.memo)
+        return known
+
+    def categorical(self) -> dict[str, pl.DataType]:
+        """The dtype each ``distinct`` kind's column is read as in this run: a categorical of
+        the field's own dictionary, so that a value's code is the same in every chunk."""
+        return {
+            f.name: self.dictionary(f).dtype for f in self.spec.fields if kinds.kind_of(f).distinct
+        }
 
     def prepare(self, frame: pl.DataFrame) -> pl.LazyFrame:
         """The chunk with the columns every check reads, each computed once per field however
         many checks read it: the field's state (one byte), a date field's parsed value, and
         the age at the event start.
 
-        Fields of a ``distinct`` kind are judged on their distinct values and the rows gather
-        their judgement by the value's position (an Enum of the judged values): a date is
-        parsed a few hundred times per chunk, not once per row.
+        Fields of a ``distinct`` kind arrive as categoricals of the run's dictionaries (the
+        streaming scan casts them: :meth:`categorical`; a frame of text is cast here). Each
+        value is judged once per run, when its code first appears, and the rows gather their
+        judgement by the code: a date is parsed once per distinct date, not once per row.
         """
         spec = self.spec
+        types = self.categorical()
+        frame = frame.with_columns(
+            pl.col(name).cast(dtype)
+            for name, dtype in types.items()
+            if name in frame.columns and frame.schema[name] != dtype
+        )
         present = set(frame.columns)
         fields = [f for f in spec.fields if f.name in present]
-        distinct = [f for f in fields if kinds.kind_of(f).distinct]
-        uniques = frame.select(pl.col(f.name).unique().drop_nulls().implode() for f in distinct)
+        distinct = [f for f in fields if f.name in types]
+        codes = frame.select(
+            pl.col(f.name).to_physical().unique().drop_nulls().implode() for f in distinct
+        )
         columns: list[pl.Expr] = []
         for f in distinct:
-            table = self._judged_table(f, uniques.get_column(f.name)[0])
-            position = pl.col(f.name).cast(pl.Enum(table["value"])).to_physical()
+            known = self.dictionary(f)
+            known.learn(codes.get_column(f.name)[0])
+            code = pl.col(f.name).to_physical()
             columns.append(
-                pl.lit(table["state"])
-                .gather(position)
-                .fill_null(kinds.BLANK)
-                .alias(state_col(f.name))
+                pl.lit(known.state).gather(code).fill_null(kinds.BLANK).alias(state_col(f.name))
             )
-            if "typed" in table.columns:
-                columns.append(pl.lit(table["typed"]).gather(position).alias(date_col(f.name)))
+            if known.typed is not None:
+                columns.append(pl.lit(known.typed).gather(code).alias(date_col(f.name)))
         for f in fields:
             kind = kinds.kind_of(f)
             if not kind.distinct:
@@ -198,3 +210,55 @@ class Context:
                 AGE_AT_EVENT_START
             )
         )
+
+
+class Dictionary:
+    """A ``distinct`` kind's field over one run: the categories its values are cast to (one
+    code per distinct value, the same code in every chunk) and each code's judgement.
+
+    Codes are judged when they first appear in a chunk: a code is only looked up once its
+    value has been read, so a value being added by the scan's other threads meanwhile is
+    never judged before it is known.
+    """
+
+    def __init__(self, f: FieldSpec, spec: Spec, memo: kinds.Memo) -> None:
+        self.field, self.spec, self.memo = f, spec, memo
+        self.kind = kinds.kind_of(f)
+        self.categories = pl.Categories.random()
+        self.dtype: pl.DataType = pl.Categorical(self.categories)
+        self.judged = pl.Series(dtype=pl.Boolean)
+        self.state = pl.Series(dtype=kinds.STATE_DTYPE)
+        self.typed: pl.Series | None = (
+            pl.Series(dtype=self.kind.dtype) if self.kind.typed_helper else None
+        )
+        self.suggestion: pl.Series | None = (
+            pl.Series(dtype=pl.String) if self.kind.name == "list" else None
+        )
+
+    def learn(self, codes: pl.Series) -> None:
+        """Judge the codes of a chunk (distinct, no nulls) not judged before."""
+        size = self.state.len()
+        seen = self.judged.gather(codes.clip(upper_bound=max(size - 1, 0))) if size else None
+        new = codes.filter((codes >= size) | ~seen) if seen is not None else codes
+        if not new.len():
+            return
+        top = int(new.max()) + 1  # type: ignore[arg-type]  # a UInt32's max is an int
+        if top > size:
+            grow = top - size
+            self.judged.append(pl.Series([False] * grow, dtype=pl.Boolean))
+            self.state.append(pl.Series([kinds.BLANK] * grow, dtype=kinds.STATE_DTYPE))
+            if self.typed is not None:
+                self.typed.append(pl.Series([None] * grow, dtype=self.typed.dtype))
+            if self.suggestion is not None:
+                self.suggestion.append(pl.Series([None] * grow, dtype=pl.String))
+            for series in (self.judged, self.state, self.typed, self.suggestion):
+                if series is not None:
+                    series.rechunk(in_place=True)
+        values = self.categories.to_series().gather(new)
+        table = self.kind.judge_values(values, self.field, self.spec, self.memo)
+        self.judged.scatter(new, True)
+        self.state.scatter(new, table["state"])
+        if self.typed is not None:
+            self.typed.scatter(new, table["typed"])
+        if self.suggestion is not None:
+            self.suggestion.scatter(new, table["suggestion"])
