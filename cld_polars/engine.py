@@ -267,7 +267,8 @@ def stream_rows(
     summary: list[pl.DataFrame] = []
     byte_counts: list[pl.DataFrame] = []
     chunk_plan: _ChunkPlan | None = None
-    central = Collector(plan.spec)
+    # The central view reads the same codes of the run's categories as the checks.
+    central = Collector(plan.spec, raw=ctx.codes)
     # The low-cardinality fields are cast to the run's dictionaries as the scan streams (in
     # its threads), so a value's code is the same in every chunk and is judged once.
     src.frame = src.frame.with_columns(
@@ -289,9 +290,7 @@ def stream_rows(
                 data.select(chunk_plan.projection),
                 data.select(chunk_plan.summary),
                 # The central view's columns of the chunk as read, to its compact state.
-                central.query(
-                    raw.lazy().select(LINE, *[pl.col(n).cast(pl.String) for n in CENTRAL_NEEDS])
-                ),
+                central.query(raw.lazy().select(LINE, *CENTRAL_NEEDS)),
             ]
         )
         central.add(central_part)

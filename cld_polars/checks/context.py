@@ -55,8 +55,15 @@ class Context:
         self.spec = spec
         #: (field, value) -> judgement, for kinds whose judgement runs in Python per value.
         self.memo: kinds.Memo = {}
-        #: The ``distinct`` kinds' fields: each value's code and judgement, over the run.
+        #: The ``distinct`` kinds' fields: each value's code and judgement, over the run. The
+        #: categories are the run's own (``Categories.random``), freed with it.
         self._dictionaries: dict[str, Dictionary] = {}
+        self.categories = pl.Categories.random()
+        self.codes: pl.DataType = pl.Categorical(self.categories)
+        # Polars keeps a run's categories only while some column holds them: without one,
+        # the next cast numbers the values afresh and the judgements would not match. This
+        # empty column holds them for as long as the context lives.
+        self._holder = pl.Series(dtype=self.codes)
 
     # --- states (computed once per field by ``prepare``) ---------------------------------
     def state(self, name: str) -> pl.Expr:
@@ -112,7 +119,7 @@ class Context:
     def raw(self, name: str) -> pl.Expr:
         """The value as given, as text (a ``distinct`` kind's column is held as a categorical
         of its dictionary: cast back where a check reads the text)."""
-        if name in self._dictionaries:
+        if name in self.spec.by_name and kinds.kind_of(self.spec.field(name)).distinct:
             return pl.col(name).cast(pl.String)
         return pl.col(name)
 
@@ -154,7 +161,7 @@ class Context:
 
     # --- the helper columns ------------------------------------------------------------
     def dictionary(self, f: FieldSpec) -> Dictionary:
-        """The run's dictionary of a ``distinct`` kind's field (made on first use)."""
+        """The run's judgements of a ``distinct`` kind's field (made on first use)."""
         known = self._dictionaries.get(f.name)
         if known is None:
             known = self._dictionaries[f.name] = Dictionary(f, self.spec, self.memo)
@@ -162,17 +169,16 @@ class Context:
 
     def categorical(self) -> dict[str, pl.DataType]:
         """The dtype each ``distinct`` kind's column is read as in this run: a categorical of
-        the field's own dictionary, so that a value's code is the same in every chunk."""
-        return {
-            f.name: self.dictionary(f).dtype for f in self.spec.fields if kinds.kind_of(f).distinct
-        }
+        the run's own categories, shared by these fields, so that a value's code is the same
+        in every chunk (and in every such field: the central view reads the same codes)."""
+        return {f.name: self.codes for f in self.spec.fields if kinds.kind_of(f).distinct}
 
     def prepare(self, frame: pl.DataFrame) -> pl.LazyFrame:
         """The chunk with the columns every check reads, each computed once per field however
         many checks read it: the field's state (one byte), a date field's parsed value, and
         the age at the event start.
 
-        Fields of a ``distinct`` kind arrive as categoricals of the run's dictionaries (the
+        Fields of a ``distinct`` kind arrive as categoricals of the run's categories (the
         streaming scan casts them: :meth:`categorical`; a frame of text is cast here). Each
         value is judged once per run, when its code first appears, and the rows gather their
         judgement by the code: a date is parsed once per distinct date, not once per row.
@@ -193,7 +199,21 @@ class Context:
         columns: list[pl.Expr] = []
         for f in distinct:
             known = self.dictionary(f)
-            known.learn(codes.get_column(f.name)[0])
+            new = known.new(codes.get_column(f.name)[0])
+            if new.len():
+                # The text of each new code, from the rows that hold it (the categories'
+                # own list is not indexed by code while other threads are adding to it).
+                found = (
+                    frame.lazy()
+                    .select(
+                        pl.col(f.name).to_physical().alias("code"),
+                        pl.col(f.name).cast(pl.String).alias("value"),
+                    )
+                    .filter(pl.col("code").is_in(new.implode()))
+                    .unique("code")
+                    .collect()
+                )
+                known.learn(found["code"], found["value"])
             code = pl.col(f.name).to_physical()
             columns.append(
                 pl.lit(known.state).gather(code).fill_null(kinds.BLANK).alias(state_col(f.name))
@@ -205,6 +225,8 @@ class Context:
             if not kind.distinct:
                 columns.append(kind.judge(pl.col(f.name), f, spec).alias(state_col(f.name)))
         data = frame.lazy().with_columns(columns)
+        if not {"Date of Birth", "Event Start Date"} <= present:  # a partial frame
+            return data
         return data.with_columns(
             parse.age_in_years(self.date("Date of Birth"), self.date("Event Start Date")).alias(
                 AGE_AT_EVENT_START
@@ -213,19 +235,17 @@ class Context:
 
 
 class Dictionary:
-    """A ``distinct`` kind's field over one run: the categories its values are cast to (one
-    code per distinct value, the same code in every chunk) and each code's judgement.
+    """A ``distinct`` kind's field over one run: the judgement of each code of the run's
+    categories that the field has held (``state``, and ``typed`` or ``suggestion``), indexed
+    by the code.
 
-    Codes are judged when they first appear in a chunk: a code is only looked up once its
-    value has been read, so a value being added by the scan's other threads meanwhile is
-    never judged before it is known.
+    Codes are judged when they first appear in one of the field's chunks, from the text the
+    chunk's rows hold.
     """
 
     def __init__(self, f: FieldSpec, spec: Spec, memo: kinds.Memo) -> None:
         self.field, self.spec, self.memo = f, spec, memo
         self.kind = kinds.kind_of(f)
-        self.categories = pl.Categories.random()
-        self.dtype: pl.DataType = pl.Categorical(self.categories)
         self.judged = pl.Series(dtype=pl.Boolean)
         self.state = pl.Series(dtype=kinds.STATE_DTYPE)
         self.typed: pl.Series | None = (
@@ -235,14 +255,18 @@ class Dictionary:
             pl.Series(dtype=pl.String) if self.kind.name == "list" else None
         )
 
-    def learn(self, codes: pl.Series) -> None:
-        """Judge the codes of a chunk (distinct, no nulls) not judged before."""
+    def new(self, codes: pl.Series) -> pl.Series:
+        """Of a chunk's codes of this field (distinct, no nulls), those not judged yet."""
         size = self.state.len()
-        seen = self.judged.gather(codes.clip(upper_bound=max(size - 1, 0))) if size else None
-        new = codes.filter((codes >= size) | ~seen) if seen is not None else codes
-        if not new.len():
-            return
-        top = int(new.max()) + 1  # type: ignore[arg-type]  # a UInt32's max is an int
+        if not size:
+            return codes
+        seen = self.judged.gather(codes.clip(upper_bound=size - 1))
+        return codes.filter((codes >= size) | ~seen)
+
+    def learn(self, codes: pl.Series, values: pl.Series) -> None:
+        """Judge ``values``, the text of ``codes``."""
+        top = int(codes.max()) + 1  # type: ignore[arg-type]  # a UInt32's max is an int
+        size = self.state.len()
         if top > size:
             grow = top - size
             self.judged.append(pl.Series([False] * grow, dtype=pl.Boolean))
@@ -254,11 +278,10 @@ class Dictionary:
             for series in (self.judged, self.state, self.typed, self.suggestion):
                 if series is not None:
                     series.rechunk(in_place=True)
-        values = self.categories.to_series().gather(new)
         table = self.kind.judge_values(values, self.field, self.spec, self.memo)
-        self.judged.scatter(new, True)
-        self.state.scatter(new, table["state"])
+        self.judged.scatter(codes, True)
+        self.state.scatter(codes, table["state"])
         if self.typed is not None:
-            self.typed.scatter(new, table["typed"])
+            self.typed.scatter(codes, table["typed"])
         if self.suggestion is not None:
-            self.suggestion.scatter(new, table["suggestion"])
+            self.suggestion.scatter(codes, table["suggestion"])
