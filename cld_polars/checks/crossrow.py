@@ -50,12 +50,26 @@ def prepare_frame(data: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
         _shared_nhs_numbers(data, ctx),
         *_linked_not_service_users(data, ctx),
     ]
+    # One group-by finds the people whose rows disagree on any of the three (usually none,
+    # compared by the values' codes); only their rows are looked at again, field by field.
+    given = {
+        name: pl.when(ctx.valid(name) & ctx.present(PID)).then(pl.col(name).to_physical())
+        for name in PERSON_FIELDS
+    }
+    disagreeing = (
+        data.lazy()
+        .group_by(PID)
+        .agg(value.drop_nulls().n_unique().alias(name) for name, value in given.items())
+        .filter(pl.any_horizontal(pl.col(n) > 1 for n in PERSON_FIELDS))
+        .select(PID)
+        .collect()
+        .to_series()
+    )
+    people = data.lazy().filter(among(pl.col(PID), disagreeing))
     for name in PERSON_FIELDS:
         value = pl.when(ctx.valid(name) & ctx.present(PID)).then(ctx.raw(name)).alias("__v")
-        # Usually empty: only people whose rows disagree are looked up.
         top = (
-            data.lazy()
-            .select(PID, value)
+            people.select(PID, value)
             .drop_nulls()
             .group_by(PID, "__v")
             .len()
