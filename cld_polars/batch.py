@@ -36,8 +36,8 @@ import polars as pl
 
 from cld_polars import safety
 from cld_polars.engine import validate
-from cld_polars.limits import is_regular_file
 from cld_polars.reader import ReturnReadError
+from cld_polars.reader.bounds import available_memory, is_regular_file
 from cld_polars.report import Report, write_atomic_with
 from cld_polars.rollup import Counts, return_counts, write_rollup
 from cld_polars.spec import load_spec
@@ -61,7 +61,6 @@ MEMORY_SHARE = 0.8
 SMALL_BATCH_BYTES = 100 * MB
 #: Names a return's outputs may not take: the index and the national roll-up live next to them.
 RESERVED_STEMS = frozenset({"index", "national"})
-CGROUP = Path("/sys/fs/cgroup")
 
 Status = Literal["pass", "fail", "unreadable", "crashed"]
 #: A writer of one output of a return: ``(report, out_dir, stem) -> path written``. It must
@@ -358,36 +357,6 @@ def peak_for_size(size: int) -> int:
 def estimate_peak_bytes(path: Path) -> int:
     """Planned peak memory of validating ``path``."""
     return peak_for_size(uncompressed_size(path))
-
-
-def available_memory() -> int | None:
-    """Bytes that can be used without swapping: MemAvailable, capped by a cgroup limit."""
-    found: int | None = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                found = int(line.split()[1]) * 1024
-                break
-    except (OSError, ValueError, IndexError):
-        pass
-    if found is None:
-        try:
-            found = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (AttributeError, ValueError, OSError):
-            return None
-    for limit_file, usage_file in (
-        ("memory.max", "memory.current"),  # cgroup v2
-        ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes"),  # cgroup v1
-    ):
-        try:
-            limit = (CGROUP / limit_file).read_text().strip()
-            usage = int((CGROUP / usage_file).read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if limit.isdigit() and int(limit) < 2**60:
-            found = min(found, max(0, int(limit) - usage))
-        break
-    return found
 
 
 def usable_cores() -> int:

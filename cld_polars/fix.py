@@ -36,15 +36,9 @@ import polars as pl
 
 from cld_polars import kinds, parse, safety
 from cld_polars.checks.context import LINE
-from cld_polars.reader import (
-    BOM,
-    UTF16_BOMS,
-    ReturnReadError,
-    _record_pattern,
-    match_header,
-    read_return,
-    split_record,
-)
+from cld_polars.reader import ReturnReadError, match_header, read_return
+from cld_polars.reader.records import record_pattern, split_record
+from cld_polars.reader.sniff import BOM, UTF16_BOMS
 from cld_polars.report import write_atomic_with
 from cld_polars.safety import (
     clash,
@@ -250,7 +244,7 @@ def _rewrite(
         )
         .with_columns(
             (
-                pl.col("body").str.contains(_record_pattern(SEP))
+                pl.col("body").str.contains(record_pattern(SEP))
                 & (pl.col("tokens").list.len() == width)
             ).alias("record_ok")
         )

@@ -9,7 +9,10 @@ import pytest
 from factory import clean_csv_bytes
 
 from cld_polars import validate
-from cld_polars.reader import _layout, _quick_structure, _structure, read_return
+from cld_polars.reader import read_return
+from cld_polars.reader.csv import _layout
+from cld_polars.reader.records import exact_structure as _structure
+from cld_polars.reader.records import quick_structure as _quick_structure
 from cld_polars.spec import load_spec
 
 

@@ -6,7 +6,7 @@ each value as text (dates as ``dd/mm/yyyy``), an empty string as blank.
 
 Parquet compresses well, so a small file can hold an enormous table (7 MB of one repeated
 row can be 40 million rows): nothing is read whole. The footer is checked first against the
-bounds of :mod:`cld_polars.limits` (columns, rows, the declared size of each row group);
+bounds of :mod:`cld_polars.reader.bounds` (columns, rows, the declared size of each row group);
 then pyarrow streams the rows in batches, each converted to text and appended to a
 temporary Parquet file of text columns that the engine scans like a CSV. The conversion
 stops if the text grows past the DLP's 4 GB. pyarrow reads the user's file because it
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import polars as pl
 
-from cld_polars.checks.context import LINE
 from cld_polars.checks.filerules import RULES
-from cld_polars.limits import (
+from cld_polars.names import LINE
+from cld_polars.reader.bounds import (
     DLP_MAX_BYTES,
     MAX_COLUMNS,
     MAX_PARQUET_FOOTER_BYTES,
@@ -32,13 +32,13 @@ from cld_polars.limits import (
     MAX_PARQUET_ROWS,
     MIN_CSV_ROW_BYTES,
     PARQUET_BATCH_ROWS,
+    check_memory,
 )
-from cld_polars.reader import (
+from cld_polars.reader.sniff import first_bytes
+from cld_polars.reader.source import (
     ReturnReadError,
     ReturnSource,
-    _empty_as_null,
-    _head,
-    check_memory,
+    empty_as_null,
     match_header,
     one_line,
 )
@@ -69,7 +69,7 @@ def _as_text(expr: pl.Expr, dtype: pl.DataType, name: str, path: Path) -> pl.Exp
 
 def read_parquet(path: Path, spec: Spec, tmp: tempfile.TemporaryDirectory[str]) -> ReturnSource:
     """A return kept as Parquet, streamed into a temporary file of text columns in ``tmp``."""
-    if _head(path, 4) != b"PAR1":
+    if first_bytes(path, 4) != b"PAR1":
         raise ReturnReadError(
             f"{path}: is not a Parquet file despite its name. "
             "Give the Parquet file, or name a CSV .csv."
@@ -107,7 +107,7 @@ def read_parquet(path: Path, spec: Spec, tmp: tempfile.TemporaryDirectory[str]) 
     by_field: dict[str, pl.Expr] = {}
     for i, target in mapping.items():
         dtype = empty.schema[names[i]]
-        by_field[target] = _empty_as_null(_as_text(pl.col(names[i]), dtype, names[i], path))
+        by_field[target] = empty_as_null(_as_text(pl.col(names[i]), dtype, names[i], path))
         if dtype != pl.String:
             typed[names[i]] = str(dtype)
     if typed:
