@@ -38,8 +38,9 @@ from cld_polars import safety
 from cld_polars.engine import validate
 from cld_polars.reader import ReturnReadError
 from cld_polars.reader.bounds import available_memory, is_regular_file
-from cld_polars.report import Report, write_atomic_with
+from cld_polars.report import Report
 from cld_polars.rollup import Counts, return_counts, write_rollup
+from cld_polars.safety import write_atomic_with
 from cld_polars.spec import load_spec
 
 MB = 1_000_000

@@ -39,7 +39,6 @@ from cld_polars.checks.context import LINE
 from cld_polars.reader import ReturnReadError, match_header, read_return
 from cld_polars.reader.records import record_pattern, split_record
 from cld_polars.reader.sniff import BOM, UTF16_BOMS
-from cld_polars.report import write_atomic_with
 from cld_polars.safety import (
     clash,
     neutralised,
@@ -49,6 +48,7 @@ from cld_polars.safety import (
     sweep,
     sweep_note,
     system_temp,
+    write_atomic_with,
 )
 from cld_polars.spec import Spec, load_spec
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from cld_polars.report import write_atomic_with
+from cld_polars.safety import write_atomic_with
 from cld_polars.spec import load_spec
 
 if TYPE_CHECKING:

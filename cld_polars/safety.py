@@ -13,6 +13,8 @@ One place for each of the output side's promises (the README's "Reliability" sec
   registered while they exist, removed on SIGTERM, SIGINT and SIGHUP
   (:func:`cleanup_on_signals`), and swept by the next run once their process is gone
   (:func:`sweep`) when a ``kill -9`` left them behind. Nothing else is ever removed.
+* **Outputs are written whole or not at all** (:func:`write_atomic_with`): through a
+  temporary file of ours in the output's folder, renamed into place when done.
 * **Workers die with their parent** (:func:`worker_setup`).
 * **CSV cells cannot run as formulas** (:func:`neutralise`), one Polars expression used by
   every CSV writer of reports.
@@ -271,6 +273,38 @@ def output_temp(directory: Path, name: str) -> Path:
     os.close(fd)
     register(Path(temp))
     return Path(temp)
+
+
+def write_atomic_with(target: Path, writer: Callable[[Path], object]) -> Path:
+    """Write an output whole or not at all: ``writer`` writes a temporary file in the
+    target's folder, which is renamed into place when it is done.
+
+    The temporary is named as ours (:func:`output_temp`) and registered, so a signal removes
+    it and the next run sweeps it if a ``kill -9`` left it behind.
+    """
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise OSError(f"{directory}: the output folder does not exist")
+    tmp = output_temp(directory, target.name)
+    # mkstemp makes the file private (0600); a report is for sharing, so give it the
+    # permissions any new file would get under the user's umask.
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(tmp, 0o666 & ~umask)
+        writer(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        forget(tmp)
+    return target
+
+
+def write_atomic(target: Path, data: bytes) -> Path:
+    """``data`` written to ``target`` whole or not at all (:func:`write_atomic_with`)."""
+    return write_atomic_with(target, lambda tmp: tmp.write_bytes(data))
 
 
 class TempDir(tempfile.TemporaryDirectory):  # type: ignore[type-arg]
