@@ -770,7 +770,7 @@ def run_return(
     unreadable or crashed return has none and is tried again next time. Never raises for a
     bad file.
     """
-    from cld_polars import __version__
+    from cld_polars._version import __version__
 
     began = time.perf_counter()
     try:

@@ -194,7 +194,7 @@ _MEASURE_NOTES = {
 def _write_workbook(frame: pl.DataFrame, severities: Mapping[str, str], path: Path) -> None:
     """The roll-up workbook, laid out like the per-return workbook
     (:mod:`cld_polars.presentation`)."""
-    from cld_polars import __version__
+    from cld_polars._version import __version__
     from cld_polars.presentation import COUNT, DATE, DATETIME, PERCENT, Book, Column, Fact
 
     keys = {name: Column(header=header) for name, header in _KEYS.items()}

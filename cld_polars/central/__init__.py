@@ -74,7 +74,6 @@ __all__ = [
     "Collector",
     "central",
     "finish",
-    "main",
     "parse_day",
 ]
 
@@ -171,10 +170,3 @@ def _gather(src: ReturnSource, spec: Spec, chunk_rows: int) -> Collector:
     if checked and byte_parts and src.finisher is not None:
         src.finisher(pl.concat(byte_parts))  # raises ExactReadNeeded where the split differs
     return collector
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``cld-validate central``: see :mod:`cld_polars.central.command`."""
-    from cld_polars.central.command import main as run
-
-    return run(argv)
