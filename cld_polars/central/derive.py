@@ -111,6 +111,12 @@ OUTCOME_GROUPS = (
 )
 #: Service_Type_Grouped (5-data-cleaning.md): the part before the colon of a Release 2 value.
 SERVICE_GROUPS = ("Long term support", "Short term support", "Unpaid carer support")
+#: Review_Type (GetDerivedFields lines 89-97): what a cleaned Review_Reason is counted as.
+REVIEW_TYPES = (
+    "Planned review of long term support",
+    "Unplanned",
+    "Review of short term support",
+)
 
 
 def outcome_group(value: str) -> str:

@@ -22,6 +22,7 @@ from cld_polars.central.derive import (
     NO_PERSON,
     OUTCOME_GROUPS,
     OUTCOME_HIERARCHY,
+    REVIEW_TYPES,
     SERVICE_GROUPS,
     Collector,
     Lists,
@@ -532,13 +533,6 @@ def _facts(unique: pl.LazyFrame, lists: Lists, period_end: datetime.date) -> dic
 
 #: The buckets whose facts carry an LTS flag.
 _FLAGGED = [BUCKETS.index(b) for b in ("request", "assessment", "review")]
-
-REVIEW_TYPES = (
-    "Planned review of long term support",
-    "Unplanned",
-    "Review of short term support",
-)
-
 
 def _review_type(reason: str) -> str | None:
     """Review_Type (GetDerivedFields lines 89-97) of a cleaned Review_Reason."""
