@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import json
@@ -30,7 +31,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypedDict
 
 import polars as pl
 
@@ -204,7 +205,20 @@ class BatchResult:
 INDEX_COLUMNS = tuple(f.name for f in fields(BatchResult))
 
 
-def summarise(report: Report) -> dict[str, object]:
+class Summary(TypedDict):
+    """A checked return's figures in the index (:func:`summarise`), by ``BatchResult`` field."""
+
+    council_code: str | None
+    council_name: str | None
+    period_start: str | None
+    period_end: str | None
+    rows: int
+    errors: int
+    warnings: int
+    file_errors: int
+
+
+def summarise(report: Report) -> Summary:
     """The index's view of a report: council and period are the most common values, so one
     stray row does not hide which council's return this is (their checks report the stray)."""
     code, start, end = (
@@ -242,17 +256,22 @@ def run_one(
     began = time.perf_counter()
 
     def done(
-        status: Status, exit_code: int, message: str | None = None, **kw: object
+        status: Status,
+        exit_code: int,
+        message: str | None = None,
+        outputs: tuple[str, ...] = (),
+        summary: Summary | None = None,
     ) -> BatchResult:
-        return BatchResult(
+        result = BatchResult(
             file=str(path),
             stem=stem,
             status=status,
             exit_code=exit_code,
             seconds=round(time.perf_counter() - began, 3),
             message=message,
-            **kw,  # type: ignore[arg-type]
+            outputs=outputs,
         )
+        return result if summary is None else dataclasses.replace(result, **summary)
 
     try:
         report = validate(path, progress=stage)
@@ -275,9 +294,9 @@ def run_one(
             if options.debug:
                 traceback.print_exc()
             message = f"{path}: could not write the {name} output ({type(exc).__name__}: {exc})"
-            return done("crashed", 2, message, outputs=tuple(written), **summary)
+            return done("crashed", 2, message, tuple(written), summary)
     status: Status = "fail" if report.exit_code else "pass"
-    return done(status, report.exit_code, outputs=tuple(written), **summary)
+    return done(status, report.exit_code, None, tuple(written), summary)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -481,7 +500,7 @@ def _unique(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     unique: list[Path] = []
     for p in paths:
         path = Path(p)
-        keys = {path.resolve()}
+        keys: set[object] = {path.resolve()}
         with contextlib.suppress(OSError):
             info = path.stat()
             keys.add((info.st_dev, info.st_ino))

@@ -48,13 +48,15 @@ from cld_polars.spec import Spec, load_spec
 __all__ = ["FixError", "FixResult", "fix_return", "planned_changes"]
 
 SEP = ","
-LOG_SCHEMA = {
-    "line": pl.Int64,
-    "field": pl.String,
-    "old": pl.String,
-    "new": pl.String,
-    "change": pl.String,
-}
+LOG_SCHEMA = pl.Schema(
+    {
+        "line": pl.Int64,
+        "field": pl.String,
+        "old": pl.String,
+        "new": pl.String,
+        "change": pl.String,
+    }
+)
 #: Token of a line with a separator put in front: each token is a separator and one raw value.
 _TOKEN = r',(?:"(?:[^"]|"")*"|[^,"]*)'
 #: How many first lines are searched for the header row (as the reader does).
@@ -162,7 +164,7 @@ def planned_changes(
         )
     if not parts:
         return pl.DataFrame(schema=LOG_SCHEMA)
-    return pl.concat(parts).collect().cast(LOG_SCHEMA)  # type: ignore[arg-type]
+    return pl.concat(parts).collect().cast(LOG_SCHEMA)
 
 
 def _read_text(path: Path) -> tuple[str, str, bool]:

@@ -70,7 +70,9 @@ class Report:
     #: The temporary folder holding findings written to disk (removed with the report).
     spill: object = field(default=None, repr=False)
     #: What was validated: the path, or the frame a notebook passed in.
-    source: object = field(default=None, repr=False)
+    source: str | os.PathLike[str] | pl.DataFrame | pl.LazyFrame | None = field(
+        default=None, repr=False
+    )
     #: When the validation finished (local time): the workbook's Summary shows it.
     validated_at: datetime.datetime = field(default_factory=datetime.datetime.now)
     #: What DHSC's central pipeline would make of the return (``cld_polars.central``, with
@@ -111,7 +113,7 @@ class Report:
 
         if self.source is None:
             raise ValueError("this report does not know what was validated (source is None)")
-        return read_typed(self.source)  # type: ignore[arg-type]
+        return read_typed(self.source)
 
     @cached_property
     def summary(self) -> dict[str, pl.DataFrame]:

@@ -51,21 +51,21 @@ FIELD_MEASURES = (
 #: Per-field numbers kept in the counts (``warnings`` and ``valid`` for notebooks).
 FIELD_COUNTS = ("errors", "warnings", "valid", "release1", "pct_valid")
 #: The lead columns of the roll-up, from the index line and the counts.
-LEAD = {
-    "council_code": pl.String,
-    "council_name": pl.String,
-    "stem": pl.String,
-    "file": pl.String,
-    "status": pl.String,
-    "message": pl.String,
-    "skipped": pl.Boolean,
-    "period_start": pl.String,
-    "period_end": pl.String,
-    "rows": pl.Int64,
-    "people": pl.Int64,
-    "errors": pl.Int64,
-    "warnings": pl.Int64,
-    "file_errors": pl.Int64,
+LEAD: dict[str, pl.DataType] = {
+    "council_code": pl.String(),
+    "council_name": pl.String(),
+    "stem": pl.String(),
+    "file": pl.String(),
+    "status": pl.String(),
+    "message": pl.String(),
+    "skipped": pl.Boolean(),
+    "period_start": pl.String(),
+    "period_end": pl.String(),
+    "rows": pl.Int64(),
+    "people": pl.Int64(),
+    "errors": pl.Int64(),
+    "warnings": pl.Int64(),
+    "file_errors": pl.Int64(),
 }
 CHECKED = ("pass", "fail")
 

@@ -494,10 +494,12 @@ class Collector:
         )
         self.stated_pairs.update(both.to_series().to_list())
         low, high = start.min(), end.max()
-        if low is not None and (self.stated_start is None or low < self.stated_start):
-            self.stated_start = low  # type: ignore[assignment]
-        if high is not None and (self.stated_end is None or high > self.stated_end):
-            self.stated_end = high  # type: ignore[assignment]
+        if isinstance(low, datetime.date) and (
+            self.stated_start is None or low < self.stated_start
+        ):
+            self.stated_start = low
+        if isinstance(high, datetime.date) and (self.stated_end is None or high > self.stated_end):
+            self.stated_end = high
         ending = raw.group_by(
             pl.col(END).to_physical().alias("e"), pl.col(TYPE).to_physical().alias("t")
         ).len()

@@ -33,7 +33,6 @@ the text shown. Excel's ``_xHHHH_`` escapes are decoded as Excel shows them.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 import struct
 import tempfile
@@ -43,6 +42,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 import polars as pl
 
@@ -257,7 +257,7 @@ def _int(text: str | None) -> int:
 # --- streaming XML ----------------------------------------------------------------------------
 
 
-def _pieces(stream: io.BufferedIOBase, end: re.Pattern[bytes], what: str) -> Iterator[str]:
+def _pieces(stream: IO[bytes], end: re.Pattern[bytes], what: str) -> Iterator[str]:
     """The part's XML a few megabytes at a time, each piece cut after an element's end (a
     row, a shared string), so no element is split. An element longer than
     ``MAX_ROW_XML_BYTES`` (or that much text between elements) is refused."""
@@ -595,12 +595,14 @@ def _cell_texts(cells: pl.DataFrame, shared: _SharedStrings, convert: _Distinct)
     t, v = pl.col("t"), pl.col("v")
     index = pl.when(t == "s").then(v.cast(pl.Int64, strict=False))
     needed = cells.select(index.max()).item()
-    table = shared.table(int(needed) + 1) if needed is not None else None
-    if needed is not None and needed >= len(table):  # type: ignore[arg-type]
-        raise Refused(
-            f"a cell refers to shared string {needed + 1:,} but the workbook holds only "
-            f"{len(table):,}: it is damaged"  # type: ignore[arg-type]
-        )
+    table = None
+    if needed is not None:
+        table = shared.table(int(needed) + 1)
+        if needed >= len(table):
+            raise Refused(
+                f"a cell refers to shared string {needed + 1:,} but the workbook holds only "
+                f"{len(table):,}: it is damaged"
+            )
     styles = pl.col("s")
     numeric = t == "n"
     dates = styles.is_in(list(book.date_styles)) & numeric
@@ -719,7 +721,7 @@ def _find_header(
             filled = sum(1 for n in names if n.strip())
             # Mostly names: a data row can hold a value that reads like a column name.
             if hits and 2 * hits >= filled and (best is None or hits > best[0]):
-                best = (hits, sheet, int(number), names)  # type: ignore[arg-type]
+                best = (hits, sheet, int(number), names)
     return None if best is None else best[1:]
 
 
@@ -869,7 +871,7 @@ def _writer(target: Path, spec: Spec) -> Callable[[pl.DataFrame | None], None]:
         if frame is None:
             writer.close()
         elif frame.height:
-            writer.write_table(frame.cast(dict(schema.schema)).to_arrow())  # type: ignore[arg-type]
+            writer.write_table(frame.cast(schema.schema).to_arrow())
 
     return write
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -43,6 +44,9 @@ from cld_polars.reader.source import (
     one_line,
 )
 from cld_polars.spec import Spec
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
 
 
 def _as_text(expr: pl.Expr, dtype: pl.DataType, name: str, path: Path) -> pl.Expr:
@@ -105,9 +109,9 @@ def read_parquet(path: Path, spec: Spec, tmp: tempfile.TemporaryDirectory[str]) 
     findings.insert(0, RULES["FILE_NOT_CSV"].finding(kind="a Parquet file"))
     typed: dict[str, str] = {}
     by_field: dict[str, pl.Expr] = {}
-    for i, target in mapping.items():
+    for i, wanted_field in mapping.items():
         dtype = empty.schema[names[i]]
-        by_field[target] = empty_as_null(_as_text(pl.col(names[i]), dtype, names[i], path))
+        by_field[wanted_field] = empty_as_null(_as_text(pl.col(names[i]), dtype, names[i], path))
         if dtype != pl.String:
             typed[names[i]] = str(dtype)
     if typed:
@@ -178,10 +182,10 @@ def _footer_size(path: Path) -> int:
     return int.from_bytes(tail[:4], "little") if tail[4:] == b"PAR1" else 0
 
 
-def _check_footer(path: Path, meta: object) -> None:
+def _check_footer(path: Path, meta: pq.FileMetaData) -> None:
     """Refuse, from the footer alone, a file that declares more than a return can hold."""
-    columns = meta.num_columns  # type: ignore[attr-defined]
-    rows = meta.num_rows  # type: ignore[attr-defined]
+    columns = meta.num_columns
+    rows = meta.num_rows
     if columns > MAX_COLUMNS:
         raise ReturnReadError(
             f"{path}: has {columns:,} columns, more than any return has (a CLD return has 48; "
@@ -194,8 +198,8 @@ def _check_footer(path: Path, meta: object) -> None:
             "so it is not checked. Split the return, or check that it is the right file."
         )
     check_memory(path, rows, "rows")
-    for i in range(meta.num_row_groups):  # type: ignore[attr-defined]
-        group = meta.row_group(i)  # type: ignore[attr-defined]
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
         if group.total_byte_size > MAX_PARQUET_ROW_GROUP_BYTES:
             raise ReturnReadError(
                 f"{path}: row group {i + 1} declares {group.total_byte_size / 1024**3:,.1f} GB "
