@@ -153,7 +153,8 @@ def gather(
 def _gather(src: ReturnSource, spec: Spec, chunk_rows: int) -> Collector:
     collector = Collector(spec)
     # The reader's per-line byte counts tell whether the quick read split every line as the
-    # exact read would (``reader.finish_structure``); they need every column parsed, not kept.
+    # exact read would (``reader.records.finish_structure``); they need every column parsed,
+    # not kept.
     checked = src.finisher is not None
     frame = src.frame.select(LINE, *NEEDS, *([BYTES] if checked else []))
     byte_parts: list[pl.DataFrame] = []
