@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 import sys
 import types
 
+from cld_polars._version import __version__
 from cld_polars.central import CentralView, central
 from cld_polars.compare import Comparison, compare
 from cld_polars.engine import validate

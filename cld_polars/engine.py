@@ -27,9 +27,9 @@ import polars as pl
 
 from cld_polars.central import NEEDS as CENTRAL_NEEDS
 from cld_polars.central import CentralError, CentralView, Collector, finish
-from cld_polars.checks import FAMILIES, FILE_RULES, all_checks
 from cld_polars.checks.context import LINE, Context, date_col, state_col
 from cld_polars.checks.crossrow import ROW_HASH
+from cld_polars.checks.families import FAMILIES, FILE_RULES, all_checks
 from cld_polars.checks.registry import Check, FileFinding, Severity
 from cld_polars.findings import FindingStore, finding_rows
 from cld_polars.measures import Totals, count_states, field_state

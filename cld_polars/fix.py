@@ -1,4 +1,5 @@
-"""A corrected copy of a return: ``cld-validate fix RETURN --out FIXED.csv``.
+"""A corrected copy of a return (``cld-validate fix RETURN --out FIXED.csv`` runs it:
+:mod:`cld_polars.cli.fix`).
 
 Only the corrections nobody needs to think about are made: a Release 1 value or a near miss in
 a defined-list field becomes the Release 2 value the validator names, a postcode is written the
@@ -23,51 +24,39 @@ Why the copy is safe to upload in place of the original:
 
 from __future__ import annotations
 
-import argparse
 import codecs
 import gzip
 import os
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from cld_polars import kinds, parse, safety
+from cld_polars import kinds, parse
 from cld_polars.checks.context import LINE
-from cld_polars.reader import (
-    BOM,
-    UTF16_BOMS,
-    ReturnReadError,
-    _record_pattern,
-    match_header,
-    read_return,
-    split_record,
-)
-from cld_polars.report import write_atomic_with
+from cld_polars.reader import match_header, read_return
+from cld_polars.reader.records import record_pattern, split_record
+from cld_polars.reader.sniff import BOM, UTF16_BOMS
 from cld_polars.safety import (
     clash,
     neutralised,
     output_stem,
-    say,
-    shown,
-    sweep,
-    sweep_note,
-    system_temp,
+    write_atomic_with,
 )
 from cld_polars.spec import Spec, load_spec
 
-__all__ = ["FixResult", "fix_return", "main", "planned_changes"]
+__all__ = ["FixError", "FixResult", "fix_return", "planned_changes"]
 
 SEP = ","
-LOG_SCHEMA = {
-    "line": pl.Int64,
-    "field": pl.String,
-    "old": pl.String,
-    "new": pl.String,
-    "change": pl.String,
-}
+LOG_SCHEMA = pl.Schema(
+    {
+        "line": pl.Int64,
+        "field": pl.String,
+        "old": pl.String,
+        "new": pl.String,
+        "change": pl.String,
+    }
+)
 #: Token of a line with a separator put in front: each token is a separator and one raw value.
 _TOKEN = r',(?:"(?:[^"]|"")*"|[^,"]*)'
 #: How many first lines are searched for the header row (as the reader does).
@@ -175,7 +164,7 @@ def planned_changes(
         )
     if not parts:
         return pl.DataFrame(schema=LOG_SCHEMA)
-    return pl.concat(parts).collect().cast(LOG_SCHEMA)  # type: ignore[arg-type]
+    return pl.concat(parts).collect().cast(LOG_SCHEMA)
 
 
 def _read_text(path: Path) -> tuple[str, str, bool]:
@@ -250,7 +239,7 @@ def _rewrite(
         )
         .with_columns(
             (
-                pl.col("body").str.contains(_record_pattern(SEP))
+                pl.col("body").str.contains(record_pattern(SEP))
                 & (pl.col("tokens").list.len() == width)
             ).alias("record_ok")
         )
@@ -384,77 +373,3 @@ def fix_return(
     write_atomic_with(log_path, write_log)
     write_atomic_with(output, lambda tmp: tmp.write_bytes(data))
     return FixResult(path, output, log_path, codecs.lookup(out_encoding).name, made, left)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = safety.ArgumentParser(  # messages escaped
-        prog="cld-validate fix",
-        description="Write a corrected copy of a return: Release 1 values and near misses "
-        "replaced by their Release 2 values, postcodes normalised, exact header names; "
-        "nothing else changed. The original is never modified.",
-        epilog="Example: cld-validate fix RETURN.csv --out FIXED.csv. "
-        "Exit status: 0 copy written, 2 the return could not be read or fixed.",
-    )
-    parser.add_argument("return_path", type=Path, metavar="RETURN", help="the return (.csv)")
-    parser.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        metavar="FIXED.csv",
-        help="where to write the corrected copy (required; never the return itself)",
-    )
-    parser.add_argument(
-        "--log",
-        type=Path,
-        metavar="PATH",
-        help="the change log (CSV: line, field, old, new, change); default FIXED_changes.csv",
-    )
-    parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but problems")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``cld-validate fix``: one line on stderr and exit status 2 for anything it cannot do."""
-    args = _parser().parse_args(argv)
-    log = args.log if args.log is not None else default_log_path(args.out)
-    problem = clash([args.return_path], [("--out", args.out), ("--log", log)], folder=None)
-    if problem:  # before anything is read or written
-        _error(f"{problem} (the original is never modified)")
-        return 2
-    for target in (args.out, args.log):
-        if target is not None:
-            folder = target.parent if str(target.parent) else Path(".")
-            if not folder.is_dir():
-                _error(f"{target}: the output folder {folder} does not exist; create it first")
-                return 2
-    swept = sweep([system_temp(), args.out.parent, log.parent])
-    if swept:
-        say(f"cld-validate fix: {sweep_note(swept)}", sys.stderr)
-    try:
-        result = fix_return(args.return_path, args.out, args.log)
-    except (ReturnReadError, FixError) as exc:
-        _error(exc)
-        return 2
-    except OSError as exc:
-        _error(f"cannot write the copy: {exc}")
-        return 2
-    if not args.quiet:
-        say(
-            f"{shown(result.source)} -> {shown(result.output)} ({result.encoding}): "
-            f"{result.changes.height:,} changes, log in {shown(result.log_path)}"
-        )
-        for r in result.counts().head(15).to_dicts():
-            say(f"  {r['changes']:>9,}  {r['change']:<16} {shown(r['field'])}")
-    if result.left_alone.height:
-        say(
-            f"  {result.left_alone.height:,} corrections left alone (fix these lines by hand):",
-            sys.stderr,
-        )
-        for r in result.left_alone.head(5).to_dicts():
-            say(f"    line {r['line']}, {shown(r['field'])}: {shown(r['change'])}", sys.stderr)
-    return 0
-
-
-def _error(problem: object) -> None:
-    """One line on stderr, escaped (a file name can hold ESC or a newline)."""
-    say(f"cld-validate fix: {shown(problem)}", sys.stderr)

@@ -12,8 +12,8 @@ import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
 
-from cld_polars.checks import all_checks
 from cld_polars.checks.context import Context
+from cld_polars.checks.families import all_checks
 from cld_polars.checks.registry import Check
 from cld_polars.engine import prepare_whole
 from cld_polars.kinds import kind_of

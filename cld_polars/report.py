@@ -20,7 +20,12 @@ import polars as pl
 from cld_polars.checks.registry import FileFinding
 from cld_polars.measures import DQ_MEASURES, VALIDITY_MEASURES
 from cld_polars.parse import text
-from cld_polars.safety import forget, neutralised, output_temp
+from cld_polars.safety import neutralised, write_atomic
+
+# Outputs are written through ``safety.write_atomic_with``; re-exported here only for the
+# modules that still import it from this one (workbook.py, presentation.py, central/sheet.py):
+# import it from ``cld_polars.safety`` instead, then this line goes.
+from cld_polars.safety import write_atomic_with as write_atomic_with
 
 if TYPE_CHECKING:
     from cld_polars.central import CentralView
@@ -65,7 +70,9 @@ class Report:
     #: The temporary folder holding findings written to disk (removed with the report).
     spill: object = field(default=None, repr=False)
     #: What was validated: the path, or the frame a notebook passed in.
-    source: object = field(default=None, repr=False)
+    source: str | os.PathLike[str] | pl.DataFrame | pl.LazyFrame | None = field(
+        default=None, repr=False
+    )
     #: When the validation finished (local time): the workbook's Summary shows it.
     validated_at: datetime.datetime = field(default_factory=datetime.datetime.now)
     #: What DHSC's central pipeline would make of the return (``cld_polars.central``, with
@@ -106,7 +113,7 @@ class Report:
 
         if self.source is None:
             raise ValueError("this report does not know what was validated (source is None)")
-        return read_typed(self.source)  # type: ignore[arg-type]
+        return read_typed(self.source)
 
     @cached_property
     def summary(self) -> dict[str, pl.DataFrame]:
@@ -216,36 +223,6 @@ class Report:
                 neutralised(frame).sink_csv(tmp)
 
         return write_atomic_with(target, write)
-
-
-def write_atomic(target: Path, data: bytes) -> Path:
-    return write_atomic_with(target, lambda tmp: tmp.write_bytes(data))
-
-
-def write_atomic_with(target: Path, writer: object) -> Path:
-    """Write through a temporary file in the target's folder, renamed into place when done.
-
-    The temporary is named as ours (``safety.output_temp``) and registered, so a signal
-    removes it and the next run sweeps it if a ``kill -9`` left it behind.
-    """
-    directory = target.parent if str(target.parent) else Path(".")
-    if not directory.is_dir():
-        raise OSError(f"{directory}: the output folder does not exist")
-    tmp = output_temp(directory, target.name)
-    # mkstemp makes the file private (0600); a report is for sharing, so give it the
-    # permissions any new file would get under the user's umask.
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(tmp, 0o666 & ~umask)
-        writer(tmp)  # type: ignore[operator]
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        forget(tmp)
-    return target
 
 
 RULES_SCHEMA: dict[str, pl.DataType] = {

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cld_polars import compare, fix_return, validate
-from cld_polars.checks import FAMILIES, Family
+from cld_polars.checks.families import FAMILIES, Family
 from cld_polars.cli import main
 from cld_polars.compare import TABLES
 from cld_polars.report import Report

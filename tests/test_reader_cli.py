@@ -238,7 +238,7 @@ def test_utf8_check_across_chunk_boundaries(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut: int
 ) -> None:
     """ASCII chunks skip the decoder; a character split between chunks must still count."""
-    from cld_polars import reader
+    from cld_polars.reader import csv as reader
 
     monkeypatch.setattr(reader, "CHUNK", cut)
     good = tmp_path / "good.csv"

@@ -74,7 +74,6 @@ __all__ = [
     "Collector",
     "central",
     "finish",
-    "main",
     "parse_day",
 ]
 
@@ -154,7 +153,8 @@ def gather(
 def _gather(src: ReturnSource, spec: Spec, chunk_rows: int) -> Collector:
     collector = Collector(spec)
     # The reader's per-line byte counts tell whether the quick read split every line as the
-    # exact read would (``reader.finish_structure``); they need every column parsed, not kept.
+    # exact read would (``reader.records.finish_structure``); they need every column parsed,
+    # not kept.
     checked = src.finisher is not None
     frame = src.frame.select(LINE, *NEEDS, *([BYTES] if checked else []))
     byte_parts: list[pl.DataFrame] = []
@@ -171,10 +171,3 @@ def _gather(src: ReturnSource, spec: Spec, chunk_rows: int) -> Collector:
     if checked and byte_parts and src.finisher is not None:
         src.finisher(pl.concat(byte_parts))  # raises ExactReadNeeded where the split differs
     return collector
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``cld-validate central``: see :mod:`cld_polars.central.command`."""
-    from cld_polars.central.command import main as run
-
-    return run(argv)

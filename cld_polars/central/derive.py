@@ -111,6 +111,12 @@ OUTCOME_GROUPS = (
 )
 #: Service_Type_Grouped (5-data-cleaning.md): the part before the colon of a Release 2 value.
 SERVICE_GROUPS = ("Long term support", "Short term support", "Unpaid carer support")
+#: Review_Type (GetDerivedFields lines 89-97): what a cleaned Review_Reason is counted as.
+REVIEW_TYPES = (
+    "Planned review of long term support",
+    "Unplanned",
+    "Review of short term support",
+)
 
 
 def outcome_group(value: str) -> str:
@@ -506,10 +512,12 @@ class Collector:
         )
         self.stated_pairs.update(both.to_series().to_list())
         low, high = start.min(), end.max()
-        if low is not None and (self.stated_start is None or low < self.stated_start):
-            self.stated_start = low  # type: ignore[assignment]
-        if high is not None and (self.stated_end is None or high > self.stated_end):
-            self.stated_end = high  # type: ignore[assignment]
+        if isinstance(low, datetime.date) and (
+            self.stated_start is None or low < self.stated_start
+        ):
+            self.stated_start = low
+        if isinstance(high, datetime.date) and (self.stated_end is None or high > self.stated_end):
+            self.stated_end = high
         ending = raw.group_by(
             pl.col(END).to_physical().alias("e"), pl.col(TYPE).to_physical().alias("t")
         ).len()

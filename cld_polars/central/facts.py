@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -22,6 +22,7 @@ from cld_polars.central.derive import (
     NO_PERSON,
     OUTCOME_GROUPS,
     OUTCOME_HIERARCHY,
+    REVIEW_TYPES,
     SERVICE_GROUPS,
     Collector,
     Lists,
@@ -30,6 +31,9 @@ from cld_polars.central.derive import (
     service_group,
 )
 from cld_polars.central.view import CONTRACT_VERSION, CentralError, CentralView
+
+if TYPE_CHECKING:
+    from polars.expr.whenthen import ChainedThen, Then
 
 #: DATEDIFF(DAY, ...) / 30.436875 (create_REF_Submission_Reporting_Periods_table.sql line 31).
 DAYS_PER_MONTH = 30.436875
@@ -110,7 +114,7 @@ def finish(
     if period_start is not None and period_end is not None:
         start, end = period_start, period_end
     elif stated_start is not None and stated_end is not None:
-        start, end = stated_start, stated_end  # type: ignore[assignment]
+        start, end = stated_start, stated_end
     elif derived_start is not None and derived_end is not None:
         start, end = derived_start, derived_end  # type: ignore[assignment]
     else:
@@ -124,7 +128,7 @@ def finish(
         derived_start is not None
         and derived_end is not None
         and derived_start <= start  # type: ignore[operator]
-        and derived_end >= end  # type: ignore[operator]
+        and derived_end >= end
         and import_date > end
     )
     quarter_start = _add_months(end.replace(day=1), -2)
@@ -296,7 +300,7 @@ def _dropped(
         ~service & (last > end),
         death.is_not_null() & ((death < start) | (death < first)),
     )
-    reason = pl.when(tests[0]).then(pl.lit(DROP_REASONS[0]))
+    reason: Then | ChainedThen = pl.when(tests[0]).then(pl.lit(DROP_REASONS[0]))
     for test, text in zip(tests[1:], DROP_REASONS[1:], strict=True):
         reason = reason.when(test).then(pl.lit(text))
     counted = state.filter(~kept).group_by(reason.alias("reason"), "bucket").len()
@@ -532,12 +536,6 @@ def _facts(unique: pl.LazyFrame, lists: Lists, period_end: datetime.date) -> dic
 
 #: The buckets whose facts carry an LTS flag.
 _FLAGGED = [BUCKETS.index(b) for b in ("request", "assessment", "review")]
-
-REVIEW_TYPES = (
-    "Planned review of long term support",
-    "Unplanned",
-    "Review of short term support",
-)
 
 
 def _review_type(reason: str) -> str | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from cld_polars.report import write_atomic
+from cld_polars.safety import write_atomic
 
 CONTRACT_VERSION = "1"
 
