@@ -202,6 +202,14 @@ class Column:
     align: Literal["left", "center", "right"] | None = None
 
 
+#: How an Instructions sheet's guide to the other sheets is shown: each sheet's name (a link
+#: to it), what it shows and how to use it.
+SHEET_GUIDE: dict[str, Column | str] = {
+    "Sheet": Column(link=True),
+    "What it shows": Column(width=60, wrap=True),
+    "How to use it": Column(width=50, wrap=True),
+}
+
 Kind = Literal["text", "number", "date", "datetime", "date_text", "bool"]
 
 

@@ -47,6 +47,7 @@ from cld_polars.presentation import (
     RAG_THRESHOLDS,
     SECONDS,
     SEVERITY_FILLS,
+    SHEET_GUIDE,
     Book,
     Column,
     Fact,
@@ -234,14 +235,7 @@ def _instructions_sheet(book: Book, report: Report, result: WorkbookResult) -> N
             ],
         }
     )
-    sheet.table(
-        guide,
-        {
-            "Sheet": Column(link=True),
-            "What it shows": Column(width=60, wrap=True),
-            "How to use it": Column(width=50, wrap=True),
-        },
-    )
+    sheet.table(guide, SHEET_GUIDE)
     sheet.heading("Where the rules come from")
     sheet.paragraph(
         "The checks follow DHSC's Client Level Data Release 2 specification (January 2025): "

@@ -38,11 +38,12 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS_IMAGES = ROOT / "docs" / "images"
 #: One page per sheet, the whole sheet on it (LibreOffice 6.4 and later).
 PDF_FILTER = 'pdf:calc_pdf_Export:{"SinglePageSheets":{"type":"boolean","value":"true"}}'
-#: Sheets pictured in the README besides the sample's (workbook, sheet, height in pixels).
+#: Sheets pictured in the README besides the sample's (workbook, sheet, height in pixels,
+#: rows of the sheet kept: enough for every table and chart in the picture).
 DOC_EXTRAS = (
-    ("central", "Central view", 700),
-    ("compare", "Counts by event type", 420),
-    ("national", "% valid by field", 420),
+    ("central", "Central view", 1040, 100),
+    ("compare", "Counts by event type", 420, 40),
+    ("national", "% valid by field", 420, 40),
 )
 
 
@@ -92,36 +93,10 @@ def faulty_return(rows: int, seed: int, la_code: str = "503") -> pl.DataFrame:
     return frame.drop("__i")
 
 
-def central_return(rows: int, seed: int) -> pl.DataFrame:
-    """A generated return that DHSC would read differently from what it states: the stated
-    period starts six months before its first events, few events end in its last month, a
-    few rows have no person ID and a few events are sent twice under new references."""
-    from cld_polars.generate import generate_return
-
-    frame = generate_return(rows, seed=seed).with_row_index("__i")
-    late = pl.col("Event End Date").str.ends_with("/09/2025")
-    frame = frame.filter(~late | (pl.col("__i") % 20 == 0))
-    no_id = pl.col("__i") % 211 == 5
-    frame = frame.with_columns(
-        pl.lit("01/04/2024").alias("Reporting Period Start Date"),
-        pl.when(no_id).then(None).otherwise(pl.col("NHS Number")).alias("NHS Number"),
-        pl.when(no_id)
-        .then(None)
-        .otherwise(pl.col("LA Person Unique Identifier"))
-        .alias("LA Person Unique Identifier"),
-    )
-    repeats = frame.filter(
-        (pl.col("__i") % 97 == 3) & pl.col("Event Type").is_in(["Request", "Review"])
-    ).with_columns(
-        (pl.col("Event Reference") + "-R").alias("Event Reference"),
-        pl.col("__i") + 0.5,
-    )
-    return pl.concat([frame, repeats], how="diagonal_relaxed").sort("__i").drop("__i")
-
-
 def build(work: Path, large: int | None) -> dict[str, Path]:
     """The workbooks to render, by name."""
     from cld_polars.generate import generate_pair, write_return
+    from cld_polars.sample import misread_return
 
     books: dict[str, Path] = {}
     cli("--sample", "--xlsx", "sample_report.xlsx", "--quiet", cwd=work)
@@ -130,7 +105,7 @@ def build(work: Path, large: int | None) -> dict[str, Path]:
         faulty_return(large, seed=11).write_csv(work / "large_return.csv")
         cli("large_return.csv", "--xlsx", "large_report.xlsx", "--quiet", cwd=work)
         books["large"] = work / "large_report.xlsx"
-    central_return(3000, seed=5).write_csv(work / "central_return.csv")
+    misread_return().write_csv(work / "central_return.csv")
     cli("central", "central_return.csv", "--xlsx", "central.xlsx", "--quiet", cwd=work, ok=(0,))
     books["central"] = work / "central.xlsx"
     previous, current, _ = generate_pair(3000, seed=7)
@@ -307,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
                 max_width=1100,
                 rows=60,
             )
-            for name, sheet, height in DOC_EXTRAS:
+            for name, sheet, height, rows in DOC_EXTRAS:
                 pictures += render(
                     name,
                     books[name],
@@ -316,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
                     tile=None,
                     max_height=height,
                     max_width=1100,
-                    rows=40,
+                    rows=rows,
                     only=sheet,
                 )
             for png in pictures:

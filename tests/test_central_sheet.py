@@ -30,7 +30,7 @@ from cld_polars.central.sheet import (
     SERVICES_TITLE,
 )
 from cld_polars.cli import main, sample_path
-from cld_polars.generate import generate_return
+from cld_polars.sample import misread_return
 from cld_polars.spec import load_spec
 
 SHEET = "Central view"
@@ -169,33 +169,11 @@ def test_the_samples_workbook_has_it_after_the_summary(tmp_path: Path) -> None:
     assert "DHSC derives the same period" in text(book[SHEET])
 
 
-def messy(path: Path) -> Path:
-    """A generated return DHSC would read differently from what it states: a stated period
-    six months longer than its events, a few rows with no person ID, a few events repeated
-    under a new reference, and a Gender fault on every 50th row."""
-    frame = generate_return(1200, seed=8).with_row_index("__i")
-    no_id = pl.col("__i") % 150 == 7
-    frame = frame.with_columns(
-        pl.lit("01/04/2024").alias("Reporting Period Start Date"),
-        pl.when(no_id).then(None).otherwise(pl.col("NHS Number")).alias("NHS Number"),
-        pl.when(no_id)
-        .then(None)
-        .otherwise(pl.col("LA Person Unique Identifier"))
-        .alias("LA Person Unique Identifier"),
-        pl.when(pl.col("__i") % 50 == 1).then(pl.lit("Robot")).otherwise("Gender").alias("Gender"),
-    )
-    repeats = frame.filter(
-        (pl.col("__i") % 60 == 3) & pl.col("Event Type").is_in(["Request", "Review"])
-    ).with_columns((pl.col("Event Reference") + "-R").alias("Event Reference"))
-    both = pl.concat([frame, repeats]).sort("__i", maintain_order=True).drop("__i")
-    both.write_csv(path)
-    return path
-
-
 @pytest.fixture(scope="module")
 def messy_books(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     folder = tmp_path_factory.mktemp("central_sheet")
-    source = messy(folder / "messy.csv")
+    source = folder / "misread.csv"
+    misread_return(2000, seed=8).write_csv(source)
     report = validate(source)
     validation = report.to_excel(folder / "report.xlsx").path
     standalone = folder / "central.xlsx"
@@ -208,7 +186,7 @@ def test_a_generated_returns_sheet_matches_the_view(messy_books) -> None:  # typ
     view = report.central
     assert view is not None
     assert view.derived_period[0] == dt.date(2024, 10, 1)  # not the stated April
-    assert view.merged.height > 5 and view.no_person_id.height > 3
+    assert view.merged.height >= 3 and view.no_person_id.height >= 3
     charts = check_workbook(validation)
     assert charts[SHEET] == [MONTHS_TITLE, SERVICES_TITLE]
     book = openpyxl.load_workbook(validation)

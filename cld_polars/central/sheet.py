@@ -35,6 +35,7 @@ from cld_polars.presentation import (
     INTEGER,
     MONTH,
     PERCENT,
+    SHEET_GUIDE,
     Book,
     Column,
     Fact,
@@ -974,14 +975,7 @@ def _instructions(book: Book, view: CentralView, workbook: Path) -> None:
     guide = pl.DataFrame(
         {"Sheet": [SHEET], "What it shows": [GUIDE[0]], "How to use it": [GUIDE[1]]}
     )
-    sheet.table(
-        guide,
-        {
-            "Sheet": Column(link=True),
-            "What it shows": Column(width=60, wrap=True),
-            "How to use it": Column(width=50, wrap=True),
-        },
-    )
+    sheet.table(guide, SHEET_GUIDE)
     sheet.heading("What DHSC does to a return")
     for step in (
         "1. It derives the months the return covers from the event end dates: a month counts "
