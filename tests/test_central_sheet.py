@@ -24,6 +24,7 @@ from cld_polars.central.derive import BUCKETS
 from cld_polars.central.sheet import (
     EVENT_TYPES,
     FINDINGS_HEADER,
+    KEPT_FINDINGS,
     MERGED_TITLE,
     MONTHS_TITLE,
     NO_PERSON_TITLE,
@@ -207,15 +208,29 @@ def test_a_generated_returns_sheet_matches_the_view(messy_books) -> None:  # typ
     ids = view.identifiers
     assert ids.height <= 2 * view.merged.height + view.no_person_id.height  # bounded
     refs = dict(zip(ids["line"], ids["event_reference"], strict=True))
+    findings = report.finding_rows
     for r in merged:
         assert r["Event Reference"] == refs[r["Line"]]
         assert r["Kept: Event Reference"] == refs[r["Kept instead: line"]]
     # A planted repeat is the later row of an identical pair: kept, the original merged.
     planted = [r for r in merged if r["Kept: Event Reference"] == f"{r['Event Reference']}-R"]
     assert planted and all(r["Why that row is kept"] == "later in the file" for r in planted)
+    # The repeat kept is the row Rows to fix flags (DUPLICATE_ROW): its findings are linked.
+    rows_to_fix = book["Rows to fix"]
+    for cells in table_cells(ws)[MERGED_TITLE]:
+        for line, header in (("Line", FINDINGS_HEADER), ("Kept instead: line", KEPT_FINDINGS)):
+            link, count = cells[header].hyperlink, cells[header].value
+            want = findings.filter(pl.col("line") == cells[line].value).height
+            assert count == want
+            assert (link is not None) == (want > 0)
+            if link is not None:
+                sheet, _, at, _, _ = resolve(link.location)
+                assert sheet == "Rows to fix"
+                assert rows_to_fix.cell(at, 1).value == cells[line].value
+                assert rows_to_fix.cell(at - 1, 1).value != cells[line].value  # the first
+    assert all(r[KEPT_FINDINGS] >= 1 for r in planted)
     no_person = tables(ws)[NO_PERSON_TITLE]
     assert [r["Line"] for r in no_person] == sorted(view.no_person_id["line"].to_list())
-    findings = report.finding_rows
     for r in no_person:  # a blank person ID is an error: each has findings, linked
         assert r[FINDINGS_HEADER] == findings.filter(pl.col("line") == r["Line"]).height > 0
 
@@ -273,13 +288,15 @@ def test_merged_records_listed_with_their_lines_and_links(tmp_path: Path) -> Non
             "Line": 3,
             "LA Person Unique Identifier": "P1",
             "Event Reference": "E9",
+            FINDINGS_HEADER: 1,
             "Kept instead: line": 2,
             "Kept: LA Person Unique Identifier": "P1",
             "Kept: Event Reference": "E1",
+            KEPT_FINDINGS: 0,
             "Why that row is kept": "outcome higher in the hierarchy",
-            FINDINGS_HEADER: 1,
         }
     ]
+    assert table_cells(ws)[MERGED_TITLE][0][KEPT_FINDINGS].hyperlink is None  # none to go to
     assert day(merged[0]["Event Start Date"]) == dt.date(2024, 10, 5)
     # The findings cell links to line 3's finding on Rows to fix.
     link = table_cells(ws)[MERGED_TITLE][0][FINDINGS_HEADER].hyperlink

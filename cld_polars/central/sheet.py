@@ -422,25 +422,28 @@ def _months_table(view: CentralView) -> pl.DataFrame:
     )
 
 
-def _findings_column(frame: pl.DataFrame, places: FindingPlaces | None) -> pl.DataFrame:
-    """``frame`` (with ``Line``) and, where the workbook has a Rows to fix sheet, how many
-    findings each line has there and a link to the first (hidden column ``__target``)."""
-    if places is None:
-        return frame
+def _findings_column(
+    frame: pl.DataFrame,
+    places: FindingPlaces,
+    line: str = "Line",
+    header: str = FINDINGS_HEADER,
+) -> pl.DataFrame:
+    """``frame`` and, for the line in its column ``line``, how many findings it has on Rows to
+    fix (column ``header``) and a link to the first (hidden column ``__link:<header>``)."""
     return frame.join(
         places.frame.select(
-            pl.col("line").alias("Line"),
-            pl.col("findings").alias(FINDINGS_HEADER),
-            pl.col("target").alias("__target"),
+            pl.col("line").alias(line),
+            pl.col("findings").alias(header),
+            pl.col("target").alias(f"__link:{header}"),
         ),
-        on="Line",
+        on=line,
         how="left",
         maintain_order="left",
-    ).with_columns(pl.col(FINDINGS_HEADER).fill_null(0))
+    ).with_columns(pl.col(header).fill_null(0))
 
 
 def _findings_note(places: FindingPlaces) -> str:
-    note = f" A number under '{FINDINGS_HEADER}' links to the line's first finding there"
+    note = " A number of findings links to the line's first finding on Rows to fix"
     if places.overflow:
         return note + f" (or, beyond what that sheet holds, they are in {places.overflow})."
     return note + "."
@@ -458,23 +461,42 @@ def _listed(frame: pl.DataFrame) -> tuple[pl.DataFrame, str]:
 
 
 def _list_columns(frame: pl.DataFrame, lines: tuple[str, ...]) -> dict[str, Column | str]:
+    """How a list of rows is shown: line numbers as plain integers, findings as counts linked
+    to Rows to fix (their hidden ``__link:`` columns are not shown)."""
     columns: dict[str, Column | str] = {}
     for name in frame.columns:
-        if name == "__target":
+        if name.startswith("__link:"):
             continue
         if name in lines:
             columns[name] = INTEGER
-        elif name == FINDINGS_HEADER:
-            columns[name] = Column(format=COUNT, target="__target")
+        elif f"__link:{name}" in frame.columns:
+            columns[name] = Column(format=COUNT, target=f"__link:{name}")
         else:
             columns[name] = Column()
     return columns
 
 
+#: The merged records' columns, in order, where the workbook has them: the merged row, then
+#: the row kept in its place, then why.
+KEPT_FINDINGS = "Kept: findings on Rows to fix"
+_MERGED_ORDER = (
+    "Event type",
+    "Line",
+    "LA Person Unique Identifier",
+    "Event Reference",
+    "Event Start Date",
+    "End date (DHSC's)",
+    FINDINGS_HEADER,
+    "Kept instead: line",
+    "Kept: LA Person Unique Identifier",
+    "Kept: Event Reference",
+    KEPT_FINDINGS,
+    "Why that row is kept",
+)
+
+
 def _merged_table(view: CentralView, places: FindingPlaces | None) -> Table:
-    merged = view.merged.sort("line")
-    ids = view.identifiers
-    frame = merged.select(
+    frame = view.merged.sort("line").select(
         pl.col("event_type").replace_strict(EVENT_TYPES).alias("Event type"),
         pl.col("line").cast(pl.Int64).alias("Line"),
         pl.col("start").alias("Event Start Date"),
@@ -488,33 +510,19 @@ def _merged_table(view: CentralView, places: FindingPlaces | None) -> Table:
         "(end date too, except for services; for services also delivery mechanism and the "
         "cost fields), ignoring case. Line is the line of the return (the header is line 1)."
     )
+    ids = view.identifiers
     if ids.height:
-        by_line = ids.select(
-            pl.col("line").alias("Line"),
-            pl.col("person_id").alias("LA Person Unique Identifier"),
-            pl.col("event_reference").alias("Event Reference"),
-        )
-        kept = ids.select(
-            pl.col("line").alias("Kept instead: line"),
-            pl.col("person_id").alias("Kept: LA Person Unique Identifier"),
-            pl.col("event_reference").alias("Kept: Event Reference"),
-        )
-        frame = (
-            frame.join(by_line, on="Line", how="left", maintain_order="left")
-            .join(kept, on="Kept instead: line", how="left", maintain_order="left")
-            .select(
-                "Event type",
-                "Line",
-                "LA Person Unique Identifier",
-                "Event Reference",
-                "Event Start Date",
-                "End date (DHSC's)",
-                "Kept instead: line",
-                "Kept: LA Person Unique Identifier",
-                "Kept: Event Reference",
-                "Why that row is kept",
+        for line, prefix in (("Line", ""), ("Kept instead: line", "Kept: ")):
+            frame = frame.join(
+                ids.select(
+                    pl.col("line").alias(line),
+                    pl.col("person_id").alias(f"{prefix}LA Person Unique Identifier"),
+                    pl.col("event_reference").alias(f"{prefix}Event Reference"),
+                ),
+                on=line,
+                how="left",
+                maintain_order="left",
             )
-        )
     else:
         note += (
             " The validation workbook's Central view sheet (cld-validate RETURN --xlsx) also "
@@ -522,7 +530,10 @@ def _merged_table(view: CentralView, places: FindingPlaces | None) -> Table:
         )
     if places is not None:
         frame = _findings_column(frame, places)
+        frame = _findings_column(frame, places, "Kept instead: line", KEPT_FINDINGS)
         note += _findings_note(places)
+    shown = [c for c in _MERGED_ORDER if c in frame.columns]
+    frame = frame.select(*shown, *(c for c in frame.columns if c.startswith("__link:")))
     lines = ("Line", "Kept instead: line")
     return Table(
         MERGED_TITLE,
