@@ -495,6 +495,12 @@ _MERGED_ORDER = (
 )
 
 
+def _identified(view: CentralView) -> bool:
+    """Whether the listed rows' identifiers were looked up (by a validation: there may be
+    no rows to list)."""
+    return "event_reference" in view.identifiers.columns
+
+
 def _merged_table(view: CentralView, places: FindingPlaces | None) -> Table:
     frame = view.merged.sort("line").select(
         pl.col("event_type").replace_strict(EVENT_TYPES).alias("Event type"),
@@ -511,7 +517,7 @@ def _merged_table(view: CentralView, places: FindingPlaces | None) -> Table:
         "cost fields), ignoring case. Line is the line of the return (the header is line 1)."
     )
     ids = view.identifiers
-    if ids.height:
+    if _identified(view):
         for line, prefix in (("Line", ""), ("Kept instead: line", "Kept: ")):
             frame = frame.join(
                 ids.select(
@@ -551,7 +557,7 @@ def _no_person_table(view: CentralView, places: FindingPlaces | None) -> Table:
         pl.col("line").cast(pl.Int64).alias("Line"),
     )
     frame, more = _listed(frame)
-    if view.identifiers.height:
+    if _identified(view):
         refs = view.identifiers.select(
             pl.col("line").alias("Line"), pl.col("event_reference").alias("Event Reference")
         )
