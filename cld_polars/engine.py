@@ -279,9 +279,14 @@ def run_checks(
     )
     file_findings.extend(_coverage_findings(narrow.lazy(), ctx))
     submission = _submission(narrow)
-    # The projection is done with: free it before the central view's own finishing step.
-    del narrow, frame_data, frame_flags, joined
+    # The projection is done with: free it before the central view's own finishing step,
+    # all but the identifiers of the rows the view will list (looked up, then let go).
+    identifiers = narrow.select(LINE, PID, REF)
+    del narrow, narrow_parts, frame_data, frame_flags, joined
     central_result, central_problem = _central_stage(central, src)
+    if central_result is not None:
+        central_result.keep_identifiers(identifiers, line=LINE)
+    del identifiers
     file_findings.sort(key=lambda f: (f.severity != "error", f.line or 0))
 
     rules = pl.DataFrame(

@@ -16,7 +16,8 @@ How it is built:
 * ``facts``: the periods, the period filter, person IDs, unique events and the fact tables,
   from that state once the whole return has been seen (the period is known only then).
 * ``sheet``: the Central view sheet's content (titled Polars tables and the sentences that
-  explain them) and a plain workbook and terminal summary of it.
+  explain them), written through :mod:`cld_polars.presentation` on the validation workbook
+  and by ``cld-validate central --xlsx``, and the terminal summary.
 
 One read. Standalone, :func:`central` scans only the columns of ``derive.NEEDS`` with the
 project's reader, streaming. Inside validation the engine gives each chunk it already holds
