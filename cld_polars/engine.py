@@ -33,7 +33,7 @@ from cld_polars.checks.families import FAMILIES, FILE_RULES, all_checks
 from cld_polars.checks.registry import Check, FileFinding, Severity
 from cld_polars.findings import FindingStore, finding_rows
 from cld_polars.measures import Totals, count_states, field_state
-from cld_polars.names import IDS, PERIOD_END, PERIOD_START, SUBMISSION, TYPE
+from cld_polars.names import IDS, PERIOD_END, PERIOD_START, PID, REF, SUBMISSION, TYPE
 from cld_polars.reader import BYTES, ExactReadNeeded, ReturnSource, frame_source, read_return
 from cld_polars.report import Report, fields_table, rules_table
 from cld_polars.spec import Spec, load_spec
@@ -104,8 +104,14 @@ def check_return(
     if progress:
         progress("cross-row checks")
     frame = check_frame(rows, plan)
-    rows.projection = pl.DataFrame()  # done with: freed before the central view's finish
+    # The projection is done with: freed before the central view's own finishing step, all
+    # but the identifiers of the rows the view will list (looked up, then let go).
+    identifiers = rows.projection.select(LINE, PID, REF)
+    rows.projection = pl.DataFrame()
     central, central_problem = central_stage(rows.central, src)
+    if central is not None:
+        central.keep_identifiers(identifiers, line=LINE)
+    del identifiers
     return assemble(src, plan, rows, frame, started, central, central_problem)
 
 

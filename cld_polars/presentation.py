@@ -49,6 +49,7 @@ import polars as pl
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.chart import BarChart, Reference
+from openpyxl.chart.marker import DataPoint
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.worksheet.filters import AutoFilter
@@ -57,7 +58,7 @@ from openpyxl.worksheet.table import TableColumn
 from openpyxl.worksheet.worksheet import Worksheet
 
 from cld_polars.parse import parse_date
-from cld_polars.report import write_atomic_with
+from cld_polars.safety import write_atomic_with
 
 # --- number formats -------------------------------------------------------------------------
 
@@ -84,7 +85,10 @@ FILLS = {
     "amber": "FFEB9C",
     "red": "FFC7CE",
     "label": "F2F2F2",
+    "band": "B4C6E7",
 }
+#: Bars of a chart's highlighted rows, and the rest (``Sheet.chart(highlight=...)``).
+HIGHLIGHT, UNHIGHLIGHTED = "2F5597", "BFBFBF"
 #: Fill of a Severity cell, by value.
 SEVERITY_FILLS = {"error": "red", "warning": "amber"}
 #: Column widths (Excel's unit: about one digit of the body font) stay within these bounds;
@@ -180,7 +184,11 @@ class Column:
     and shown as a date where it is one). ``width`` fixes the width (else fitted to the
     content); ``wrap`` wraps the text whatever its length (text over the cap wraps anyway).
     ``rag`` fills a fraction green, amber or red by ``RAG_THRESHOLDS``; ``fills`` fills a text
-    cell by its value (a name of ``FILLS``). ``link`` makes a sheet name a link to that sheet.
+    cell by its value (a name of ``FILLS``; a yes/no column by "Yes" or "No"). ``link`` makes
+    a sheet name a link to that sheet. ``target`` names a column of the frame, not shown,
+    holding each row's link from this cell: a place in the workbook such as
+    ``'Rows to fix'!A12`` (null: the cell is plain text). ``align`` sets the horizontal
+    alignment of the column's cells and header (default: numbers right, text left).
     """
 
     header: str | None = None
@@ -190,7 +198,17 @@ class Column:
     rag: bool = False
     fills: Mapping[str, str] | None = None
     link: bool = False
+    target: str | None = None
+    align: Literal["left", "center", "right"] | None = None
 
+
+#: How an Instructions sheet's guide to the other sheets is shown: each sheet's name (a link
+#: to it), what it shows and how to use it.
+SHEET_GUIDE: dict[str, Column | str] = {
+    "Sheet": Column(link=True),
+    "What it shows": Column(width=60, wrap=True),
+    "How to use it": Column(width=50, wrap=True),
+}
 
 Kind = Literal["text", "number", "date", "datetime", "date_text", "bool"]
 
@@ -223,6 +241,9 @@ class Table:
     empty: str
     flag_column: str | None
     first_column: int = 1
+    #: Header bands: (label, first column, last column) of the frame, on a row above the
+    #: header (``Sheet.table(bands=...)``).
+    bands: list[tuple[str, str, str]] = field(default_factory=list)
     #: Filled in by the layout: the title's row, the header's, the first and last data rows.
     title_row: int = 0
     header_row: int = 0
@@ -259,6 +280,10 @@ class _Chart:
     y_title: str | None
     width: float
     height: float
+    highlight: str | None = None
+    below: bool = False
+    #: Filled in by the layout for a chart below its table: the row it starts on.
+    row: int = 0
 
 
 @dataclass(frozen=True)
@@ -352,19 +377,34 @@ class Sheet:
         key_columns: int = 0,
         empty: str = "None.",
         flag_column: str | None = None,
+        bands: Sequence[tuple[str, str, str]] = (),
     ) -> Table:
         """A table of ``frame``'s columns (or only those of ``columns``, in its order).
 
         ``columns`` maps a column to a :class:`Column` or just a number format. ``freeze``
         keeps the rows down to the header (and ``key_columns`` columns) in view. Where a
         text value had to be cleaned (module doc), ``flag_column`` (a text column) says so on
-        the row; otherwise the table's note says how many rows.
+        the row; otherwise the table's note says how many rows. ``bands`` groups columns
+        under a label on a row above the header: (label, first column, last column), in
+        the table's order, not overlapping.
         """
         specs = {c: Column() for c in frame.columns} if columns is None else dict(columns)
         resolved = [_resolve(frame, name, spec) for name, spec in specs.items()]
         headers = [c.header.casefold() for c in resolved]
         if len(set(headers)) != len(headers) or not all(headers):
             raise ValueError(f"table {title!r}: headers must be distinct and not empty")
+        order = [c.name for c in resolved]
+        last_end = -1
+        for label, first, last in bands:
+            if first not in order or last not in order:
+                raise ValueError(f"band {label!r}: {first!r} or {last!r} is not a column shown")
+            if not last_end < order.index(first) <= order.index(last):
+                raise ValueError(f"band {label!r}: bands go left to right and do not overlap")
+            last_end = order.index(last)
+        targets = [c.spec.target for c in resolved if c.spec.target]
+        for target in targets:
+            if frame.schema.get(target) != pl.String:
+                raise ValueError(f"link target {target!r} must be a text column of the frame")
         texts = [c.name for c in resolved if c.kind in ("text", "date_text")]
         # One pass over the text (each column once, in parallel) says which columns hold
         # characters XML cannot hold or values too long for a cell: only those are cleaned.
@@ -396,6 +436,7 @@ class Sheet:
         frame = frame.select(
             *(_prepared(c, frame.schema[c.name], c.name in needs) for c in resolved),
             dirty.alias(DIRTY),
+            *(pl.col(t) for t in dict.fromkeys(targets) if t not in order),
         )
         dirty_rows = int(frame[DIRTY].sum()) if frame.height else 0
         if dirty_rows and flag_column is not None:
@@ -408,11 +449,12 @@ class Sheet:
             note = f"{note} " if note else ""
             note += f"{dirty_rows:,} row{'s' if dirty_rows != 1 else ''}: {REPLACED_NOTE}"
         table = Table(frame, resolved, title, note, freeze, key_columns, empty, flag_column)
-        last = self.blocks[-1] if self.blocks else None
+        table.bands = list(bands)
+        previous = self.blocks[-1] if self.blocks else None
         if (
             title
-            and last is not None
-            and not (isinstance(last, _Text) and last.kind in ("blank", "heading"))
+            and previous is not None
+            and not (isinstance(previous, _Text) and previous.kind in ("blank", "heading"))
         ):
             self.blank()  # a titled table stands apart from what is above it
         self.blocks.append(table)
@@ -432,14 +474,23 @@ class Sheet:
         y_title: str | None = None,
         width: float = 16.0,
         height: float = 7.5,
+        highlight: str | None = None,
+        below: bool = False,
     ) -> None:
         """A bar chart of ``table`` beside it: ``categories`` down one axis, a series per
-        column of ``values``, over exactly the table's rows. Its title is the table's."""
+        column of ``values``, over exactly the table's rows. Its title is the table's.
+        ``highlight`` (one series only) names a yes/no column the table shows: the bars of
+        its rows that say yes are dark, the others grey (say so in the table's note).
+        ``below`` puts the chart under the table rather than beside it (for a wide table)."""
         chart_title = title or table.title
         if not chart_title or chart_title != table.title:
             raise ValueError("a chart has its table's title, so that the two are read together")
-        for name in (categories, *values):
+        for name in (categories, *values, *([highlight] if highlight else [])):
             table.column_index(name)  # KeyError for a column the table does not show
+        if highlight is not None and (
+            len(values) != 1 or table.frame.schema[highlight] != pl.Boolean
+        ):
+            raise ValueError("highlight: one series, and a yes/no (Boolean) column")
         if kind == "bar":  # room for every category's label, one under another
             height = max(height, 2.5 + 0.8 * table.rows)
             width = max(width, 20.0)
@@ -456,6 +507,8 @@ class Sheet:
                 y_title,
                 width,
                 height,
+                highlight,
+                below,
             )
         )
 
@@ -530,8 +583,8 @@ class Book:
         self.creator = creator
         self.sheets: list[Sheet] = []
 
-    def sheet(self, name: str, **options: object) -> Sheet:
-        sheet = Sheet(name, **options)  # type: ignore[arg-type]
+    def sheet(self, name: str, *, gridlines: bool = True, tab_color: str | None = None) -> Sheet:
+        sheet = Sheet(name, gridlines=gridlines, tab_color=tab_color)
         self.sheets.append(sheet)
         return sheet
 
@@ -699,14 +752,14 @@ def _value_width(frame: pl.DataFrame, col: _Col) -> float:
         return {DATE: 10.0, MONTH: 8.0, DATETIME: 19.0}.get(col.format or DATE, 10.0)
     if col.format == PERCENT or col.spec.rag:
         return 6.0
-    biggest = series.abs().max()
-    if biggest is None:
+    biggest, lowest = series.abs().max(), series.min()
+    if not isinstance(biggest, int | float):  # no value (or not a number)
         return 1.0
-    digits = len(str(int(biggest)))  # type: ignore[arg-type]
+    digits = len(str(int(biggest)))
     commas = (digits - 1) // 3 if col.format and "," in col.format else 0
     decimals = 3 if col.format and ".00" in col.format else 0
     money = 1 if col.format and "£" in col.format else 0
-    negative = 1 if (series.min() or 0) < 0 else 0  # type: ignore[operator]
+    negative = 1 if isinstance(lowest, int | float) and lowest < 0 else 0
     return float(digits + commas + decimals + money + negative)
 
 
@@ -811,14 +864,20 @@ class _Layout:
                     row += 1
                 if block.note:
                     row += 1
+                if block.bands:
+                    row += 1
                 block.header_row = row
                 block.first_row = row + 1
                 block.last_row = row + max(block.rows, 1)
                 row = block.last_row + 1
-                if block.charts:
-                    needed = max(_cm_to_points(c.height) for c in block.charts)
+                beside = [c for c in block.charts if not c.below]
+                if beside:
+                    needed = max(_cm_to_points(c.height) for c in beside)
                     have = self._points(block, start)
                     row += max(0, math.ceil((needed - have) / LINE_HEIGHT) + 1)
+                for chart in (c for c in block.charts if c.below and block.rows):
+                    chart.row = row + 1
+                    row += math.ceil(_cm_to_points(chart.height) / LINE_HEIGHT) + 2
         #: The used range, for the sheet's dimension (readers such as openpyxl's read-only
         #: mode and pandas read only that far).
         self.dimension = f"A1:{get_column_letter(self.last_column)}{max(1, row - 1)}"
@@ -827,10 +886,11 @@ class _Layout:
         """The height in points of the rows of ``table`` from ``start`` (its title)."""
         body = table.frame.height * LINE_HEIGHT
         if LINES in table.frame.columns:
-            body = float(table.frame[LINES].clip(upper_bound=MAX_LINES).sum() * LINE_HEIGHT)
+            body = float(table.frame[LINES].clip(upper_bound=MAX_LINES).sum()) * LINE_HEIGHT
         note = _lines(table.note, self.full_width) * LINE_HEIGHT if table.note else 0.0
         header = self._header_lines(table) * LINE_HEIGHT
-        return (LINE_HEIGHT if table.title else 0.0) + note + header + body
+        bands = self._band_lines(table) * LINE_HEIGHT if table.bands else 0.0
+        return (LINE_HEIGHT if table.title else 0.0) + note + bands + header + body
 
     @staticmethod
     def _count_lines(table: Table) -> None:
@@ -853,6 +913,19 @@ class _Layout:
     @staticmethod
     def _header_lines(table: Table) -> int:
         return max((_lines(c.header, c.width / BOLD_WIDTH) for c in table.columns), default=1)
+
+    @staticmethod
+    def _band_span(table: Table, first: str, last: str) -> tuple[int, int]:
+        return table.column_index(first), table.column_index(last)
+
+    def _band_lines(self, table: Table) -> int:
+        """Lines of the tallest band label, wrapped across its columns."""
+        lines = 1
+        for label, first, last in table.bands:
+            start, end = self._band_span(table, first, last)
+            span = sum(self.widths[c] for c in range(start, end + 1))
+            lines = max(lines, _lines(label, span / BOLD_WIDTH))
+        return lines
 
     # the openpyxl frame
     def _set_up(self, names: _TableNames) -> None:
@@ -881,8 +954,15 @@ class _Layout:
                         ws.merged_cells.add(f"B{row + i}:{last}{row + i}")
             elif isinstance(block, Table):
                 if block.note and self.last_column > 1:
-                    note_row = block.header_row - 1
+                    note_row = block.header_row - (2 if block.bands else 1)
                     ws.merged_cells.add(f"A{note_row}:{last}{note_row}")
+                for _label, first_name, last_name in block.bands:
+                    start, end = self._band_span(block, first_name, last_name)
+                    if end > start:
+                        band_row = block.header_row - 1
+                        ws.merged_cells.add(
+                            f"{get_column_letter(start)}{band_row}:{get_column_letter(end)}{band_row}"
+                        )
                 first = get_column_letter(block.first_column)
                 end = get_column_letter(block.last_column)
                 if not block.rows and block.last_column > block.first_column:
@@ -904,7 +984,8 @@ class _Layout:
                     frozen = True
                     column = get_column_letter(block.first_column + block.key_columns)
                     ws.freeze_panes = f"{column}{block.header_row + 1}"
-                    ws.print_title_rows = f"{block.header_row}:{block.header_row}"
+                    top = block.header_row - (1 if block.bands else 0)
+                    ws.print_title_rows = f"{top}:{block.header_row}"
                 for chart in block.charts:
                     self._chart(chart)
                 self._links(block)
@@ -921,12 +1002,32 @@ class _Layout:
         )
 
     def _links(self, table: Table) -> None:
-        """Links from a column of sheet names to those sheets (written into the sheet's XML by
-        :func:`_splice`: openpyxl only writes the links of cells it wrote itself)."""
+        """Links from a column of sheet names to those sheets, and from cells whose row has a
+        ``Column.target`` (written into the sheet's XML by :func:`_splice`: openpyxl only
+        writes the links of cells it wrote itself)."""
         for i, col in enumerate(table.columns):
+            letter = get_column_letter(table.first_column + i)
+            if col.spec.target and table.rows:
+                # Built by Polars: a list of findings can link thousands of rows.
+                escaped = _escape(pl.col(col.spec.target)).str.replace_all('"', "&quot;")
+                self.links.extend(
+                    table.frame.select(
+                        pl.concat_str(
+                            [
+                                pl.lit(f'<hyperlink ref="{letter}'),
+                                (pl.int_range(pl.len()) + table.first_row).cast(pl.String),
+                                pl.lit('" location="'),
+                                escaped,
+                                pl.lit('"/>'),
+                            ]
+                        ).alias("link")
+                    )
+                    .drop_nulls()
+                    .to_series()
+                    .to_list()
+                )
             if not col.spec.link:
                 continue
-            letter = get_column_letter(table.first_column + i)
             for n, name in enumerate(table.frame[col.name].to_list()):  # a few sheet names
                 if name:
                     location = _escape_text(f"{quote_sheetname(name)}!A1").replace('"', "&quot;")
@@ -957,6 +1058,14 @@ class _Layout:
 
         for name in chart.values:  # each series named by its header
             bar.add_data(column(name, table.header_row), titles_from_data=True)
+        if chart.highlight is not None:
+            series = bar.series[0]
+            series.graphicalProperties.solidFill = UNHIGHLIGHTED
+            for idx, lit in enumerate(table.frame[chart.highlight].to_list()):  # a few bars
+                if lit:
+                    point = DataPoint(idx=idx)
+                    point.graphicalProperties.solidFill = HIGHLIGHT
+                    series.dPt.append(point)
         bar.set_categories(column(chart.categories, table.first_row))
         bar.x_axis.title = chart.x_title
         bar.y_axis.title = chart.y_title
@@ -975,7 +1084,12 @@ class _Layout:
             bar.legend = None
         else:
             bar.legend.position = "b"
-        anchor = f"{get_column_letter(table.last_column + 2)}{table.title_row or table.header_row}"
+        if chart.below:
+            anchor = f"{get_column_letter(table.first_column)}{chart.row}"
+        else:
+            anchor = (
+                f"{get_column_letter(table.last_column + 2)}{table.title_row or table.header_row}"
+            )
         self.ws.add_chart(bar, anchor)
 
     # the rows, as sheet XML
@@ -1049,9 +1163,19 @@ class _Layout:
         if table.note:
             text = clean_text(table.note)
             style = s.id(font="note", wrap=True)
-            yield _row(
-                table.header_row - 1, [(1, text, style)], self._height(text, self.full_width)
-            )
+            note_row = table.header_row - (2 if table.bands else 1)
+            yield _row(note_row, [(1, text, style)], self._height(text, self.full_width))
+        if table.bands:
+            style = s.id(font="bold", fill="band", wrap=True, border=True, horizontal="center")
+            cells: list[tuple[int, object, int]] = []
+            for label, first, last in table.bands:
+                start, end = self._band_span(table, first, last)
+                cells.append((start, clean_text(label), style))
+                # The merged cells' borders and fill (a merged range shows its first cell's
+                # text and each cell's own border).
+                cells.extend((c, None, style) for c in range(start + 1, end + 1))
+            lines = self._band_lines(table)
+            yield _row(table.header_row - 1, cells, lines * LINE_HEIGHT if lines > 1 else None)
         header = []
         for i, col in enumerate(table.columns):
             right = col.kind == "number"
@@ -1061,7 +1185,7 @@ class _Layout:
                 wrap=True,
                 border=True,
                 vertical="center",
-                horizontal="right" if right else "left",
+                horizontal=col.spec.align or ("right" if right else "left"),
             )
             header.append((table.first_column + i, col.header, style))
         lines = self._header_lines(table)
@@ -1104,15 +1228,29 @@ class _Layout:
     def _cell_expr(self, col: _Col, letter: str, row: pl.Expr, value: pl.Expr) -> pl.Expr:
         s = self.styles
         wrap = col.wrap and col.kind == "text"
-        horizontal = None
-        base = dict(border=True, wrap=wrap, horizontal=horizontal)
+        horizontal = col.spec.align
         font = "link" if col.spec.link else "body"
-        style: pl.Expr = pl.lit(s.id(font=font, number_format=col.format, **base))  # type: ignore[arg-type]
+
+        def style_id(font: str = "body", fill: str | None = None, fmt: str | None = None) -> int:
+            """The cell style of this column with a font, fill and number format."""
+            return s.id(
+                font=font,
+                fill=fill,
+                number_format=fmt,
+                border=True,
+                wrap=wrap,
+                horizontal=horizontal,
+            )
+
+        style: pl.Expr = pl.lit(style_id(font, fmt=col.format))
+        if col.spec.target:  # link style where the row has a link
+            linked = style_id("link", fmt=col.format)
+            style = (
+                pl.when(pl.col(col.spec.target).is_not_null()).then(pl.lit(linked)).otherwise(style)
+            )
         if col.spec.rag:
             green, amber = RAG_THRESHOLDS
-            ids = {
-                f: s.id(fill=f, number_format=col.format, **base) for f in ("green", "amber", "red")
-            }  # type: ignore[arg-type]
+            ids = {f: style_id(fill=f, fmt=col.format) for f in ("green", "amber", "red")}
             style = (
                 pl.when(value >= green)
                 .then(pl.lit(ids["green"]))
@@ -1123,12 +1261,15 @@ class _Layout:
                 .otherwise(style)
             )
         if col.spec.fills:
-            for text, fill in col.spec.fills.items():
+            shown = (
+                pl.when(value).then(pl.lit("Yes")).otherwise(pl.lit("No"))
+                if col.kind == "bool"
+                else value
+            )
+            for label, fill in col.spec.fills.items():
                 style = (
-                    pl.when(value == text)
-                    .then(
-                        pl.lit(s.id(fill=fill, number_format=col.format, **base))  # type: ignore[arg-type]
-                    )
+                    pl.when(shown == label)
+                    .then(pl.lit(style_id(fill=fill, fmt=col.format)))
                     .otherwise(style)
                 )
         ref = pl.concat_str(
@@ -1163,7 +1304,7 @@ class _Layout:
             serial = (date - pl.lit(_EPOCH)).dt.total_days()
             as_date = number_cell(serial.cast(pl.String))
             text = value if col.kind == "date_text" else value.dt.strftime("%d/%m/%Y")
-            text_style = pl.lit(s.id(**base)).cast(pl.String)  # type: ignore[arg-type]
+            text_style = pl.lit(style_id()).cast(pl.String)
             as_text = pl.concat_str(
                 [
                     pl.lit(f'<c r="{letter}'),

@@ -20,12 +20,7 @@ import polars as pl
 from cld_polars.checks.registry import FileFinding
 from cld_polars.measures import DQ_MEASURES, VALIDITY_MEASURES
 from cld_polars.parse import text
-from cld_polars.safety import neutralised, write_atomic
-
-# Outputs are written through ``safety.write_atomic_with``; re-exported here only for the
-# modules that still import it from this one (workbook.py, presentation.py, central/sheet.py):
-# import it from ``cld_polars.safety`` instead, then this line goes.
-from cld_polars.safety import write_atomic_with as write_atomic_with
+from cld_polars.safety import neutralised, write_atomic, write_atomic_with
 
 if TYPE_CHECKING:
     from cld_polars.central import CentralView

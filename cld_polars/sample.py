@@ -16,6 +16,7 @@ from cld_polars.generate import generate_return
 
 SAMPLE_ROWS = 500
 SAMPLE_SEED = 2025
+PERSON_IDS = ("NHS Number", "LA Person Unique Identifier")
 
 #: (row position, field, value): faults analysts meet most often.
 FAULTS: tuple[tuple[int, str, str], ...] = (
@@ -43,6 +44,27 @@ def make_sample() -> pl.DataFrame:
             .alias(field)
         )
     return frame.drop("__i")
+
+
+def misread_return(rows: int = 3000, seed: int = 5) -> pl.DataFrame:
+    """A generated return that DHSC's pipeline would read differently from what it states,
+    to show (and test) the Central view: the stated period starts six months before its
+    first events and few events end in its last month (so DHSC derives a shorter period and
+    would not select it), every 211th row has no NHS Number nor LA Person Unique Identifier,
+    and every 97th row's request or review is sent twice, the copy under a new reference
+    (``-R``), which DHSC merges."""
+    frame = generate_return(rows, seed=seed).with_row_index("__i")
+    late = pl.col("Event End Date").str.ends_with("/09/2025")
+    frame = frame.filter(~late | (pl.col("__i") % 20 == 0))
+    no_id = pl.col("__i") % 211 == 5
+    frame = frame.with_columns(
+        pl.lit("01/04/2024").alias("Reporting Period Start Date"),
+        *(pl.when(no_id).then(None).otherwise(pl.col(f)).alias(f) for f in PERSON_IDS),
+    )
+    repeats = frame.filter(
+        (pl.col("__i") % 97 == 3) & pl.col("Event Type").is_in(["Request", "Review"])
+    ).with_columns((pl.col("Event Reference") + "-R").alias("Event Reference"))
+    return pl.concat([frame, repeats]).sort("__i", maintain_order=True).drop("__i")
 
 
 def write_sample(path: str | Path) -> Path:

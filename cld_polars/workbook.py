@@ -8,8 +8,10 @@ shared with the compare and national workbooks.
 
 Sheets, in order: ``Instructions`` (what was checked, how to read each sheet, what to fix
 first, the verdict, how to re-run), ``Summary`` (the return, the run, the verdict, what to fix
-first, % valid by module), ``Field validity by module`` (the central data-quality report's
-per-field measures with red/amber/green by % valid), ``Rule errors`` (one row per check that
+first, % valid by module), ``Central view`` (what DHSC's pipeline will make of the return:
+:mod:`cld_polars.central.sheet`, with the listed rows linked to Rows to fix), ``Field validity
+by module`` (each field's rows in DHSC's data-quality vocabulary, then our extras, with
+red/amber/green by % valid), ``Rule errors`` (one row per check that
 fired), ``Rows to fix`` (one row per finding, in line order) and ``Summary counts`` (the
 tables of :mod:`cld_polars.summary`, with charts beside the tables they plot).
 
@@ -28,9 +30,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
+from openpyxl.utils import quote_sheetname
 
-from cld_polars import __version__
+from cld_polars._version import __version__
+from cld_polars.central import sheet as central_sheet
 from cld_polars.checks.filerules import RULES as FILE_RULES
+from cld_polars.measures import DQ_STATUS, DQ_VALIDITY
 from cld_polars.presentation import (
     COUNT,
     DATE,
@@ -42,11 +47,12 @@ from cld_polars.presentation import (
     RAG_THRESHOLDS,
     SECONDS,
     SEVERITY_FILLS,
+    SHEET_GUIDE,
     Book,
     Column,
     Fact,
 )
-from cld_polars.report import write_atomic_with
+from cld_polars.safety import write_atomic_with
 from cld_polars.spec import MODULES
 from cld_polars.summary import TABLES
 
@@ -76,11 +82,12 @@ ADVICE_WIDTH = 70.0
 
 INSTRUCTIONS = "Instructions"
 SUMMARY = "Summary"
+CENTRAL = central_sheet.SHEET
 VALIDITY = "Field validity by module"
 RULES_SHEET = "Rule errors"
 FINDINGS_SHEET = "Rows to fix"
 COUNTS = "Summary counts"
-SHEETS = (INSTRUCTIONS, SUMMARY, VALIDITY, RULES_SHEET, FINDINGS_SHEET, COUNTS)
+SHEETS = (INSTRUCTIONS, SUMMARY, CENTRAL, VALIDITY, RULES_SHEET, FINDINGS_SHEET, COUNTS)
 #: Chart titles on the Summary counts sheet: each is the title of the table it plots.
 MONTHS_TITLE = TABLES["events_by_month"].title
 UNDATED_TITLE = "Events with no end date, or an end date that is not a date"
@@ -107,7 +114,7 @@ def _verdict(report: Report) -> str:
 
 def _file_facts(report: Report) -> list[Fact]:
     """The return's file name and, where it has one, its folder (a long path reads badly)."""
-    from cld_polars.cli import sample_path
+    from cld_polars.data import sample_path
 
     path = Path(report.file)
     facts = [Fact("File", path.name or report.file)]
@@ -119,7 +126,7 @@ def _file_facts(report: Report) -> list[Fact]:
 
 
 def _rerun_command(report: Report, workbook: Path) -> str:
-    from cld_polars.cli import sample_path
+    from cld_polars.data import sample_path
 
     if report.file == str(sample_path()):
         return f'cld-validate --sample --xlsx "{workbook.name}"'
@@ -197,10 +204,13 @@ def _instructions_sheet(book: Book, report: Report, result: WorkbookResult) -> N
                 "The return (council, period, rows, people, events), the run, the verdict, "
                 "findings by severity, file-level findings, the ten checks to fix first and "
                 "% valid by module.",
-                "For each of the 48 fields, by module: rows where it is mandatory, optional "
-                "or not applicable; of those where it applies, how many values are valid, "
-                "blank, invalid, Release 1 values or near misses; % valid in red, amber or "
-                "green.",
+                central_sheet.GUIDE[0],
+                "For each of the 48 fields, by module, in the words of DHSC's data-quality "
+                "report: how many rows it is Mandatory, Applicable but not mandatory, Not "
+                "applicable or Undetermined on, and how many Passed (Valid, or Blank where not "
+                "mandatory) or Failed (Blank where mandatory, Invalid, Release 1); then our "
+                "extras: near misses, values given where not applicable, % valid in red, "
+                "amber or green, rows with errors and warnings.",
                 "One row per check that fired: its code, severity, fields, rows affected, "
                 "what is wrong and what to do, and the guidance section it comes from. "
                 "File-level findings come first.",
@@ -214,9 +224,10 @@ def _instructions_sheet(book: Book, report: Report, result: WorkbookResult) -> N
             "How to use it": [
                 "Start here after this sheet: is the return a PASS, and what are the biggest "
                 "problems?",
+                central_sheet.GUIDE[1],
                 "Find the fields with poor data quality (red: under "
-                f"{RAG_THRESHOLDS[1]:.0%} valid). The same measures as DHSC's central "
-                "data-quality report.",
+                f"{RAG_THRESHOLDS[1]:.0%} valid). DHSC's DQ report will show the same "
+                "statuses and validity for the return.",
                 "Filter on Severity or Category; read Message for what to change.",
                 "Filter on Check or Field; fix the rows in your system, not in the CSV.",
                 "Compare with what you expect: an empty month, a service type at zero or a "
@@ -224,14 +235,7 @@ def _instructions_sheet(book: Book, report: Report, result: WorkbookResult) -> N
             ],
         }
     )
-    sheet.table(
-        guide,
-        {
-            "Sheet": Column(link=True),
-            "What it shows": Column(width=60, wrap=True),
-            "How to use it": Column(width=50, wrap=True),
-        },
-    )
+    sheet.table(guide, SHEET_GUIDE)
     sheet.heading("Where the rules come from")
     sheet.paragraph(
         "The checks follow DHSC's Client Level Data Release 2 specification (January 2025): "
@@ -240,7 +244,9 @@ def _instructions_sheet(book: Book, report: Report, result: WorkbookResult) -> N
         "NHS England's Data Landing Portal (encoding, header, one record per line). Each "
         "check's 'Guidance section' on Rule errors names the part of the specification it "
         "comes from. Where the guidance is ambiguous, the choice made is listed in the "
-        "project's docs/checks.md."
+        "project's docs/checks.md. The Central view follows DHSC's published LA dashboard "
+        "code (DataS-DHSC/ASC-CLD-LA-Dashboard) as central-view-contract.md, version 1, "
+        "defines it (the project's docs/central-view.md explains it)."
     )
     green, amber = RAG_THRESHOLDS
     sheet.paragraph(
@@ -441,53 +447,116 @@ def _rows_to_fix_notice(result: WorkbookResult) -> str:
     )
 
 
+# --- Central view ---------------------------------------------------------------------------
+
+
+def _central_sheet(book: Book, report: Report, frame: pl.DataFrame, result: WorkbookResult) -> None:
+    """What DHSC's pipeline will make of the return (:mod:`cld_polars.central.sheet`), its
+    listed rows linked to their findings on Rows to fix; or why it cannot be shown."""
+    sheet = book.sheet(CENTRAL)
+    view = report.central
+    if view is None:
+        central_sheet.render_unavailable(
+            sheet, report.file, report.central_problem or "it could not be worked out"
+        )
+        return
+    places = central_sheet.FindingPlaces(
+        _finding_places(report, frame, view.listed_lines()),
+        result.overflow.name if result.overflow is not None else None,
+    )
+    central_sheet.render(sheet, central_sheet.sheet_content(view, places))
+
+
+def _finding_places(report: Report, frame: pl.DataFrame, lines: pl.Series) -> pl.DataFrame:
+    """For each of ``lines`` with findings: how many, and the cell of its first finding on
+    Rows to fix (``frame``, the findings that sheet lists, in line order), null where the
+    sheet could not hold it."""
+    wanted = pl.col("line").cast(pl.Int64).is_in(lines.implode())
+    counts = (
+        report.findings.filter(wanted)
+        .group_by(pl.col("line").cast(pl.Int64))
+        .agg(pl.len().cast(pl.Int64).alias("findings"))
+        .collect()
+    )
+    first_data_row = ROWS_TO_FIX_TOP_ROWS + 1
+    on_sheet = (
+        frame.select(pl.col("line").cast(pl.Int64))
+        .with_row_index("at")
+        .filter(wanted)
+        .group_by("line")
+        .agg(pl.col("at").min())
+        .select(
+            "line",
+            pl.concat_str(
+                [
+                    pl.lit(f"{quote_sheetname(FINDINGS_SHEET)}!A"),
+                    (pl.col("at").cast(pl.Int64) + first_data_row).cast(pl.String),
+                ]
+            ).alias("target"),
+        )
+    )
+    return (
+        counts.join(on_sheet, on="line", how="left")
+        .select(list(central_sheet.PLACES_SCHEMA))
+        .cast(central_sheet.PLACES_SCHEMA)
+        .sort("line")
+    )
+
+
 # --- Field validity -------------------------------------------------------------------------
 
-_VALIDITY_COLUMNS = {
-    "module": "Module",
-    "field": "Field",
-    "mandatory_rows": "Rows where mandatory",
-    "optional_rows": "Rows where optional",
-    "not_applicable_rows": "Rows where not applicable",
-    "valid": "Valid",
-    "blank_optional": "Blank where optional",
-    "blank_mandatory": "Blank where mandatory",
-    "invalid": "Invalid",
-    "release1": "Release 1 value",
-    "near_miss": "Near miss",
+#: The Field validity sheet's columns: DHSC's data-quality vocabulary (``engine.DQ_LABELS``)
+#: for what DHSC's DQ report has, then our own measures that it does not. The validator's
+#: other per-field measures (``engine.VALIDITY_MEASURES``) are the same rows counted another
+#: way (only where the field applies): shown once, under DHSC's names, not twice.
+_KEYS = {"module": "Module", "field": "Field"}
+_OUR_EXTRAS = {
+    "near_miss": "Near miss (of Failed: Invalid)",
     "given_not_applicable": "Given where not applicable",
     "pct_valid": "% valid",
     "errors": "Rows with errors",
     "warnings": "Rows with warnings",
     "present": "Column in the return",
 }
+VALIDITY_BANDS = (
+    ("DHSC status of the rows (each row has one)", DQ_STATUS),
+    ("DHSC validity of the rows (each row has one)", DQ_VALIDITY),
+    ("Our extras", _OUR_EXTRAS),
+)
 
 
 def _validity_sheet(book: Book, report: Report) -> None:
     sheet = book.sheet(VALIDITY)
     order = {m: i for i, m in enumerate(MODULES)}
+    headers = _KEYS | DQ_STATUS | DQ_VALIDITY | _OUR_EXTRAS
     frame = (
         report.fields.with_columns(
             pl.col("module").replace_strict(order, default=len(order)).alias("__order"),
             pl.col("pct_valid").fill_nan(None),
         )
         .sort("__order", maintain_order=True)
-        .select(list(_VALIDITY_COLUMNS))
+        .select(list(headers))
     )
     green, amber = RAG_THRESHOLDS
     sheet.title("Field validity by module")
-    columns: dict[str, Column | str] = {
-        name: Column(header=header) for name, header in _VALIDITY_COLUMNS.items()
-    }
+    columns: dict[str, Column | str] = {name: Column(header=h) for name, h in headers.items()}
     columns["pct_valid"] = Column(header="% valid", format=PERCENT, rag=True)
+    columns["present"] = Column(header=_OUR_EXTRAS["present"], align="center")
+    bands = [(label, next(iter(group)), list(group)[-1]) for label, group in VALIDITY_BANDS]
     sheet.table(
         frame,
         columns,
-        note="% valid = valid / (rows where mandatory + rows where optional - blank where "
-        f"optional). Green: {green:.0%} or more; amber: {amber:.0%} to under {green:.0%}; "
-        f"red: under {amber:.0%}; no colour: no rows to judge.",
+        note="Each row of the return has one status and one validity for each field, as "
+        "DHSC's data-quality report labels them: each group adds up to the rows. "
+        "Undetermined: whether the field applies (the Event Type is blank or not valid) or "
+        "is mandatory cannot be told. Failed: Invalid includes near misses (a listed value "
+        "in the wrong case or spacing; the DLP rejects them too). % valid = of the values "
+        "the field needs or was given where it is known to apply, the share valid (a blank "
+        f"where it is optional is left out). Green: {green:.0%} or more; amber: {amber:.0%} "
+        f"to under {green:.0%}; red: under {amber:.0%}; no colour: no rows to judge.",
         freeze=True,
         key_columns=2,
+        bands=bands,
     )
 
 
@@ -678,6 +747,7 @@ def build_book(report: Report, frame: pl.DataFrame, result: WorkbookResult) -> B
     tables = report.summary
     _instructions_sheet(book, report, result)
     _summary_sheet(book, report, tables, result)
+    _central_sheet(book, report, frame, result)
     _validity_sheet(book, report)
     _rules_sheet(book, report)
     _findings_sheet(book, frame, result)

@@ -12,10 +12,13 @@ PDF page) and renders the pages with poppler:
 
 Carlito has the metrics of Calibri (the workbooks' font), so the pictures wrap where Excel
 would. The workbooks are: ``sample`` (``cld-validate --sample --xlsx``), ``large`` (a
-generated return with the sample's faults repeated, with ``--large ROWS``), ``compare`` (two
-generated quarters with planted differences) and ``national`` (``cld-validate DIR --out-dir``
-over a few generated councils, one with faults and one unreadable file). ``--docs`` writes the
-top of each sample sheet, and of one compare and one national sheet, to ``docs/images/``.
+generated return with the sample's faults repeated, with ``--large ROWS``), ``central``
+(``cld-validate central --xlsx`` on a return whose stated period DHSC would not take, with
+rows it drops and merges), ``compare`` (two generated quarters with planted differences) and
+``national`` (``cld-validate DIR --out-dir`` over a few generated councils, one with faults
+and one unreadable file). ``--docs`` writes the
+top of each sample sheet, and of the central, one compare and one national sheet, to
+``docs/images/``.
 """
 
 from __future__ import annotations
@@ -35,8 +38,13 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS_IMAGES = ROOT / "docs" / "images"
 #: One page per sheet, the whole sheet on it (LibreOffice 6.4 and later).
 PDF_FILTER = 'pdf:calc_pdf_Export:{"SinglePageSheets":{"type":"boolean","value":"true"}}'
-#: Sheets pictured in the README besides the sample's (workbook, sheet).
-DOC_EXTRAS = (("compare", "Counts by event type"), ("national", "% valid by field"))
+#: Sheets pictured in the README besides the sample's (workbook, sheet, height in pixels,
+#: rows of the sheet kept: enough for every table and chart in the picture).
+DOC_EXTRAS = (
+    ("central", "Central view", 1040, 100),
+    ("compare", "Counts by event type", 420, 40),
+    ("national", "% valid by field", 420, 40),
+)
 
 
 def run(*args: str, cwd: Path | None = None, ok: tuple[int, ...] = (0,)) -> None:
@@ -88,6 +96,7 @@ def faulty_return(rows: int, seed: int, la_code: str = "503") -> pl.DataFrame:
 def build(work: Path, large: int | None) -> dict[str, Path]:
     """The workbooks to render, by name."""
     from cld_polars.generate import generate_pair, write_return
+    from cld_polars.sample import misread_return
 
     books: dict[str, Path] = {}
     cli("--sample", "--xlsx", "sample_report.xlsx", "--quiet", cwd=work)
@@ -96,6 +105,9 @@ def build(work: Path, large: int | None) -> dict[str, Path]:
         faulty_return(large, seed=11).write_csv(work / "large_return.csv")
         cli("large_return.csv", "--xlsx", "large_report.xlsx", "--quiet", cwd=work)
         books["large"] = work / "large_report.xlsx"
+    misread_return().write_csv(work / "central_return.csv")
+    cli("central", "central_return.csv", "--xlsx", "central.xlsx", "--quiet", cwd=work, ok=(0,))
+    books["central"] = work / "central.xlsx"
     previous, current, _ = generate_pair(3000, seed=7)
     previous.write_csv(work / "2025Q2.csv")
     current.write_csv(work / "2025Q3.csv")
@@ -270,16 +282,16 @@ def main(argv: list[str] | None = None) -> int:
                 max_width=1100,
                 rows=60,
             )
-            for name, sheet in DOC_EXTRAS:
+            for name, sheet, height, rows in DOC_EXTRAS:
                 pictures += render(
                     name,
                     books[name],
                     DOCS_IMAGES,
                     dpi=60,
                     tile=None,
-                    max_height=420,
+                    max_height=height,
                     max_width=1100,
-                    rows=40,
+                    rows=rows,
                     only=sheet,
                 )
             for png in pictures:

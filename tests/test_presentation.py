@@ -248,7 +248,7 @@ def default_widths(table: presentation.Table) -> None:
     ("name", "broken", "failure"),
     [
         ("_wraps", lambda col: False, "cut off, not wrapped"),
-        ("_fit", default_widths, "cut off, not wrapped|does not fit"),
+        ("_fit", default_widths, "cut off, not wrapped|does not fit|date wider than width"),
     ],
 )
 def test_layout_checks_catch_unwrapped_advice_and_default_widths(

@@ -18,7 +18,7 @@ from workbook_checks import check_workbook, column_values
 from cld_polars import validate, workbook
 from cld_polars.cli import main, sample_path
 from cld_polars.generate import write_return
-from cld_polars.measures import VALIDITY_MEASURES
+from cld_polars.measures import DQ_LABELS, DQ_STATUS, DQ_VALIDITY
 from cld_polars.presentation import REPLACED_NOTE
 from cld_polars.spec import MODULES, load_spec
 from cld_polars.summary import TABLES
@@ -117,12 +117,13 @@ def test_sheets_frozen_filtered_and_readable(written) -> None:  # type: ignore[n
     assert frozen == {
         "Instructions": "A2",
         "Summary": "A2",
-        "Field validity by module": "C4",
+        "Central view": "A2",
+        "Field validity by module": "C5",
         "Rule errors": "B4",
         "Rows to fix": "B3",
         "Summary counts": "A2",
     }
-    assert [t.ref for t in book["Field validity by module"].tables.values()] == ["A3:P51"]
+    assert [t.ref for t in book["Field validity by module"].tables.values()] == ["A4:Q52"]
     assert next(t.ref for t in book["Rule errors"].tables.values()).startswith("A3:H")
     assert next(t.ref for t in book["Rows to fix"].tables.values()).startswith("A2:J")
     # Widths, wrapping, row heights, number formats, filters and charts: the checks every
@@ -210,17 +211,40 @@ def test_field_validity_sheet(written) -> None:  # type: ignore[no-untyped-def]
     rows = values(ws)
     assert rows[0][0] == "Field validity by module"
     assert "95%" in rows[1][0] and "80%" in rows[1][0]  # the thresholds are stated
-    header, body = rows[2], rows[3:]
-    assert header[:3] == ("Module", "Field", "Rows where mandatory")
+    bands, header, body = rows[2], rows[3], rows[4:]
+    # DHSC's vocabulary, each group under its band, then our own extras.
+    assert header == (
+        "Module",
+        "Field",
+        *DQ_STATUS.values(),
+        *DQ_VALIDITY.values(),
+        "Near miss (of Failed: Invalid)",
+        "Given where not applicable",
+        "% valid",
+        "Rows with errors",
+        "Rows with warnings",
+        "Column in the return",
+    )
+    assert [b for b in bands if b] == [
+        "DHSC status of the rows (each row has one)",
+        "DHSC validity of the rows (each row has one)",
+        "Our extras",
+    ]
+    assert bands.index("Our extras") == header.index("Near miss (of Failed: Invalid)")
     assert [r[1] for r in body] == list(SPEC.header)  # spec order is module order
     modules = [r[0] for r in body]
     assert modules == sorted(modules, key=MODULES.index)
     expected = {r["field"]: r for r in report.fields.to_dicts()}
+    dq = [header.index(label) for label in DQ_LABELS.values()]
     pct_at = header.index("% valid")
-    for r, cells in zip(body, ws.iter_rows(min_row=4), strict=True):
+    for r, cells in zip(body, ws.iter_rows(min_row=5), strict=True):
         want = expected[r[1]]
-        assert r[2:12] == tuple(want[k] for k in VALIDITY_MEASURES)
-        assert all(isinstance(v, int) for v in r[2:12])
+        assert [r[i] for i in dq] == [want[k] for k in DQ_LABELS]
+        assert all(isinstance(r[i], int) for i in dq)
+        assert sum(r[2:6]) == sum(r[6:11]) == report.rows  # each group adds up to the rows
+        assert r[header.index("Near miss (of Failed: Invalid)")] == want["near_miss"]
+        assert r[header.index("Given where not applicable")] == want["given_not_applicable"]
+        assert r[header.index("Rows with errors")] == want["errors"]
         cell = cells[pct_at]
         if want["pct_valid"] is None:
             assert cell.value is None
@@ -232,7 +256,9 @@ def test_field_validity_sheet(written) -> None:  # type: ignore[no-untyped-def]
         pct = want["pct_valid"]
         assert colour == ("C6EFCE" if pct >= green else "FFEB9C" if pct >= amber else "FFC7CE")
     gender = next(r for r in body if r[1] == "Gender")
-    assert gender[header.index("Near miss")] >= 1  # the planted 'Fe\x01male'
+    assert gender[header.index("Near miss (of Failed: Invalid)")] >= 1  # the planted 'Fe\x01male'
+    # Shown once: no column of the validator's own measures repeats a DHSC one.
+    assert "Rows where mandatory" not in header and "Blank where mandatory" not in header
 
 
 def test_rule_errors_sheet(written) -> None:  # type: ignore[no-untyped-def]

@@ -223,6 +223,44 @@ def check_charts(ws: Worksheet, placed: list[SheetTable]) -> list[str]:
     return titles
 
 
+def check_links(book: openpyxl.Workbook) -> None:
+    """Every link within the workbook goes to a cell that exists: a sheet of the workbook,
+    within the rows and columns it uses."""
+    for ws in book:
+        for cell in (c for row in ws.iter_rows() for c in row if c.hyperlink is not None):
+            where, location = f"{ws.title}!{cell.coordinate}", cell.hyperlink.location
+            assert location, f"{where}: a link to nowhere"
+            sheet, column, row, _, _ = resolve(location)
+            assert sheet in book.sheetnames, f"{where}: no sheet {sheet!r}"
+            target = book[sheet]
+            assert row <= target.max_row and column <= target.max_column, (
+                f"{where}: {location} is beyond the sheet's cells"
+            )
+            assert cell.value is not None, f"{where}: a link on no value"
+
+
+BAND_FILL = "FFB4C6E7"
+
+
+def check_bands(ws: Worksheet, placed: list[SheetTable]) -> None:
+    """A header band (a label over a group of columns) sits on the row just above a table's
+    header, merged across columns of that table only."""
+    for row in ws.iter_rows():
+        for cell in row:
+            if cell.fill.fgColor.rgb != BAND_FILL or cell.value is None:
+                continue
+            table = next((t for t in placed if t.header_row == cell.row + 1), None)
+            assert table is not None, f"{ws.title}!{cell.coordinate}: a band over no table"
+            span = next(
+                (m for m in ws.merged_cells.ranges if cell.coordinate in m),
+                None,
+            )
+            last = span.max_col if span is not None else cell.column
+            assert table.min_col <= cell.column <= last <= table.max_col, (
+                f"{ws.title}!{cell.coordinate}: the band runs beyond its table"
+            )
+
+
 def check_workbook(path: Path) -> dict[str, list[str]]:
     """Every check above on every sheet; returns the chart titles by sheet."""
     strict_xml(path)
@@ -234,9 +272,11 @@ def check_workbook(path: Path) -> dict[str, list[str]]:
         assert quick[ws.title].max_column >= ws.max_column, f"{ws.title}: dimension too small"
     quick.close()
     charts = {}
+    check_links(book)
     for ws in book:
         check_sheet(ws)
         placed = check_tables(ws)
+        check_bands(ws, placed)
         charts[ws.title] = check_charts(ws, placed)
         if ws.title != "Instructions" and placed:
             first = min(placed, key=lambda t: t.header_row)

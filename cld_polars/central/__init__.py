@@ -16,7 +16,8 @@ How it is built:
 * ``facts``: the periods, the period filter, person IDs, unique events and the fact tables,
   from that state once the whole return has been seen (the period is known only then).
 * ``sheet``: the Central view sheet's content (titled Polars tables and the sentences that
-  explain them) and a plain workbook and terminal summary of it.
+  explain them), written through :mod:`cld_polars.presentation` on the validation workbook
+  and by ``cld-validate central --xlsx``, and the terminal summary.
 
 One read. Standalone, :func:`central` scans only the columns of ``derive.NEEDS`` with the
 project's reader, streaming. Inside validation the engine gives each chunk it already holds
@@ -53,9 +54,10 @@ import re
 
 import polars as pl
 
+from cld_polars.central.contract import CONTRACT_VERSION
 from cld_polars.central.derive import NEEDS, Collector
 from cld_polars.central.facts import finish
-from cld_polars.central.view import CONTRACT_VERSION, CentralError, CentralView
+from cld_polars.central.view import CentralError, CentralView
 from cld_polars.checks.context import LINE
 from cld_polars.reader import (
     BYTES,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from cld_polars.central.contract import CONTRACT_VERSION
 from cld_polars.central.derive import (
     BUCKETS,
     FROM_LA,
@@ -30,7 +31,7 @@ from cld_polars.central.derive import (
     outcome_group,
     service_group,
 )
-from cld_polars.central.view import CONTRACT_VERSION, CentralError, CentralView
+from cld_polars.central.view import CentralError, CentralView
 
 if TYPE_CHECKING:
     from polars.expr.whenthen import ChainedThen, Then
@@ -109,14 +110,15 @@ def finish(
             ) from exc
     months, derived_inputs = _derived_months(collector, import_date)
     qualifying = months.filter("qualifies")["month"]
-    derived_start = qualifying.min() if qualifying.len() else None
-    derived_end = _month_end(qualifying.max()) if qualifying.len() else None  # type: ignore[arg-type]
+    first_month, last_month = qualifying.min(), qualifying.max()
+    derived_start = first_month if isinstance(first_month, datetime.date) else None
+    derived_end = _month_end(last_month) if isinstance(last_month, datetime.date) else None
     if period_start is not None and period_end is not None:
         start, end = period_start, period_end
     elif stated_start is not None and stated_end is not None:
         start, end = stated_start, stated_end
     elif derived_start is not None and derived_end is not None:
-        start, end = derived_start, derived_end  # type: ignore[assignment]
+        start, end = derived_start, derived_end
     else:
         raise CentralError(
             "the return states no valid reporting period and none can be derived from its "
@@ -127,7 +129,7 @@ def finish(
     selected = (
         derived_start is not None
         and derived_end is not None
-        and derived_start <= start  # type: ignore[operator]
+        and derived_start <= start
         and derived_end >= end
         and import_date > end
     )
@@ -210,20 +212,20 @@ def _month_end(day: datetime.date) -> datetime.date:
     return following - datetime.timedelta(days=1)
 
 
-def _period(start: object, end: object) -> dict[str, str | None]:
+def _period(start: datetime.date | None, end: datetime.date | None) -> dict[str, str | None]:
     return {
-        "start": None if start is None else start.isoformat(),  # type: ignore[attr-defined]
-        "end": None if end is None else end.isoformat(),  # type: ignore[attr-defined]
+        "start": None if start is None else start.isoformat(),
+        "end": None if end is None else end.isoformat(),
     }
 
 
-def _length(start: object, end: object) -> int | None:
+def _length(start: datetime.date | None, end: datetime.date | None) -> int | None:
     """CAST(ROUND(DATEDIFF(DAY, start, end) / 30.436875, 0) AS INT). The quotient is never
     within 1e-5 of a half (30.436875 = 48699/1600 and 48699 is odd), so rounding the double
     is SQL Server's rounding of its 9-place decimal."""
     if start is None or end is None:
         return None
-    days = (end - start).days  # type: ignore[operator]
+    days = (end - start).days
     quotient = days / DAYS_PER_MONTH
     return int(math.copysign(math.floor(abs(quotient) + 0.5), quotient))
 
@@ -252,7 +254,7 @@ def _derived_months(
         .collect()
     )
     total = int(per_month["events"].sum()) if per_month.height else 0
-    most_types = int(per_month["event_types"].max()) if per_month.height else 0  # type: ignore[arg-type]
+    most_types = int(per_month.select(pl.col("event_types").max()).item() or 0)
     few = total < MIN_EVENTS
     months = per_month.with_columns(
         (pl.col("events") / total if total else pl.lit(None, dtype=pl.Float64)).alias("share"),

@@ -1,36 +1,53 @@
-"""The Central view sheet's content, and a plain workbook and terminal summary of it.
+"""The Central view sheet: what it says (as data) and how it is written.
 
-``sheet_content(view)`` is everything the sheet says, as data: the sentences that explain the
-view in analyst terms and titled tables (Polars frames with display headers). Rendering is
-separate (``write_workbook`` here is deliberately plain: the shared presentation module will
-render the same content on the validation workbook's sheet).
+``sheet_content(view)`` is everything the sheet says: the facts at its top, then parts, each
+a heading, the plain sentences that explain it in analyst terms and titled tables (Polars
+frames with display headers, how each column is shown, and a chart where one helps). The
+same content is written by :func:`render` on the validation workbook's sheet (after the
+Summary, with each listed row's identifiers and a link to its findings on Rows to fix) and by
+:func:`write_workbook` for ``cld-validate central --xlsx`` (an Instructions sheet and this
+one): one way of writing it, through :mod:`cld_polars.presentation`.
 """
 
 from __future__ import annotations
 
 import datetime
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
 
+from cld_polars._version import __version__
+from cld_polars.central import contract
+from cld_polars.central.contract import CONTRACT_VERSION
 from cld_polars.central.derive import (
     BUCKETS,
     OUTCOME_GROUPS,
+    REVIEW_TYPES,
     category_key,
     service_group,
 )
-from cld_polars.central.facts import REVIEW_TYPES
-from cld_polars.central.view import CentralView
-from cld_polars.report import write_atomic_with
+from cld_polars.presentation import (
+    COUNT,
+    DATE,
+    INTEGER,
+    MONTH,
+    PERCENT,
+    SHEET_GUIDE,
+    Book,
+    Column,
+    Fact,
+    Sheet,
+)
 from cld_polars.spec import load_spec
 
+if TYPE_CHECKING:
+    from cld_polars.central.view import CentralView
+
 SHEET = "Central view"
+INSTRUCTIONS = "Instructions"
 NOT_MAPPED = "(blank, or not a Release 2 value)"
 EVENT_TYPES = {
     "request": "Request",
@@ -41,24 +58,94 @@ EVENT_TYPES = {
 }
 #: How many months a sentence names before "and N more".
 MONTHS_NAMED = 4
+#: Months with no event ending are listed in the months table between the first and last
+#: month of the stated and derived periods, when those span at most this many months.
+MAX_GAP_MONTHS = 240
+MERGED_TITLE = "Records merged as repeats of one event"
+NO_PERSON_TITLE = "Rows with no person ID"
+MONTHS_TITLE = "Events ending by month, before the import month"
+SERVICES_TITLE = "Services by service type"
+#: Width of a table's first column of labels (service types, reasons: some run to 60
+#: characters), wrapped beyond it: the sheet's tables share column A.
+LABEL_WIDTH = 46.0
+#: The column of a listed row's findings on the validation workbook's Rows to fix sheet.
+FINDINGS_HEADER = "Findings on Rows to fix"
+#: ``FindingPlaces.frame``'s columns.
+PLACES_SCHEMA = pl.Schema({"line": pl.Int64(), "findings": pl.Int64(), "target": pl.String()})
+#: What the Central view sheet shows and how to use it (the Instructions sheets' guide row).
+GUIDE = (
+    "What DHSC's pipeline will make of the return, from its published dashboard code: the "
+    "reporting period it derives from the event end dates (and the months behind it), "
+    "whether it would select the return, the rows its period filter drops and why, person "
+    "IDs, the records it merges as one event (listed by line), and the dashboard's headline "
+    "counts and costs.",
+    "Read the sentence under each heading: where DHSC's figures will differ from yours it "
+    "says why. Check the derived period against the one you state, and look up the merged "
+    "records and rows with no person ID (at the foot of the sheet) in your system.",
+)
+
+
+@dataclass(frozen=True)
+class FindingPlaces:
+    """Where the listed rows' findings are in the validation workbook: ``frame`` has a row
+    per listed line with findings, ``line``, ``findings`` (how many) and ``target`` (the
+    first finding's cell, such as ``'Rows to fix'!A12``; null where the sheet could not hold
+    it, and the findings are in the file named ``overflow``)."""
+
+    frame: pl.DataFrame
+    overflow: str | None = None
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A chart beside a table: ``categories`` against ``values``; ``highlight`` a yes/no
+    column whose rows' bars are dark (the others grey)."""
+
+    categories: str
+    values: tuple[str, ...]
+    kind: Literal["col", "bar"] = "col"
+    highlight: str | None = None
+    y_title: str | None = None
+    below: bool = False
 
 
 @dataclass(frozen=True)
 class Table:
-    """One titled table of the sheet. ``line_columns`` hold line numbers of the return (the
-    sheet can link them to the rows, in the Rows to fix style)."""
+    """One titled table of the sheet. ``line_columns`` hold line numbers of the return;
+    ``columns`` says how each column is shown (``None``: all, by type)."""
 
     title: str
     note: str
     frame: pl.DataFrame
     line_columns: tuple[str, ...] = ()
+    columns: Mapping[str, Column | str] | None = None
+    chart: Chart | None = None
+    empty: str = "None."
+
+
+@dataclass(frozen=True)
+class Part:
+    """A heading, the sentences under it and its tables."""
+
+    heading: str
+    sentences: tuple[str, ...]
+    tables: tuple[Table, ...] = ()
 
 
 @dataclass(frozen=True)
 class SheetContent:
     title: str
-    sentences: tuple[str, ...]
-    tables: tuple[Table, ...]
+    subtitle: str
+    facts: tuple[Fact, ...]
+    parts: tuple[Part, ...]
+
+    @property
+    def sentences(self) -> tuple[str, ...]:
+        return tuple(s for part in self.parts for s in part.sentences)
+
+    @property
+    def tables(self) -> tuple[Table, ...]:
+        return tuple(t for part in self.parts for t in part.tables)
 
 
 def _day(value: datetime.date | None) -> str:
@@ -206,49 +293,67 @@ def selection_sentence(view: CentralView) -> str:
     )
 
 
-def sentences(view: CentralView, *, sheet: bool = True) -> tuple[str, ...]:
-    """The plain sentences above the tables (``sheet=False``: for the terminal, which points
-    to the workbook for the lists)."""
-    listed = "listed below" if sheet else "listed in the --xlsx workbook"
+def _dropped_sentence(view: CentralView, sheet: bool) -> str:
     f = view.figures
     rows = f["rows_in"]
     kept = sum(f["events_in_period"].values())
-    dropped = rows - kept
-    people = f["person_id"]
-    merged = sum(f["rows_merged_by_dedup"].values())
-    unique = sum(f["unique_events"].values())
-    start, end = view.reporting_period
-    out = [period_sentence(view), selection_sentence(view)]
-    if dropped:
-        out.append(
-            f"Of the {rows:,} rows, {kept:,} are events in {_span(start, end)}; DHSC's period "
-            f"filter drops the other {dropped:,} (why, by event type: 'Rows dropped by the "
-            f"period filter'{'' if sheet else ' in the --xlsx workbook'})."
-        )
-    else:
-        out.append(f"All {rows:,} rows are events in {_span(start, end)}.")
-    if people["rows_dropped_no_person_id"]:
-        out.append(
-            f"{_rows(people['rows_dropped_no_person_id'])} in the period "
-            f"{'has' if people['rows_dropped_no_person_id'] == 1 else 'have'} neither an NHS "
-            f"Number nor an LA Person Unique Identifier: DHSC drops them ({listed})."
-        )
-    out.append(
+    period = _span(*view.reporting_period)
+    if rows == kept:
+        return f"All {rows:,} rows are events in {period}."
+    where = "'Rows dropped by the period filter'" + ("" if sheet else " in the --xlsx workbook")
+    return (
+        f"Of the {rows:,} rows, {kept:,} are events in {period}; DHSC's period filter drops "
+        f"the other {rows - kept:,} (why, by event type: {where})."
+    )
+
+
+def _no_person_sentence(view: CentralView, sheet: bool) -> str | None:
+    n = view.figures["person_id"]["rows_dropped_no_person_id"]
+    if not n:
+        return None
+    listed = "listed at the foot of this sheet" if sheet else "listed in the --xlsx workbook"
+    return (
+        f"{_rows(n)} in the period {'has' if n == 1 else 'have'} neither an NHS Number nor "
+        f"an LA Person Unique Identifier: DHSC drops them ({listed})."
+    )
+
+
+def _people_sentence(view: CentralView) -> str:
+    people = view.figures["person_id"]
+    return (
         f"DHSC identifies people by NHS Number where given ({people['rows_from_nhs_number']:,} "
         f"rows), else by LA Code and LA Person Unique Identifier "
         f"({people['rows_from_la_identifier']:,} rows), ignoring case: "
         f"{people['people']:,} people."
     )
-    if merged:
-        out.append(
-            f"DHSC takes {merged:,} records as repeats of another record's event and keeps one "
-            f"record per event ({unique:,} in all): the open or latest-ending one, then the "
-            f"outcome highest in its hierarchy, then the later row ({listed}, with the row "
-            "kept)."
-        )
-    else:
-        out.append(f"No two records are the same event by DHSC's definition: {unique:,} events.")
-    return tuple(out)
+
+
+def _merged_sentence(view: CentralView, sheet: bool) -> str:
+    f = view.figures
+    merged = sum(f["rows_merged_by_dedup"].values())
+    unique = sum(f["unique_events"].values())
+    if not merged:
+        return f"No two records are the same event by DHSC's definition: {unique:,} events."
+    listed = "listed at the foot of this sheet" if sheet else "listed in the --xlsx workbook"
+    return (
+        f"DHSC takes {merged:,} records as repeats of another record's event and keeps one "
+        f"record per event ({unique:,} in all): the open or latest-ending one, then the "
+        f"outcome highest in its hierarchy, then the later row ({listed}, with the row kept)."
+    )
+
+
+def sentences(view: CentralView, *, sheet: bool = True) -> tuple[str, ...]:
+    """The plain sentences of the sheet, in order (``sheet=False``: for the terminal, which
+    points to the workbook for the lists)."""
+    no_person = _no_person_sentence(view, sheet)
+    return (
+        period_sentence(view),
+        selection_sentence(view),
+        _dropped_sentence(view, sheet),
+        *([no_person] if no_person else []),
+        _people_sentence(view),
+        _merged_sentence(view, sheet),
+    )
 
 
 def _rows(n: int) -> str:
@@ -266,8 +371,245 @@ def _category_table(counts: dict[str, int], labels: dict[str, str], header: str)
     )
 
 
-def sheet_content(view: CentralView) -> SheetContent:
-    """Everything the Central view sheet shows: sentences, then titled tables."""
+def _add_months(day: datetime.date, months: int) -> datetime.date:
+    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return datetime.date(year, month + 1, 1)
+
+
+def _months_table(view: CentralView) -> pl.DataFrame:
+    """Events_Ending_by_Month with the thresholds, whether each month is in the derived
+    period, and the months of the stated and derived periods in which no event ends (at 0),
+    so that a gap shows on the sheet and in the chart."""
+    months = view.months
+    derived = view.derived_period
+    spans = [
+        (start, end)
+        for start, end in (view.stated_period, derived)
+        if start is not None and end is not None
+    ]
+    if spans:
+        first = min(start for start, _ in spans).replace(day=1)
+        last = max(end for _, end in spans).replace(day=1)
+        cutoff = view.import_date.replace(day=1)
+        if last >= cutoff:
+            last = _add_months(cutoff, -1)
+        count = (last.year - first.year) * 12 + last.month - first.month + 1
+        if 0 < count <= MAX_GAP_MONTHS:
+            all_months = pl.DataFrame(
+                {"month": [_add_months(first, i) for i in range(count)]},
+                schema={"month": pl.Date},
+            )
+            missing = all_months.join(months.select("month"), on="month", how="anti")
+            if missing.height:
+                filler = missing.with_columns(
+                    pl.lit(0, pl.Int64).alias("events"),
+                    pl.lit(0, pl.Int64).alias("event_types"),
+                    pl.lit(0.0).alias("share"),
+                    pl.lit(False).alias("meets_share"),
+                    pl.lit(False).alias("meets_types"),
+                    pl.lit(False).alias("qualifies"),
+                )
+                months = pl.concat(
+                    [months, filler.select(months.columns).cast(months.schema)]
+                ).sort("month")
+    inside = (
+        pl.col("month").is_between(derived[0], derived[1])
+        if derived[0] is not None and derived[1] is not None
+        else pl.lit(False)
+    )
+    return months.select(
+        pl.col("month").alias("Month"),
+        pl.col("events").alias("Events ending"),
+        pl.col("share").alias("Share of events"),
+        pl.col("event_types").alias("Event types"),
+        pl.col("meets_share").alias("At least 2%"),
+        pl.col("meets_types").alias("Enough event types"),
+        pl.col("qualifies").alias("Month counts"),
+        inside.alias("In the derived period"),
+    )
+
+
+def _findings_column(
+    frame: pl.DataFrame,
+    places: FindingPlaces,
+    line: str = "Line",
+    header: str = FINDINGS_HEADER,
+) -> pl.DataFrame:
+    """``frame`` and, for the line in its column ``line``, how many findings it has on Rows to
+    fix (column ``header``) and a link to the first (hidden column ``__link:<header>``)."""
+    return frame.join(
+        places.frame.select(
+            pl.col("line").alias(line),
+            pl.col("findings").alias(header),
+            pl.col("target").alias(f"__link:{header}"),
+        ),
+        on=line,
+        how="left",
+        maintain_order="left",
+    ).with_columns(pl.col(header).fill_null(0))
+
+
+def _findings_note(places: FindingPlaces) -> str:
+    note = " A number of findings links to the line's first finding on Rows to fix"
+    if places.overflow:
+        return note + f" (or, beyond what that sheet holds, they are in {places.overflow})."
+    return note + "."
+
+
+def _listed(frame: pl.DataFrame) -> tuple[pl.DataFrame, str]:
+    """The first ``LISTED_ROWS`` rows, and what the note says when that is not all."""
+    limit = contract.LISTED_ROWS
+    if frame.height <= limit:
+        return frame, ""
+    return frame.head(limit), (
+        f" The first {limit:,} of {frame.height:,}, in line order, are listed (in Python, "
+        "report.central.merged and .no_person_id hold them all)."
+    )
+
+
+def _list_columns(frame: pl.DataFrame, lines: tuple[str, ...]) -> dict[str, Column | str]:
+    """How a list of rows is shown: line numbers as plain integers, findings as counts linked
+    to Rows to fix (their hidden ``__link:`` columns are not shown)."""
+    columns: dict[str, Column | str] = {}
+    for name in frame.columns:
+        if name.startswith("__link:"):
+            continue
+        if name in lines:
+            columns[name] = INTEGER
+        elif f"__link:{name}" in frame.columns:
+            columns[name] = Column(format=COUNT, target=f"__link:{name}")
+        else:
+            columns[name] = Column()
+    return columns
+
+
+#: The merged records' columns, in order, where the workbook has them: the merged row, then
+#: the row kept in its place, then why.
+KEPT_FINDINGS = "Kept: findings on Rows to fix"
+_MERGED_ORDER = (
+    "Event type",
+    "Line",
+    "LA Person Unique Identifier",
+    "Event Reference",
+    "Event Start Date",
+    "End date (DHSC's)",
+    FINDINGS_HEADER,
+    "Kept instead: line",
+    "Kept: LA Person Unique Identifier",
+    "Kept: Event Reference",
+    KEPT_FINDINGS,
+    "Why that row is kept",
+)
+
+
+def _identified(view: CentralView) -> bool:
+    """Whether the listed rows' identifiers were looked up (by a validation: there may be
+    no rows to list)."""
+    return "event_reference" in view.identifiers.columns
+
+
+def _merged_table(view: CentralView, places: FindingPlaces | None) -> Table:
+    frame = view.merged.sort("line").select(
+        pl.col("event_type").replace_strict(EVENT_TYPES).alias("Event type"),
+        pl.col("line").cast(pl.Int64).alias("Line"),
+        pl.col("start").alias("Event Start Date"),
+        pl.col("end").alias("End date (DHSC's)"),
+        pl.col("kept_line").cast(pl.Int64).alias("Kept instead: line"),
+        pl.col("why_kept").alias("Why that row is kept"),
+    )
+    frame, more = _listed(frame)
+    note = (
+        "Same LA code, person, start date, event type, client type and the type's own fields "
+        "(end date too, except for services; for services also delivery mechanism and the "
+        "cost fields), ignoring case. Line is the line of the return (the header is line 1)."
+    )
+    ids = view.identifiers
+    if _identified(view):
+        for line, prefix in (("Line", ""), ("Kept instead: line", "Kept: ")):
+            frame = frame.join(
+                ids.select(
+                    pl.col("line").alias(line),
+                    pl.col("person_id").alias(f"{prefix}LA Person Unique Identifier"),
+                    pl.col("event_reference").alias(f"{prefix}Event Reference"),
+                ),
+                on=line,
+                how="left",
+                maintain_order="left",
+            )
+    else:
+        note += (
+            " The validation workbook's Central view sheet (cld-validate RETURN --xlsx) also "
+            "gives each row's LA Person Unique Identifier and Event Reference."
+        )
+    if places is not None:
+        frame = _findings_column(frame, places)
+        frame = _findings_column(frame, places, "Kept instead: line", KEPT_FINDINGS)
+        note += _findings_note(places)
+    shown = [c for c in _MERGED_ORDER if c in frame.columns]
+    frame = frame.select(*shown, *(c for c in frame.columns if c.startswith("__link:")))
+    lines = ("Line", "Kept instead: line")
+    return Table(
+        MERGED_TITLE,
+        note + more,
+        frame,
+        lines,
+        _list_columns(frame, lines),
+        empty="None: no two records are the same event by DHSC's definition.",
+    )
+
+
+def _no_person_table(view: CentralView, places: FindingPlaces | None) -> Table:
+    frame = view.no_person_id.sort("line").select(
+        pl.col("event_type").replace_strict(EVENT_TYPES).alias("Event type"),
+        pl.col("line").cast(pl.Int64).alias("Line"),
+    )
+    frame, more = _listed(frame)
+    if _identified(view):
+        refs = view.identifiers.select(
+            pl.col("line").alias("Line"), pl.col("event_reference").alias("Event Reference")
+        )
+        frame = frame.join(refs, on="Line", how="left", maintain_order="left")
+    note = "Rows in the period with neither NHS Number nor LA Person Unique Identifier."
+    if places is not None:
+        frame = _findings_column(frame, places)
+        note += _findings_note(places)
+    return Table(
+        NO_PERSON_TITLE,
+        note + more,
+        frame,
+        ("Line",),
+        _list_columns(frame, ("Line",)),
+        empty="None: every row in the period has a person ID.",
+    )
+
+
+def _facts(view: CentralView) -> tuple[Fact, ...]:
+    f = view.figures
+    rows_in = f["rows_in"]
+    in_period = sum(f["events_in_period"].values())
+    no_person = f["person_id"]["rows_dropped_no_person_id"]
+    merged = sum(f["rows_merged_by_dedup"].values())
+    selected = view.selected_for_period
+    return (
+        Fact("Import date", view.import_date, DATE),
+        Fact(
+            "Selected for its reporting period",
+            "Yes" if selected else "No",
+            fill="green" if selected else "amber",
+            bold=True,
+        ),
+        Fact("Rows in the return", rows_in, COUNT),
+        Fact("Dropped by the period filter", rows_in - in_period, COUNT),
+        Fact("Dropped: no person ID", no_person, COUNT),
+        Fact("Merged as repeats of an event", merged, COUNT),
+        Fact("Unique events DHSC counts", sum(f["unique_events"].values()), COUNT),
+        Fact("People", f["person_id"]["people"], COUNT),
+    )
+
+
+def sheet_content(view: CentralView, places: FindingPlaces | None = None) -> SheetContent:
+    """Everything the Central view sheet shows. ``places``: where each listed row's findings
+    are on the workbook's Rows to fix sheet, when it has one (:class:`FindingPlaces`)."""
     spec = load_spec()
     f = view.figures
     service_types = spec.values("Service Type")
@@ -297,15 +639,7 @@ def sheet_content(view: CentralView) -> SheetContent:
         schema={"Period": pl.String, "Start": pl.Date, "End": pl.Date, "Months": pl.Int64},
     )
     inputs = f["derived_period_inputs"]
-    months = view.months.select(
-        pl.col("month").alias("Month"),
-        pl.col("events").alias("Events ending"),
-        pl.col("share").alias("Share of events"),
-        pl.col("event_types").alias("Event types"),
-        pl.col("meets_share").alias("At least 2%"),
-        pl.col("meets_types").alias("Enough event types"),
-        pl.col("qualifies").alias("Counts towards the derived period"),
-    )
+    months = _months_table(view)
     buckets = pl.DataFrame(
         {
             "Event type": [EVENT_TYPES[b] for b in BUCKETS],
@@ -345,18 +679,6 @@ def sheet_content(view: CentralView) -> SheetContent:
         },
         schema={"Person ID from": pl.String, "Rows": pl.Int64, "People": pl.Int64},
     )
-    no_person = view.no_person_id.select(
-        pl.col("line").cast(pl.Int64).alias("Line"),
-        pl.col("event_type").replace_strict(EVENT_TYPES).alias("Event type"),
-    )
-    merged = view.merged.select(
-        pl.col("line").cast(pl.Int64).alias("Line"),
-        pl.col("kept_line").cast(pl.Int64).alias("Kept instead: line"),
-        pl.col("event_type").replace_strict(EVENT_TYPES).alias("Event type"),
-        pl.col("start").alias("Event Start Date"),
-        pl.col("end").alias("End date (DHSC's)"),
-        pl.col("why_kept").alias("Why that row is kept"),
-    )
     by_type = f["services_by_service_type"]
     services = pl.DataFrame(
         {
@@ -382,113 +704,181 @@ def sheet_content(view: CentralView) -> SheetContent:
             "Not": [f[f"{k}_lts_flag"]["no"] for k in ("requests", "assessments", "reviews")],
         }
     )
-    costs = _costs_table(f, service_types)
-    tables = (
-        Table(
-            "Reporting period",
-            f"The return states {f['stated_period_count']} distinct reporting period(s). Months "
-            "are DHSC's rounded length (days / 30.436875).",
-            periods,
-        ),
-        Table(
-            "Events ending by month, before the import month",
-            f"{inputs['events_ending_before_import_month']:,} events end before "
-            f"{view.import_date.replace(day=1).strftime('%B %Y')} (the import month); at most "
-            f"{inputs['event_types_in_file']} event types end in one month. "
-            + (
-                "Fewer than 100 in all: every month counts."
-                if inputs["under_100_events"]
-                else "A month counts with at least 2% of them and at least the most types less one."
+    cutoff = view.import_date.replace(day=1).strftime("%B %Y")
+    period_part = Part(
+        "The reporting period DHSC will use",
+        (period_sentence(view),),
+        (
+            Table(
+                "Reporting period",
+                f"The return states {f['stated_period_count']} distinct reporting period(s). "
+                "Months are DHSC's rounded length (days / 30.436875).",
+                periods,
             ),
-            months,
-        ),
-        Table(
-            "Rows by event type",
-            "Event type as written (any case); 'Other or blank' holds any other value.",
-            buckets,
-        ),
-        Table(
-            "Rows dropped by the period filter",
-            "Each dropped row under the first reason that applies. DHSC's end date is the date "
-            "of death where that comes first or the end date is blank.",
-            dropped,
-        ),
-        Table("Person IDs, rows in the period", "Distinct IDs, ignoring case.", person_table),
-        Table(
-            "Rows with no person ID",
-            "Rows in the period with neither NHS Number nor LA Person Unique Identifier.",
-            no_person,
-            ("Line",),
-        ),
-        Table(
-            "Records merged as repeats of one event",
-            "Same LA code, person, start date, event type, client type and the type's own "
-            "fields (end date too, except for services; for services also delivery mechanism "
-            "and the cost fields), ignoring case.",
-            merged,
-            ("Line", "Kept instead: line"),
-        ),
-        Table("Services by service type", "Unique service events.", services),
-        Table(
-            "People in long-term support at the period end",
-            f"Distinct people with a long-term service covering {_day(used[1])}.",
-            lts_table,
-        ),
-        Table(
-            "Requests by route of access",
-            "Unique requests.",
-            _category_table(
-                f["requests_by_route_of_access"],
-                _labels(spec.values("Request: Route of Access")),
-                "Route of access",
+            Table(
+                MONTHS_TITLE,
+                f"{inputs['events_ending_before_import_month']:,} events end before {cutoff} "
+                f"(the import month); at most {inputs['event_types_in_file']} event types end "
+                "in one month. "
+                + (
+                    "Fewer than 100 in all: every month in which one ends counts."
+                    if inputs["under_100_events"]
+                    else "A month counts with at least 2% of them and at least the most types "
+                    "less one."
+                )
+                + " The derived period runs from the first month that counts to the last. In "
+                "the chart below, its months are dark blue; the others grey.",
+                months,
+                columns={
+                    "Month": MONTH,
+                    "Events ending": COUNT,
+                    "Share of events": PERCENT,
+                    "Event types": COUNT,
+                    "At least 2%": Column(fills={"No": "amber"}, align="center"),
+                    "Enough event types": Column(fills={"No": "amber"}, align="center"),
+                    "Month counts": Column(fills={"Yes": "green", "No": "amber"}, align="center"),
+                    "In the derived period": Column(align="center"),
+                },
+                chart=Chart(
+                    "Month",
+                    ("Events ending",),
+                    highlight="In the derived period",
+                    y_title="Events",
+                    below=True,
+                ),
+                empty="No event ends before the import month.",
             ),
         ),
-        Table(
-            "Requests by outcome group",
-            "Unique requests, by the outcome of the record DHSC keeps.",
-            _category_table(
-                f["requests_by_outcome_grouped"], _labels(list(OUTCOME_GROUPS)), "Outcome group"
+    )
+    no_person = _no_person_sentence(view, True)
+    parts = (
+        period_part,
+        Part("Will DHSC select this return?", (selection_sentence(view),)),
+        Part(
+            "Rows DHSC keeps and drops",
+            (_dropped_sentence(view, True),),
+            (
+                Table(
+                    "Rows by event type",
+                    "Event type as written (any case); 'Other or blank' holds any other value.",
+                    buckets,
+                ),
+                Table(
+                    "Rows dropped by the period filter",
+                    "Each dropped row under the first reason that applies. DHSC's end date is "
+                    "the date of death where that comes first or the end date is blank.",
+                    dropped,
+                    columns={
+                        c: Column() if c == dropped.columns[0] else COUNT for c in dropped.columns
+                    },
+                    empty="None: every row is an event in the period.",
+                ),
             ),
         ),
-        Table(
-            "Assessments by type",
-            "Unique assessments.",
-            _category_table(
-                f["assessments_by_type"], _labels(spec.values("Assessment Type")), "Assessment type"
+        Part(
+            "People",
+            (*([no_person] if no_person else []), _people_sentence(view)),
+            (
+                Table(
+                    "Person IDs, rows in the period", "Distinct IDs, ignoring case.", person_table
+                ),
             ),
         ),
-        Table(
-            "Reviews by reason",
-            "Unique reviews.",
-            _category_table(
-                f["reviews_by_reason"], _labels(spec.values("Review Reason")), "Review reason"
+        Part("Records DHSC merges as one event", (_merged_sentence(view, True),)),
+        Part(
+            "The dashboard's headline figures",
+            (
+                "Counted over the unique events DHSC keeps, as its LA dashboard's fact tables "
+                "count them.",
+            ),
+            (
+                Table(
+                    SERVICES_TITLE,
+                    "Unique service events.",
+                    services,
+                    chart=Chart("Service type", ("Services",), kind="bar", y_title="Services"),
+                ),
+                Table(
+                    "People in long-term support at the period end",
+                    f"Distinct people with a long-term service covering {_day(used[1])}.",
+                    lts_table,
+                ),
+                Table(
+                    "Requests by route of access",
+                    "Unique requests.",
+                    _category_table(
+                        f["requests_by_route_of_access"],
+                        _labels(spec.values("Request: Route of Access")),
+                        "Route of access",
+                    ),
+                ),
+                Table(
+                    "Requests by outcome group",
+                    "Unique requests, by the outcome of the record DHSC keeps.",
+                    _category_table(
+                        f["requests_by_outcome_grouped"],
+                        _labels(list(OUTCOME_GROUPS)),
+                        "Outcome group",
+                    ),
+                ),
+                Table(
+                    "Assessments by type",
+                    "Unique assessments.",
+                    _category_table(
+                        f["assessments_by_type"],
+                        _labels(spec.values("Assessment Type")),
+                        "Assessment type",
+                    ),
+                ),
+                Table(
+                    "Reviews by reason",
+                    "Unique reviews.",
+                    _category_table(
+                        f["reviews_by_reason"],
+                        _labels(spec.values("Review Reason")),
+                        "Review reason",
+                    ),
+                ),
+                Table(
+                    "Reviews by type",
+                    "DHSC's grouping of the review reason.",
+                    _category_table(
+                        f["reviews_by_review_type"], _labels(list(REVIEW_TYPES)), "Review type"
+                    ),
+                ),
+                Table(
+                    "Events starting during a long-term service",
+                    "Events whose start falls in one of the same person's long-term services "
+                    "(DHSC's LTS flag).",
+                    flags,
+                ),
+                Table(
+                    "Costs in the quarter",
+                    f"Services active from {_day(quarter[0])} to {_day(quarter[1])} with a cost; "
+                    "weekly cost from the cost frequency (SQL Server's factors, e.g. monthly x "
+                    "0.230769) or the planned units.",
+                    _costs_table(f, service_types),
+                ),
             ),
         ),
-        Table(
-            "Reviews by type",
-            "DHSC's grouping of the review reason.",
-            _category_table(
-                f["reviews_by_review_type"], _labels(list(REVIEW_TYPES)), "Review type"
+        Part(
+            "The rows behind these figures",
+            (
+                "Each row DHSC drops for want of a person ID, and each record it merges into "
+                "another, by its line in the return (the header is line 1).",
             ),
-        ),
-        Table(
-            "Events starting during a long-term service",
-            "Events whose start falls in one of the same person's long-term services (DHSC's "
-            "LTS flag).",
-            flags,
-        ),
-        Table(
-            "Costs in the quarter",
-            f"Services active from {_day(quarter[0])} to {_day(quarter[1])} with a cost; "
-            "weekly cost from the cost frequency (SQL Server's factors, e.g. monthly x "
-            "0.230769) or the planned units.",
-            costs,
+            (_no_person_table(view, places), _merged_table(view, places)),
         ),
     )
     return SheetContent(
         title="Central view: what DHSC's pipeline will make of this return",
-        sentences=sentences(view),
-        tables=tables,
+        subtitle=(
+            f"{Path(view.source).name or view.source}: DHSC's published dashboard code "
+            f"(central-view-contract.md, version {CONTRACT_VERSION}) run on your own file, "
+            "before you submit it."
+        ),
+        facts=_facts(view),
+        parts=parts,
     )
 
 
@@ -516,106 +906,133 @@ def _costs_table(f: dict[str, Any], service_types: tuple[str, ...]) -> pl.DataFr
     )
 
 
-# --- rendering ------------------------------------------------------------------------------
+# --- writing it -------------------------------------------------------------------------------
 
 
-#: Rows of one table the plain workbook writes (the merged-record list can run to the
-#: return's size); the rest are counted in a note under the table.
-MAX_TABLE_ROWS = 10_000
-_WIDTHS = (46, 16, 16, 16, 16, 16, 34)
-_HEADER_FILL = PatternFill("solid", fgColor="D9E1F2")
+def render(sheet: Sheet, content: SheetContent) -> None:
+    """Write ``content`` on ``sheet`` (a sheet of a :class:`~cld_polars.presentation.Book`)."""
+    sheet.title(content.title, content.subtitle)
+    sheet.heading("At a glance")
+    sheet.facts(content.facts)
+    for part in content.parts:
+        sheet.heading(part.heading)
+        for sentence in part.sentences:
+            sheet.paragraph(sentence)
+        for table in part.tables:
+            columns = dict(table.columns or {c: Column() for c in table.frame.columns})
+            first = table.frame.columns[0]
+            if table.frame.schema[first] == pl.String and columns.get(first) == Column():
+                columns[first] = Column(width=LABEL_WIDTH, wrap=True)
+            placed = sheet.table(
+                table.frame, columns, title=table.title, note=table.note, empty=table.empty
+            )
+            chart = table.chart
+            if chart is not None and table.frame.height:
+                sheet.chart(
+                    placed,
+                    categories=chart.categories,
+                    values=list(chart.values),
+                    kind=chart.kind,
+                    highlight=chart.highlight,
+                    y_title=chart.y_title,
+                    below=chart.below,
+                    width=24.0 if chart.below else 16.0,
+                    height=9.0 if chart.kind == "col" else 7.5,
+                )
 
 
-def _cell_format(column: str, value: object) -> str | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, datetime.date):
-        return "MMM YYYY" if column == "Month" else "DD/MM/YYYY"
-    if column.startswith("Share"):
-        return "0.0%"
-    if "(£)" in column:
-        return "£#,##0.00"
-    if isinstance(value, int):
-        return "#,##0"
-    return None
+def central_command(source: str, workbook: str = "central.xlsx", import_date: str = "") -> str:
+    """The ``cld-validate central`` command line for a return."""
+    date = f" --import-date {import_date}" if import_date else ""
+    return f'cld-validate central "{source}"{date} --xlsx "{workbook}"'
+
+
+def render_unavailable(sheet: Sheet, source: str, problem: str) -> None:
+    """The sheet when the view cannot be worked out from the return alone (no valid stated
+    period end, so no import date to assume): one paragraph saying why and how to get it."""
+    sheet.title("Central view: what DHSC's pipeline will make of this return")
+    reason, _, _ = problem.partition(": give ")
+    command = central_command(source, import_date="YYYY-MM-DD")
+    if "--period-start" in problem:
+        command = command.replace(" --xlsx", " --period-start D --period-end D --xlsx")
+    sheet.paragraph(
+        "The central view cannot be worked out from this return alone: "
+        f"{reason}. DHSC imports a return about a month after its period ends and derives the "
+        "reporting period from the events ending before the month it imports it, so that "
+        "date has to be known. Correct the Reporting Period End Date (see Rows to fix), or "
+        f"run {command} with the date DHSC will import the file (for a period ending "
+        "30/09/2025, 2025-11-01)."
+    )
+
+
+def _rerun(view: CentralView, workbook: Path) -> str:
+    command = central_command(view.source, workbook.name, view.import_date.isoformat())
+    if view.reporting_period != view.stated_period:
+        start, end = view.reporting_period
+        command += f" --period-start {start.isoformat()} --period-end {end.isoformat()}"
+    return command
+
+
+def _instructions(book: Book, view: CentralView, workbook: Path) -> None:
+    sheet = book.sheet(INSTRUCTIONS, gridlines=False)
+    sheet.title(
+        "The central view: read this first",
+        "This workbook is what DHSC's central pipeline and LA dashboard will make of one "
+        "Client Level Data return, worked out from your own file before you submit it.",
+    )
+    sheet.heading("What was worked out")
+    sheet.facts(
+        [
+            Fact("File", Path(view.source).name or view.source),
+            Fact(
+                "Method",
+                "DHSC's published dashboard code (DataS-DHSC/ASC-CLD-LA-Dashboard), as "
+                f"central-view-contract.md, version {CONTRACT_VERSION}, defines it",
+            ),
+            Fact("Import date", view.import_date, DATE),
+            Fact("Reporting period counted", _span(*view.reporting_period)),
+            Fact("Rows in the return", view.figures["rows_in"], COUNT),
+            Fact("Tool", f"cld_polars {__version__}"),
+        ]
+    )
+    sheet.heading("How to read the sheet")
+    guide = pl.DataFrame(
+        {"Sheet": [SHEET], "What it shows": [GUIDE[0]], "How to use it": [GUIDE[1]]}
+    )
+    sheet.table(guide, SHEET_GUIDE)
+    sheet.heading("What DHSC does to a return")
+    for step in (
+        "1. It derives the months the return covers from the event end dates: a month counts "
+        "with at least 2% of the events ending before the import month and nearly as many "
+        "event types as the busiest month.",
+        "2. It selects the return for a 12-month period only if the derived period covers it "
+        "and the file was imported after it ended.",
+        "3. It keeps the events in the period, identifies each person by NHS Number, else by "
+        "LA Code and LA Person Unique Identifier (ignoring case), and drops rows with neither.",
+        "4. It merges records it takes for one event, keeping one, and only then counts: "
+        "services, long-term support, requests, assessments, reviews and costs.",
+    ):
+        sheet.paragraph(step)
+    sheet.paragraph(
+        "Values are compared as DHSC's database compares them (ignoring case and surrounding "
+        "spaces); a value that is not a Release 2 value counts as blank. Dates must be "
+        "dd/mm/yyyy. The validation workbook (cld-validate RETURN --xlsx) has the same sheet, "
+        "with each listed row's identifiers and findings."
+    )
+    sheet.heading("How to re-run")
+    sheet.facts([Fact("Command", _rerun(view, workbook))])
 
 
 def write_workbook(view: CentralView, path: Path) -> Path:
-    """The sheet's content as a plain one-sheet workbook, written whole or not at all. Text
-    cells are always text (never a formula); long tables are cut at ``MAX_TABLE_ROWS``."""
-    content = sheet_content(view)
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = SHEET
-    # Printed (and rendered) one page wide, as many long as it takes.
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    for i, width in enumerate(_WIDTHS, 1):
-        ws.column_dimensions[get_column_letter(i)].width = width
-    line_chars = sum(_WIDTHS) * 0.95
-    at = 0
-
-    def put(
-        values: list[object],
-        *,
-        font: Font | None = None,
-        fill: PatternFill | None = None,
-        header: bool = False,
-        columns: list[str] | None = None,
-    ) -> None:
-        nonlocal at
-        at += 1
-        for i, value in enumerate(values, 1):
-            if isinstance(value, bool):
-                value = "yes" if value else "no"
-            cell = ws.cell(row=at, column=i, value=value)
-            if isinstance(value, str):
-                cell.data_type = "s"  # never a formula, whatever the text
-            fmt = _cell_format(columns[i - 1], value) if columns else None
-            if fmt:
-                cell.number_format = fmt
-            if font is not None:
-                cell.font = font
-            if fill is not None:
-                cell.fill = fill
-            if header:
-                cell.alignment = Alignment(wrap_text=True, vertical="top")
-
-    def paragraph(text: str, font: Font | None = None) -> None:
-        put([text], font=font)
-        ws.merge_cells(start_row=at, start_column=1, end_row=at, end_column=len(_WIDTHS))
-        ws.cell(row=at, column=1).alignment = Alignment(wrap_text=True, vertical="top")
-        ws.row_dimensions[at].height = 15 * max(1, math.ceil(len(text) / line_chars))
-
-    put([content.title], font=Font(bold=True, size=14))
-    put([f"Return: {view.source}"], font=Font(italic=True, color="555555"))
-    for sentence in content.sentences:
-        paragraph(sentence)
-    for table in content.tables:
-        at += 1
-        put([table.title], font=Font(bold=True, size=12))
-        paragraph(table.note, Font(italic=True, color="555555"))
-        columns = table.frame.columns
-        put(list(columns), font=Font(bold=True), fill=_HEADER_FILL, header=True, columns=None)
-        lines = max(math.ceil(len(c) / (w * 0.7)) for c, w in zip(columns, _WIDTHS, strict=False))
-        ws.row_dimensions[at].height = 15 * max(1, lines)
-        for values in table.frame.head(MAX_TABLE_ROWS).rows():
-            put(list(values), columns=columns)
-        if table.frame.height == 0:
-            put(["(none)"], font=Font(italic=True))
-        elif table.frame.height > MAX_TABLE_ROWS:
-            paragraph(
-                f"The first {MAX_TABLE_ROWS:,} of {table.frame.height:,} rows are shown.",
-                Font(italic=True),
-            )
-
-    def save(tmp: Path) -> None:
-        wb.save(tmp)
-
-    return write_atomic_with(path, save)
+    """The Instructions and Central view sheets as a workbook, written whole or not at all."""
+    path = Path(path)
+    book = Book(
+        title=f"CLD central view: {Path(view.source).name or view.source}",
+        creator=f"cld_polars {__version__}",
+    )
+    _instructions(book, view, path)
+    render(book.sheet(SHEET), sheet_content(view))
+    return book.save(path)
 
 
 def terminal_summary(view: CentralView) -> str:
@@ -639,10 +1056,16 @@ def terminal_summary(view: CentralView) -> str:
 
 
 __all__ = [
+    "GUIDE",
+    "PLACES_SCHEMA",
     "SHEET",
+    "FindingPlaces",
+    "Part",
     "SheetContent",
     "Table",
     "period_sentence",
+    "render",
+    "render_unavailable",
     "selection_sentence",
     "sentences",
     "sheet_content",

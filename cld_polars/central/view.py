@@ -11,9 +11,11 @@ from typing import Any
 
 import polars as pl
 
+from cld_polars.central import contract
 from cld_polars.safety import write_atomic
 
-CONTRACT_VERSION = "1"
+#: The return's fields whose values :meth:`CentralView.keep_identifiers` looks up.
+PERSON_ID, EVENT_REFERENCE = "LA Person Unique Identifier", "Event Reference"
 
 
 class CentralError(Exception):
@@ -62,6 +64,47 @@ class CentralView:
     #: LA_PBI_Costs_Fact's rows: ``line``, ``service_type``, ``unit_cost``, ``frequency``,
     #: ``factor``, ``cost_per_week``, ``weeks_of_service``, ``total_cost_period``.
     costs: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
+    #: The LA Person Unique Identifier and Event Reference as given (``line``,
+    #: ``person_id``, ``event_reference``) of the rows the Central view sheet lists: the
+    #: merged records, the rows kept in their place and the rows with no person ID (the
+    #: first ``contract.LISTED_ROWS`` of each list). A validation fills it from its own pass
+    #: (:meth:`keep_identifiers`); a standalone view reads only the 20 columns it counts
+    #: by, so it is empty there and the sheet lists line numbers.
+    identifiers: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
+
+    def listed_lines(self) -> pl.Series:
+        """The lines of the rows the sheet lists (see ``identifiers``), each once."""
+        merged = self.merged.sort("line").head(contract.LISTED_ROWS) if self.merged.height else None
+        parts = [
+            pl.Series("line", [], dtype=pl.Int64),
+            *(
+                [merged["line"].cast(pl.Int64), merged["kept_line"].cast(pl.Int64)]
+                if merged is not None
+                else []
+            ),
+            *(
+                [self.no_person_id.sort("line").head(contract.LISTED_ROWS)["line"].cast(pl.Int64)]
+                if self.no_person_id.height
+                else []
+            ),
+        ]
+        return pl.concat(parts).unique().sort()
+
+    def keep_identifiers(self, rows: pl.DataFrame | pl.LazyFrame, line: str = "line") -> None:
+        """Look up ``identifiers`` in ``rows``: the return's rows with the line in column
+        ``line`` and the two fields as given (text or categorical). Keeps only the listed
+        rows' values."""
+        lines = self.listed_lines()
+        self.identifiers = (
+            rows.lazy()
+            .filter(pl.col(line).cast(pl.Int64).is_in(lines.implode()))
+            .select(
+                pl.col(line).cast(pl.Int64).alias("line"),
+                pl.col(PERSON_ID).cast(pl.String).alias("person_id"),
+                pl.col(EVENT_REFERENCE).cast(pl.String).alias("event_reference"),
+            )
+            .collect()
+        )
 
     # --- the figures as Python values --------------------------------------------------
     def _date(self, key: str, part: str) -> datetime.date | None:
@@ -107,7 +150,8 @@ class CentralView:
         return text
 
     def to_excel(self, path: str | os.PathLike[str]) -> Path:
-        """A workbook of the Central view sheet's tables, written whole or not at all."""
+        """The Instructions and Central view sheets as a workbook, written whole or not at
+        all (:mod:`cld_polars.central.sheet`)."""
         from cld_polars.central.sheet import write_workbook
 
         return write_workbook(self, Path(path))
