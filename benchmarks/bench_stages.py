@@ -120,8 +120,8 @@ engine.Collector.add = timed("central per chunk", engine.Collector.add)
 engine.central_stage = timed("central finish", engine.central_stage)
 original_chunks = engine._chunks
 
-def chunks(src, chunk_rows):
-    it = original_chunks(src, chunk_rows)
+def chunks(*args):
+    it = original_chunks(*args)
     while True:
         current[0] = "scan"
         began = time.perf_counter()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -37,7 +37,7 @@ from cld_polars.names import IDS, PERIOD_END, PERIOD_START, PID, REF, SUBMISSION
 from cld_polars.reader import BYTES, ExactReadNeeded, ReturnSource, frame_source, read_return
 from cld_polars.report import Report, fields_table, rules_table
 from cld_polars.spec import Spec, load_spec
-from cld_polars.summary import summary_columns
+from cld_polars.summary import shared_columns, summary_columns
 
 #: Rows per chunk of the streaming pass. Each chunk is read, given its helper columns and
 #: checked, then dropped: peak memory follows the chunk, not the return. Each chunk also pays
@@ -237,7 +237,8 @@ class _ChunkPlan:
         for name in plan.kept_helpers:
             kept |= {state_col(name), date_col(name)}
         self.projection = _compact(data, [pl.col(c) for c in columns if c in kept], text)
-        self.summary = _compact(data, summary_columns(columns, spec), text)
+        # The summary's own columns: those the projection holds are taken from it at the end.
+        self.summary = _compact(data, summary_columns(columns, spec, shared=False), text)
         # Over a chunk's flags: per row, whether a row check failed (by severity, and on each
         # field a frame check also names), and the counts that need no frame check.
         self.per_row = [_any(_codes(plan.row, sev)).alias(_row_flag(sev)) for sev in SEVERITIES]
@@ -275,15 +276,13 @@ def stream_rows(
     chunk_plan: _ChunkPlan | None = None
     # The central view reads the same codes of the run's categories as the checks.
     central = Collector(plan.spec, raw=ctx.codes)
-    # The low-cardinality fields are cast to the run's dictionaries as the scan streams (in
-    # its threads), so a value's code is the same in every chunk and is judged once.
-    src.frame = src.frame.with_columns(
-        pl.col(name).cast(dtype) for name, dtype in ctx.categorical().items()
-    )
+    # The low-cardinality fields are read as categoricals of the run's categories, so a
+    # value's code is the same in every chunk and is judged once.
+    codes = ctx.categorical()
     seen = 0
-    for raw in _chunks(src, chunk_rows):
+    for raw in _chunks(src, chunk_rows, codes):
         if BYTES in raw.columns:
-            byte_counts.append(raw.select(LINE, BYTES))
+            byte_counts.append(raw.select(LINE, pl.col(BYTES).cast(pl.UInt32)))
             raw = raw.drop(BYTES)
         hashes = row_hash(raw, plan.spec)
         data = prepare_frame(raw, ctx)
@@ -321,10 +320,12 @@ def stream_rows(
     if byte_counts and src.finisher is not None:
         findings.extend(src.finisher(pl.concat(byte_counts)))  # may ask for the exact read
         src.finisher = None
+    projection_frame = pl.concat(projection)
+    del projection
     return RowPass(
         totals=totals,
-        projection=pl.concat(projection),
-        summary_base=pl.concat(summary),
+        projection=projection_frame,
+        summary_base=_summary_base(projection_frame, summary),
         findings=store,
         ctx=ctx,
         file_findings=findings,
@@ -332,17 +333,39 @@ def stream_rows(
     )
 
 
-def _chunks(src: ReturnSource, chunk_rows: int) -> Iterator[pl.DataFrame]:
-    """The return's rows, about ``chunk_rows`` at a time, from one streaming scan."""
-    pending: list[pl.DataFrame] = []
-    held, given = 0, False
+def _summary_base(projection: pl.DataFrame, own: list[pl.DataFrame]) -> pl.DataFrame:
+    """The summary counts' per-row columns: those the projection holds anyway (the same
+    buffers, not copies, where they are its columns as they are), beside the summary's own."""
+    shared = projection.select(shared_columns(projection.columns))
+    return shared.hstack(pl.concat(own).get_columns())
+
+
+def _chunks(
+    src: ReturnSource, chunk_rows: int, dtypes: Mapping[str, pl.DataType]
+) -> Iterator[pl.DataFrame]:
+    """The return's rows, about ``chunk_rows`` at a time, the fields of ``dtypes`` read as
+    those: from the reader's own chunks where it has them (memory bounded by the chunk), or
+    from one streaming scan of its frame."""
+    given = False
     try:
-        for batch in src.frame.collect_batches(chunk_size=min(BATCH_ROWS, chunk_rows)):
-            pending.append(batch)
-            held += batch.height
-            if held >= chunk_rows:
+        if src.chunker is not None:
+            for chunk in src.chunker(chunk_rows, dtypes):
+                given = True
+                yield chunk
+        else:
+            frame = src.frame.with_columns(pl.col(n).cast(d) for n, d in dtypes.items())
+            pending: list[pl.DataFrame] = []
+            held = 0
+            for batch in frame.collect_batches(chunk_size=min(BATCH_ROWS, chunk_rows)):
+                pending.append(batch)
+                held += batch.height
+                if held >= chunk_rows:
+                    given = True
+                    yield pl.concat(pending)
+                    pending, held = [], 0
+            if pending:
+                given = True
                 yield pl.concat(pending)
-                pending, held, given = [], 0, True
     except (pl.exceptions.ComputeError, pl.exceptions.SchemaError) as exc:
         # A quote out of place can stop the scan of a file that took the reader's quick
         # path (or, on a file with no header, make it count another number of columns); the
@@ -350,10 +373,8 @@ def _chunks(src: ReturnSource, chunk_rows: int) -> Iterator[pl.DataFrame]:
         if src.finisher is not None:
             raise ExactReadNeeded(src.path) from exc
         raise
-    if pending:
-        yield pl.concat(pending)
-    elif not given:  # a return with no rows is checked as one empty chunk, like any other
-        yield src.frame.clear().collect()
+    if not given:  # a return with no rows is checked as one empty chunk, like any other
+        yield src.frame.with_columns(pl.col(n).cast(d) for n, d in dtypes.items()).clear().collect()
 
 
 #: Kept as text in the projection: the one kept field whose values are nearly all distinct,

@@ -232,7 +232,57 @@ def _cross(frame: pl.LazyFrame, keys: Sequence[str], aggs: Sequence[pl.Expr]) ->
     )
 
 
-def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl.Expr]:
+#: The per-row columns of the summary that the engine's projection already holds (in its
+#: own form): :func:`shared_columns` makes them from it, so the engine keeps them once.
+SHARED = (
+    LINE,
+    PID,
+    "__la_code",
+    "__dob",
+    "__start",
+    "__end",
+    "__period_start_row",
+    "__period_end_row",
+)
+
+
+def shared_columns(columns: Sequence[str]) -> list[pl.Expr]:
+    """The columns of :data:`SHARED`, from a frame holding the fields (text or categorical)
+    and, where the engine has added them, their states and parsed dates (``columns``: its
+    column names). Identifiers stay in the dtype they have (a categorical stays one)."""
+    present = set(columns)
+
+    def value(name: str) -> pl.Expr:  # the value, null where blank
+        if name not in present:
+            return pl.lit(None, dtype=pl.String)
+        if state_col(name) in present:
+            return pl.when(pl.col(state_col(name)) != kinds.BLANK).then(pl.col(name))
+        return pl.when(~is_blank(pl.col(name).cast(pl.String))).then(pl.col(name))
+
+    def date(name: str) -> pl.Expr:
+        if date_col(name) in present:
+            return pl.col(date_col(name))
+        if name in present:
+            return parse_date(pl.col(name).cast(pl.String))
+        return pl.lit(None, dtype=pl.Date)
+
+    return [
+        pl.col(LINE),
+        # Null where blank, so that the tables ask ``is_not_null`` (which a categorical, as
+        # the streaming engine keeps these, answers as cheaply as text).
+        value(PID).alias(PID),
+        value("LA Code").alias("__la_code"),
+        date("Date of Birth").alias("__dob"),
+        date(START).alias("__start"),
+        date(END).alias("__end"),
+        date(PERIOD_START).alias("__period_start_row"),
+        date(PERIOD_END).alias("__period_end_row"),
+    ]
+
+
+def summary_columns(
+    columns: Sequence[str], spec: Spec | None = None, *, shared: bool = True
+) -> list[pl.Expr]:
     """The per-row columns every table reads, from the return as read (``columns``: the
     frame's column names, the specification's all text, and the engine's list codes, parsed
     dates and blank flags where it has added them: those are not computed twice).
@@ -240,7 +290,8 @@ def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl
     Computed chunk by chunk as the return streams past (the streaming engine keeps only these,
     not the 48 text columns); the reporting period, a most-common value over the whole return,
     is left to :func:`summary_from_base`. Dates are kept parsed (a person is described by
-    their first row's date, null where it cannot be read), never as text.
+    their first row's date, null where it cannot be read), never as text. ``shared=False``
+    leaves out the columns the engine's projection holds anyway (:data:`SHARED`).
     """
     spec = spec or load_spec()
     present = set(columns)
@@ -279,12 +330,7 @@ def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl
         ],
     )
     return [
-        pl.col(LINE),
-        # Null where blank, so that the tables ask ``is_not_null`` (which a categorical, as
-        # the streaming engine keeps these, answers as cheaply as text).
-        given(PID).alias(PID),
-        given("LA Code").alias("__la_code"),
-        date("Date of Birth").alias("__dob"),
+        *(shared_columns(columns) if shared else []),
         date("Date of Death").alias("__dod"),
         blank(END).alias("__end_blank"),
         *[
@@ -295,10 +341,6 @@ def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl
             ).alias(name)
             for name in LABELLED
         ],
-        date(START).alias("__start"),
-        date(END).alias("__end"),
-        date(PERIOD_START).alias("__period_start_row"),
-        date(PERIOD_END).alias("__period_end_row"),
         weekly.alias("__weekly"),
         (frequency == ONE_OFF).fill_null(False).alias("__one_off"),
     ]

@@ -91,11 +91,15 @@ def _duplicates(data: pl.DataFrame, ctx: Context) -> list[pl.Expr]:
     """
     pair_ok = ctx.present("Event Reference") & ctx.valid("Event Type")
     indexed = data.lazy().with_columns(row_index().alias("__i"), pair_ok.alias("__pair_ok"))
-    # Rows with a reference: identical rows share it, so one key covers both kinds. The few
-    # rows without one are compared on person, event type, reference and start date.
-    with_reference = indexed.filter(pl.col("__pair_ok")).filter(
-        pl.struct("Event Type", "Event Reference").is_duplicated()
-    )
+    # Rows with a reference: identical rows share it, so one key covers both kinds. Nearly
+    # every reference is distinct: a hash of the pair (one integer a row) finds the few
+    # that may repeat, and their text decides (a hash table of a million texts cost 180 MB
+    # at its peak; of their hashes, a tenth). Collected in two steps on purpose: Polars
+    # would merge the filters into one predicate and compare the text of every row. The few
+    # rows without a reference are compared on person, event type, reference and start date.
+    pair_hash = pl.struct(pl.col("Event Type").to_physical(), "Event Reference").hash()
+    maybe = indexed.filter(pl.col("__pair_ok") & pair_hash.is_duplicated()).collect()
+    with_reference = maybe.lazy().filter(pl.struct("Event Type", "Event Reference").is_duplicated())
     without = indexed.filter(~pl.col("__pair_ok")).filter(
         # The parsed date is enough to find candidates: identical rows have identical dates.
         pl.struct(

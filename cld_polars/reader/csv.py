@@ -23,6 +23,8 @@ import re
 import shutil
 import tempfile
 import zlib
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -453,4 +455,109 @@ def read_csv(
     if structure.pending is not None:
         pending = structure.pending
         source_.finisher = lambda raw: finish_structure(raw, pending, scan_path, layout)
+        source_.chunker = LineChunks(
+            scan_path, layout, pending.get_column("size"), positional, by_field, spec
+        )
     return source_
+
+
+#: Chunks read ahead of the one being checked: one, so that reading and checking overlap
+#: while memory holds two chunks at most.
+READ_AHEAD = 1
+
+
+class LineChunks:
+    """A CSV of one record per line read a chunk of lines at a time, each chunk's bytes
+    parsed on their own, one chunk ahead of the caller.
+
+    A streaming scan reads ahead of a slow consumer without bound: with the checks slower
+    than parsing, it held most of a 500 MB file at once. Here the quick structure pass has
+    measured every line, so a chunk's lines are a known range of bytes, and at most
+    ``READ_AHEAD`` chunks are parsed before they are asked for. Fields read as categoricals
+    (the engine's low-cardinality fields) are parsed into them directly.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        layout: Layout,
+        sizes: pl.Series,
+        positional: list[str],
+        by_field: dict[str, str],
+        spec: Spec,
+    ) -> None:
+        self.path, self.layout, self.sizes = path, layout, sizes
+        self.positional, self.by_field, self.spec = positional, by_field, spec
+
+    def _first_offset(self) -> int:
+        """The byte where the first data line starts (after the header and any lines above)."""
+        with self.path.open("rb") as handle:
+            for _ in range(self.layout.start - 1):
+                handle.readline()
+            return handle.tell()
+
+    def __call__(
+        self, chunk_rows: int, dtypes: Mapping[str, pl.DataType]
+    ) -> Iterator[pl.DataFrame]:
+        count = self.sizes.len()
+        if not count:
+            return
+        first = self._first_offset()
+        size = self.path.stat().st_size
+        # Where each chunk ends: after the newline of its last line (or at the end of file).
+        ends = (self.sizes.cast(pl.UInt64) + 1).cum_sum()
+        last_lines = list(range(chunk_rows - 1, count, chunk_rows))
+        if not last_lines or last_lines[-1] != count - 1:
+            last_lines.append(count - 1)
+        bounds = [first] + [min(first + int(e), size) for e in ends.gather(last_lines)]
+        schema = {c: dtypes.get(f, pl.String()) for f, c in self.by_field.items()}
+        schema = {c: schema.get(c, pl.String()) for c in self.positional}
+        columns = [
+            (
+                pl.col(self.by_field[f])
+                if f in self.by_field
+                else pl.lit(None, dtype=dtypes.get(f, pl.String()))
+            ).alias(f)
+            for f in self.spec.header
+        ]
+        # The values' bytes as the scan read them, for the structure check (BYTES).
+        value_bytes = (
+            pl.sum_horizontal(pl.col(c).cast(pl.String).str.len_bytes() for c in self.positional)
+            .fill_null(0)
+            .alias(BYTES)
+        )
+        with (
+            self.path.open("rb") as handle,
+            ThreadPoolExecutor(1, thread_name_prefix="cld_polars_read") as pool,
+        ):
+
+            def read(k: int) -> pl.DataFrame:
+                # Read, not memory-mapped: a mapped file's pages count as the process's
+                # memory for as long as they stay mapped.
+                handle.seek(bounds[k])
+                data = handle.read(bounds[k + 1] - bounds[k])
+                raw = pl.read_csv(
+                    data,
+                    has_header=False,
+                    schema=schema,
+                    missing_columns="insert",
+                    separator=self.layout.sep,
+                    truncate_ragged_lines=True,
+                    quote_char='"',
+                    null_values=[""],
+                    encoding="utf8-lossy",
+                )
+                line = pl.int_range(pl.len(), dtype=pl.Int64) + (self.layout.start + k * chunk_rows)
+                return raw.select(line.alias(LINE), *columns, value_bytes)
+
+            chunks = len(bounds) - 1
+            ahead = [pool.submit(read, k) for k in range(min(READ_AHEAD + 1, chunks))]
+            try:
+                for k in range(chunks):
+                    chunk = ahead.pop(0).result()
+                    if k + READ_AHEAD + 1 < chunks:
+                        ahead.append(pool.submit(read, k + READ_AHEAD + 1))
+                    yield chunk
+            finally:
+                for future in ahead:
+                    future.cancel()

@@ -148,7 +148,8 @@ class Structure:
     #: be scanned as it is.
     records: pl.Series | None = None
     #: Quick path only: per line its length, quote count and the byte count its values must
-    #: add up to if it has exactly the header's number of fields (see ``quick_structure``).
+    #: add up to if it has exactly the header's number of fields (see ``quick_structure``),
+    #: and its size in bytes.
     pending: pl.DataFrame | None = None
 
 
@@ -202,7 +203,8 @@ def quick_structure(path: Path, layout: Layout) -> Structure | None:
     per_line, stray = pl.collect_all(
         [
             lines.select(
-                pl.col("line").cast(pl.Int64),
+                # Narrow types: this table is kept for the whole pass (a few bytes a line).
+                pl.col("line").cast(pl.UInt32),
                 (quotes % 2 == 1).alias("odd"),
                 pl.when(length < len(layout.names))
                 .then(text)
@@ -210,8 +212,11 @@ def quick_structure(path: Path, layout: Layout) -> Structure | None:
                 .fill_null(False)
                 .alias("blank"),
                 text.str.ends_with(sep).alias("trailing"),
-                length.alias("length"),
-                (length - quotes - (len(layout.names) - 1)).alias("target"),
+                length.cast(pl.Int32).alias("length"),
+                (length - quotes - (len(layout.names) - 1)).cast(pl.Int32).alias("target"),
+                # The line's bytes, newline aside: where each line starts, for reading the
+                # rows a chunk at a time (``reader.csv.LineChunks``).
+                text.str.len_bytes().cast(pl.UInt32).alias("size"),
             ),
             lines.filter(quotes >= 4).select(
                 text.str.contains(rf'[^{cls}]"[^{cls}]').any().alias("stray")
@@ -240,7 +245,12 @@ def finish_structure(
     if raw.height == pending.height:
         differs = pending.filter(raw[BYTES].fill_null(0).cast(pl.Int64) != pending["target"])
     else:  # cannot happen with one record per line, but never guess
-        joined = pending.join(raw.select(LINE, BYTES), left_on="line", right_on=LINE, how="left")
+        joined = pending.join(
+            raw.select(pl.col(LINE).cast(pl.UInt32), BYTES),
+            left_on="line",
+            right_on=LINE,
+            how="left",
+        )
         differs = joined.filter(pl.col(BYTES).fill_null(0).cast(pl.Int64) != pl.col("target"))
     fields = pl.lit(n, dtype=pl.Int64)
     if differs.height:
@@ -250,7 +260,7 @@ def finish_structure(
             .with_row_index("line", offset=1)
             .filter(pl.col("line").is_in(differs["line"].implode()))
             .select(
-                pl.col("line").cast(pl.Int64),
+                pl.col("line").cast(pl.UInt32),
                 counted.cast(pl.Int64).alias("exact"),
                 misplaced.alias("bad"),
             )

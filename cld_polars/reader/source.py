@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +49,10 @@ class ReturnSource:
     _temp: tempfile.TemporaryDirectory[str] | None = None
     #: Findings that need the rows in memory (the quick structure pass): see ``finish``.
     finisher: Callable[[pl.DataFrame], list[FileFinding]] | None = None
+    #: Where the rows can be read a chunk at a time with memory bounded by the chunk (a CSV
+    #: of one record per line): given the rows a chunk and the dtypes some fields are read
+    #: as, the chunks of ``frame``'s rows in order. None: stream ``frame`` itself.
+    chunker: Callable[[int, Mapping[str, pl.DataType]], Iterator[pl.DataFrame]] | None = None
 
     def finish(self, raw: pl.DataFrame) -> pl.DataFrame:
         """Called with the collected frame: adds the findings that needed the rows, and
