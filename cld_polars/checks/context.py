@@ -111,9 +111,18 @@ class Context:
     def list_suggestion(self, name: str) -> pl.Expr:
         """The Release 2 value for a Release 1 value or near miss (evaluated on findings only)."""
         known = self.dictionary(self.spec.field(name))
-        if known.suggestion is None:
+        if not known.suggestions:
             return pl.lit(None, dtype=pl.String)
-        return pl.lit(known.suggestion).gather(pl.col(name).to_physical())
+        return (
+            pl.col(name)
+            .to_physical()
+            .replace_strict(
+                list(known.suggestions),
+                list(known.suggestions.values()),
+                default=None,
+                return_dtype=pl.String,
+            )
+        )
 
     # --- raw and typed values -------------------------------------------------------------
     def raw(self, name: str) -> pl.Expr:
@@ -251,9 +260,10 @@ class Dictionary:
         self.typed: pl.Series | None = (
             pl.Series(dtype=self.kind.dtype) if self.kind.typed_helper else None
         )
-        self.suggestion: pl.Series | None = (
-            pl.Series(dtype=pl.String) if self.kind.name == "list" else None
-        )
+        #: The suggested value of the few codes that have one (Release 1 values, near
+        #: misses): a table indexed by code would hold a text view for every value of every
+        #: low-cardinality field.
+        self.suggestions: dict[int, str] = {}
 
     def new(self, codes: pl.Series) -> pl.Series:
         """Of a chunk's codes of this field (distinct, no nulls), those not judged yet."""
@@ -273,9 +283,7 @@ class Dictionary:
             self.state.append(pl.Series([kinds.BLANK] * grow, dtype=kinds.STATE_DTYPE))
             if self.typed is not None:
                 self.typed.append(pl.Series([None] * grow, dtype=self.typed.dtype))
-            if self.suggestion is not None:
-                self.suggestion.append(pl.Series([None] * grow, dtype=pl.String))
-            for series in (self.judged, self.state, self.typed, self.suggestion):
+            for series in (self.judged, self.state, self.typed):
                 if series is not None:
                     series.rechunk(in_place=True)
         table = self.kind.judge_values(values, self.field, self.spec, self.memo)
@@ -283,5 +291,8 @@ class Dictionary:
         self.state.scatter(codes, table["state"])
         if self.typed is not None:
             self.typed.scatter(codes, table["typed"])
-        if self.suggestion is not None:
-            self.suggestion.scatter(codes, table["suggestion"])
+        if "suggestion" in table.columns:
+            given = table.select(codes.alias("code"), "suggestion").drop_nulls()
+            self.suggestions.update(
+                zip(given["code"].to_list(), given["suggestion"].to_list(), strict=True)
+            )
