@@ -114,14 +114,14 @@ def timed(stage, fn):
     return wrapper
 
 engine.prepare_frame = timed("helper columns", engine.prepare_frame)
-engine._row_hash = timed("row hash", engine._row_hash)
-engine.validity_counts = timed("measures", engine.validity_counts)
+engine.row_hash = timed("row hash", engine.row_hash)
+engine.count_states = timed("measures", engine.count_states)
 engine.Collector.add = timed("central per chunk", engine.Collector.add)
-engine._central_stage = timed("central finish", engine._central_stage)
+engine.central_stage = timed("central finish", engine.central_stage)
 original_chunks = engine._chunks
 
-def chunks(src, chunk_rows):
-    it = original_chunks(src, chunk_rows)
+def chunks(*args):
+    it = original_chunks(*args)
     while True:
         current[0] = "scan"
         began = time.perf_counter()
@@ -135,13 +135,13 @@ def chunks(src, chunk_rows):
         yield chunk
 
 engine._chunks = chunks
-finding_rows = engine._finding_rows
+finding_rows = engine.finding_rows
 
 def findings(data, flags, fired, ctx):
     stage = "findings" if current[0] == "checks" else current[0]
     return timed(stage, finding_rows)(data, flags, fired, ctx)
 
-engine._finding_rows = findings
+engine.finding_rows = findings
 marks = {}
 
 def progress(message):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import json
@@ -30,16 +31,17 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypedDict
 
 import polars as pl
 
 from cld_polars import safety
 from cld_polars.engine import validate
-from cld_polars.limits import is_regular_file
 from cld_polars.reader import ReturnReadError
-from cld_polars.report import Report, write_atomic_with
+from cld_polars.reader.bounds import available_memory, is_regular_file
+from cld_polars.report import Report
 from cld_polars.rollup import Counts, return_counts, write_rollup
+from cld_polars.safety import write_atomic_with
 from cld_polars.spec import load_spec
 
 MB = 1_000_000
@@ -61,7 +63,6 @@ MEMORY_SHARE = 0.8
 SMALL_BATCH_BYTES = 100 * MB
 #: Names a return's outputs may not take: the index and the national roll-up live next to them.
 RESERVED_STEMS = frozenset({"index", "national"})
-CGROUP = Path("/sys/fs/cgroup")
 
 Status = Literal["pass", "fail", "unreadable", "crashed"]
 #: A writer of one output of a return: ``(report, out_dir, stem) -> path written``. It must
@@ -204,7 +205,20 @@ class BatchResult:
 INDEX_COLUMNS = tuple(f.name for f in fields(BatchResult))
 
 
-def summarise(report: Report) -> dict[str, object]:
+class Summary(TypedDict):
+    """A checked return's figures in the index (:func:`summarise`), by ``BatchResult`` field."""
+
+    council_code: str | None
+    council_name: str | None
+    period_start: str | None
+    period_end: str | None
+    rows: int
+    errors: int
+    warnings: int
+    file_errors: int
+
+
+def summarise(report: Report) -> Summary:
     """The index's view of a report: council and period are the most common values, so one
     stray row does not hide which council's return this is (their checks report the stray)."""
     code, start, end = (
@@ -242,17 +256,22 @@ def run_one(
     began = time.perf_counter()
 
     def done(
-        status: Status, exit_code: int, message: str | None = None, **kw: object
+        status: Status,
+        exit_code: int,
+        message: str | None = None,
+        outputs: tuple[str, ...] = (),
+        summary: Summary | None = None,
     ) -> BatchResult:
-        return BatchResult(
+        result = BatchResult(
             file=str(path),
             stem=stem,
             status=status,
             exit_code=exit_code,
             seconds=round(time.perf_counter() - began, 3),
             message=message,
-            **kw,  # type: ignore[arg-type]
+            outputs=outputs,
         )
+        return result if summary is None else dataclasses.replace(result, **summary)
 
     try:
         report = validate(path, progress=stage)
@@ -275,9 +294,9 @@ def run_one(
             if options.debug:
                 traceback.print_exc()
             message = f"{path}: could not write the {name} output ({type(exc).__name__}: {exc})"
-            return done("crashed", 2, message, outputs=tuple(written), **summary)
+            return done("crashed", 2, message, tuple(written), summary)
     status: Status = "fail" if report.exit_code else "pass"
-    return done(status, report.exit_code, outputs=tuple(written), **summary)
+    return done(status, report.exit_code, None, tuple(written), summary)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -360,36 +379,6 @@ def estimate_peak_bytes(path: Path) -> int:
     return peak_for_size(uncompressed_size(path))
 
 
-def available_memory() -> int | None:
-    """Bytes that can be used without swapping: MemAvailable, capped by a cgroup limit."""
-    found: int | None = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                found = int(line.split()[1]) * 1024
-                break
-    except (OSError, ValueError, IndexError):
-        pass
-    if found is None:
-        try:
-            found = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (AttributeError, ValueError, OSError):
-            return None
-    for limit_file, usage_file in (
-        ("memory.max", "memory.current"),  # cgroup v2
-        ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes"),  # cgroup v1
-    ):
-        try:
-            limit = (CGROUP / limit_file).read_text().strip()
-            usage = int((CGROUP / usage_file).read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if limit.isdigit() and int(limit) < 2**60:
-            found = min(found, max(0, int(limit) - usage))
-        break
-    return found
-
-
 def usable_cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -455,7 +444,7 @@ SNIFF_BYTES = 64 * 1024
 def _own_headers() -> tuple[set[str], list[list[str]]]:
     """The header lines of the CSV reports we write, and the columns of the Parquet ones (the
     roll-up's by its lead columns)."""
-    from cld_polars.engine import FINDINGS_SCHEMA
+    from cld_polars.findings import FINDINGS_SCHEMA
     from cld_polars.fix import LOG_SCHEMA
     from cld_polars.rollup import LEAD
 
@@ -511,7 +500,7 @@ def _unique(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     unique: list[Path] = []
     for p in paths:
         path = Path(p)
-        keys = {path.resolve()}
+        keys: set[object] = {path.resolve()}
         with contextlib.suppress(OSError):
             info = path.stat()
             keys.add((info.st_dev, info.st_ino))
@@ -800,7 +789,7 @@ def run_return(
     unreadable or crashed return has none and is tried again next time. Never raises for a
     bad file.
     """
-    from cld_polars import __version__
+    from cld_polars._version import __version__
 
     began = time.perf_counter()
     try:

@@ -1,4 +1,5 @@
-"""What changed since last quarter: ``cld-validate compare PREVIOUS CURRENT --xlsx diff.xlsx``.
+"""What changed since last quarter (``cld-validate compare PREVIOUS CURRENT --xlsx diff.xlsx``
+runs it: :mod:`cld_polars.cli.compare`).
 
 Each quarter's return covers the 12 months to its end, so two consecutive returns overlap by
 nine months, and over those months they should tell the same story. Where they do not, either
@@ -33,17 +34,14 @@ What is reported (each a table of ``Comparison``):
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import os
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from cld_polars import parse, safety
+from cld_polars import parse
 from cld_polars.checks.context import LINE
 from cld_polars.presentation import (
     COUNT,
@@ -57,11 +55,11 @@ from cld_polars.presentation import (
     Column,
     Fact,
 )
-from cld_polars.reader import ReturnReadError, frame_source, read_return
-from cld_polars.safety import clash, say, shown, sweep, sweep_note, system_temp
+from cld_polars.reader import frame_source, read_return
+from cld_polars.safety import shown
 from cld_polars.spec import Spec, load_spec
 
-__all__ = ["CompareError", "Comparison", "compare", "main"]
+__all__ = ["CompareError", "Comparison", "compare"]
 
 PID, TYPE, REF = "LA Person Unique Identifier", "Event Type", "Event Reference"
 START, END = "Event Start Date", "Event End Date"
@@ -270,7 +268,7 @@ _TOP_ROWS = 3
 
 def _comparison_book(result: Comparison) -> Book:
     """The compare workbook: Instructions, then a sheet per table of ``Comparison``."""
-    from cld_polars import __version__
+    from cld_polars._version import __version__
 
     specs = _sheet_specs()
     tables = result.tables()
@@ -570,72 +568,3 @@ def _counts(
     out = out.with_columns((pl.col("current") - pl.col("previous")).alias("difference"))
     total = out.select(pl.lit("All events").alias("event_type"), pl.exclude("event_type").sum())
     return pl.concat([out, total])
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = safety.ArgumentParser(  # messages escaped
-        prog="cld-validate compare",
-        description="Compare last quarter's return with this quarter's over the nine months "
-        "they share: events gone or new, services re-dated, unit costs and person details "
-        "changed, counts by event type.",
-        epilog="Example: cld-validate compare 2025Q2.csv 2025Q3.csv --xlsx diff.xlsx. "
-        "Exit status: 0 compared, 2 a return could not be read or the two cannot be compared.",
-    )
-    parser.add_argument("previous", type=Path, metavar="PREVIOUS", help="last quarter's return")
-    parser.add_argument("current", type=Path, metavar="CURRENT", help="this quarter's return")
-    parser.add_argument(
-        "--xlsx",
-        type=Path,
-        metavar="PATH",
-        help="write the comparison workbook here (Instructions, then a sheet per table)",
-    )
-    parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but problems")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``cld-validate compare``: one line on stderr and exit status 2 for bad input."""
-    args = _parser().parse_args(argv)
-    if args.xlsx is not None:
-        problem = clash([args.previous, args.current], [("--xlsx", args.xlsx)], folder=None)
-        if problem:  # by path, symlink or hard link, before either return is read
-            _error(problem)
-            return 2
-        folder = args.xlsx.parent if str(args.xlsx.parent) else Path(".")
-        if not folder.is_dir():
-            _error(
-                f"--xlsx {args.xlsx}: the output folder {folder} does not exist; create it first"
-            )
-            return 2
-    swept = sweep([system_temp(), *([args.xlsx.parent] if args.xlsx is not None else [])])
-    if swept:
-        say(f"cld-validate compare: {sweep_note(swept)}", sys.stderr)
-    try:
-        result = compare(args.previous, args.current)
-        if args.xlsx is not None:
-            result.to_excel(args.xlsx)
-    except (ReturnReadError, CompareError) as exc:
-        _error(exc)
-        return 2
-    except OSError as exc:
-        _error(f"cannot write {args.xlsx}: {exc}")
-        return 2
-    if not args.quiet:
-        say(result.summary())
-        # Every column, no dtypes or shape: a table an analyst reads, not a debugging view.
-        with pl.Config(
-            tbl_cols=-1,
-            tbl_width_chars=200,
-            tbl_hide_dataframe_shape=True,
-            tbl_hide_column_data_types=True,
-            tbl_formatting="ASCII_MARKDOWN",
-        ):
-            say(str(result.counts))
-        if args.xlsx is not None:
-            say(f"  workbook: {shown(args.xlsx)}")
-    return 0
-
-
-def _error(problem: object) -> None:
-    """One line on stderr, escaped (a file name can hold ESC or a newline)."""
-    say(f"cld-validate compare: {shown(problem)}", sys.stderr)

@@ -1,4 +1,5 @@
-"""A corrected copy of a return: ``cld-validate fix RETURN --out FIXED.csv``.
+"""A corrected copy of a return (``cld-validate fix RETURN --out FIXED.csv`` runs it:
+:mod:`cld_polars.cli.fix`).
 
 Only the corrections nobody needs to think about are made: a Release 1 value or a near miss in
 a defined-list field becomes the Release 2 value the validator names, a postcode is written the
@@ -23,51 +24,39 @@ Why the copy is safe to upload in place of the original:
 
 from __future__ import annotations
 
-import argparse
 import codecs
 import gzip
 import os
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from cld_polars import parse, safety
-from cld_polars.checks.context import LINE, LIST_CLASSES, Context
-from cld_polars.reader import (
-    BOM,
-    UTF16_BOMS,
-    ReturnReadError,
-    _record_pattern,
-    match_header,
-    read_return,
-    split_record,
-)
-from cld_polars.report import write_atomic_with
+from cld_polars import kinds, parse
+from cld_polars.checks.context import LINE
+from cld_polars.reader import match_header, read_return
+from cld_polars.reader.records import record_pattern, split_record
+from cld_polars.reader.sniff import BOM, UTF16_BOMS
 from cld_polars.safety import (
     clash,
     neutralised,
     output_stem,
-    say,
-    shown,
-    sweep,
-    sweep_note,
-    system_temp,
+    write_atomic_with,
 )
 from cld_polars.spec import Spec, load_spec
 
-__all__ = ["FixResult", "fix_return", "main", "planned_changes"]
+__all__ = ["FixError", "FixResult", "fix_return", "planned_changes"]
 
 SEP = ","
-LOG_SCHEMA = {
-    "line": pl.Int64,
-    "field": pl.String,
-    "old": pl.String,
-    "new": pl.String,
-    "change": pl.String,
-}
+LOG_SCHEMA = pl.Schema(
+    {
+        "line": pl.Int64,
+        "field": pl.String,
+        "old": pl.String,
+        "new": pl.String,
+        "change": pl.String,
+    }
+)
 #: Token of a line with a separator put in front: each token is a separator and one raw value.
 _TOKEN = r',(?:"(?:[^"]|"")*"|[^,"]*)'
 #: How many first lines are searched for the header row (as the reader does).
@@ -102,21 +91,13 @@ class FixResult:
         )
 
 
-def _distinct_values(frame: pl.LazyFrame, names: list[str]) -> pl.DataFrame:
-    """Each list column's distinct values, padded with nulls to one height, so that the
-    validator's ``classify`` judges the distinct values without the rows being collected."""
+def _distinct_values(frame: pl.LazyFrame, names: list[str]) -> dict[str, pl.Series]:
+    """Each list column's distinct values (no nulls), so that the validator's own judgement
+    (``cld_polars.kinds``) runs on them without the rows being collected."""
     if not names:
-        return pl.DataFrame()
+        return {}
     uniques = frame.select([pl.col(n).unique().drop_nulls().implode() for n in names]).collect()
-    height = max(len(uniques[n][0]) for n in names)
-    return pl.DataFrame(
-        {
-            n: pl.concat(
-                [uniques[n][0], pl.Series([None] * (height - len(uniques[n][0])), dtype=pl.String)]
-            )
-            for n in names
-        }
-    )
+    return {n: uniques[n][0] for n in names}
 
 
 def planned_changes(
@@ -136,25 +117,26 @@ def planned_changes(
     (2, 'Postcode', 'ln1 1yl', 'LN1 1YL', 'postcode')
     """
     spec = spec or load_spec()
-    ctx = Context(spec)
-    names = [n for n in ctx.matchers if n in present]
-    tables = ctx.classify(_distinct_values(frame, names)) if names else {}
-    kinds = {LIST_CLASSES["release1"]: "release1", LIST_CLASSES["near_miss"]: "near_miss"}
+    names = [f.name for f in spec.fields if f.kind == "list" and f.name in present]
+    distinct = _distinct_values(frame, names)
+    changes = {kinds.RELEASE1: "release1", kinds.NEAR_MISS: "near_miss"}
     parts: list[pl.LazyFrame] = []
     for name in names:
+        f = spec.field(name)
         table = (
-            tables[name]
-            .filter(pl.col("code").is_in(list(kinds)) & pl.col("suggestion").is_not_null())
+            kinds.kind_of(f)
+            .judge_values(distinct[name], f, spec)
+            .filter(pl.col("state").is_in(list(changes)) & pl.col("suggestion").is_not_null())
             .select(
-                pl.col(name),
+                pl.col("value").alias(name),
                 pl.col("suggestion").alias("new"),
-                pl.col("code").replace_strict(kinds, return_dtype=pl.String).alias("change"),
+                pl.col("state").replace_strict(changes, return_dtype=pl.String).alias("change"),
             )
         )
         if table.height:
             parts.append(
                 frame.select(LINE, name)
-                .join(table.lazy(), on=name, how="inner")
+                .join(table.lazy(), on=name, how="inner", maintain_order="left")
                 .select(
                     pl.col(LINE).cast(pl.Int64).alias("line"),
                     pl.lit(name).alias("field"),
@@ -182,7 +164,7 @@ def planned_changes(
         )
     if not parts:
         return pl.DataFrame(schema=LOG_SCHEMA)
-    return pl.concat(parts).collect().cast(LOG_SCHEMA)  # type: ignore[arg-type]
+    return pl.concat(parts).collect().cast(LOG_SCHEMA)
 
 
 def _read_text(path: Path) -> tuple[str, str, bool]:
@@ -257,7 +239,7 @@ def _rewrite(
         )
         .with_columns(
             (
-                pl.col("body").str.contains(_record_pattern(SEP))
+                pl.col("body").str.contains(record_pattern(SEP))
                 & (pl.col("tokens").list.len() == width)
             ).alias("record_ok")
         )
@@ -391,77 +373,3 @@ def fix_return(
     write_atomic_with(log_path, write_log)
     write_atomic_with(output, lambda tmp: tmp.write_bytes(data))
     return FixResult(path, output, log_path, codecs.lookup(out_encoding).name, made, left)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = safety.ArgumentParser(  # messages escaped
-        prog="cld-validate fix",
-        description="Write a corrected copy of a return: Release 1 values and near misses "
-        "replaced by their Release 2 values, postcodes normalised, exact header names; "
-        "nothing else changed. The original is never modified.",
-        epilog="Example: cld-validate fix RETURN.csv --out FIXED.csv. "
-        "Exit status: 0 copy written, 2 the return could not be read or fixed.",
-    )
-    parser.add_argument("return_path", type=Path, metavar="RETURN", help="the return (.csv)")
-    parser.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        metavar="FIXED.csv",
-        help="where to write the corrected copy (required; never the return itself)",
-    )
-    parser.add_argument(
-        "--log",
-        type=Path,
-        metavar="PATH",
-        help="the change log (CSV: line, field, old, new, change); default FIXED_changes.csv",
-    )
-    parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but problems")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``cld-validate fix``: one line on stderr and exit status 2 for anything it cannot do."""
-    args = _parser().parse_args(argv)
-    log = args.log if args.log is not None else default_log_path(args.out)
-    problem = clash([args.return_path], [("--out", args.out), ("--log", log)], folder=None)
-    if problem:  # before anything is read or written
-        _error(f"{problem} (the original is never modified)")
-        return 2
-    for target in (args.out, args.log):
-        if target is not None:
-            folder = target.parent if str(target.parent) else Path(".")
-            if not folder.is_dir():
-                _error(f"{target}: the output folder {folder} does not exist; create it first")
-                return 2
-    swept = sweep([system_temp(), args.out.parent, log.parent])
-    if swept:
-        say(f"cld-validate fix: {sweep_note(swept)}", sys.stderr)
-    try:
-        result = fix_return(args.return_path, args.out, args.log)
-    except (ReturnReadError, FixError) as exc:
-        _error(exc)
-        return 2
-    except OSError as exc:
-        _error(f"cannot write the copy: {exc}")
-        return 2
-    if not args.quiet:
-        say(
-            f"{shown(result.source)} -> {shown(result.output)} ({result.encoding}): "
-            f"{result.changes.height:,} changes, log in {shown(result.log_path)}"
-        )
-        for r in result.counts().head(15).to_dicts():
-            say(f"  {r['changes']:>9,}  {r['change']:<16} {shown(r['field'])}")
-    if result.left_alone.height:
-        say(
-            f"  {result.left_alone.height:,} corrections left alone (fix these lines by hand):",
-            sys.stderr,
-        )
-        for r in result.left_alone.head(5).to_dicts():
-            say(f"    line {r['line']}, {shown(r['field'])}: {shown(r['change'])}", sys.stderr)
-    return 0
-
-
-def _error(problem: object) -> None:
-    """One line on stderr, escaped (a file name can hold ESC or a newline)."""
-    say(f"cld-validate fix: {shown(problem)}", sys.stderr)

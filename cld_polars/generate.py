@@ -49,7 +49,7 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -1039,7 +1039,7 @@ def _check_tables(spec: Spec) -> None:
     Cheap (a few hundred set look-ups) and run on every call, so that a change to
     ``schemas/`` that removes a value we use fails loudly instead of generating bad data.
     """
-    by_field: dict[str, list[object]] = {
+    by_field: dict[str, list[Iterable[str]]] = {
         "Gender": [GENDER],
         "Ethnicity": [ETHNICITY],
         "Client Type": [CLIENT_TYPES],
@@ -1080,7 +1080,7 @@ def _check_tables(spec: Spec) -> None:
     for name, tables in by_field.items():
         allowed = set(spec.values(name))
         for table in tables:
-            bad = {v for v in table if v and v not in allowed}  # type: ignore[union-attr]
+            bad = {v for v in table if v and v not in allowed}
             if bad:
                 raise AssertionError(f"generate.py: {sorted(bad)} not Release 2 {name} values")
     typical = spec.typical_outcomes
@@ -1137,7 +1137,7 @@ def _people(rng: np.random.Generator, n_rows: int) -> _Rows:
         n_people = int(np.searchsorted(total, n_event_rows)) + 1
         ctype, sizes = ctype[:n_people], sizes[:n_people].copy()
         sizes[-1] -= int(total[n_people - 1]) - n_event_rows
-    n_event_people = ctype.shape[0]
+    n_event_people = int(ctype.shape[0])
     person_ct = np.concatenate([ctype, np.full(n_uckba, UCKBA, dtype=np.int8)])
     sizes = np.concatenate([sizes, np.ones(n_uckba, dtype=np.int64)])
     row_person = np.repeat(np.arange(person_ct.shape[0], dtype=np.int32), sizes)
@@ -1221,9 +1221,9 @@ def _events(
     combo = np.full(n, -1, dtype=np.int8)
     svc_setting = setting[row_person[svc_rows]]
     for s in (COMMUNITY, RESIDENTIAL, NURSING, PRISON, CARER):
-        ids = np.array([i for i, c in enumerate(COMBOS) if c.setting == s], dtype=np.int8)
+        in_setting = np.array([i for i, c in enumerate(COMBOS) if c.setting == s], dtype=np.int8)
         where = svc_rows[svc_setting == s]
-        combo[where] = ids[_draw(rng, where.size, [COMBOS[i].weight for i in ids])]
+        combo[where] = in_setting[_draw(rng, where.size, [COMBOS[i].weight for i in in_setting])]
     open_svc = np.zeros(n, dtype=bool)
     for term, (before_share, before_days, open_share, max_days) in _TERMS.items():
         ids = [i for i, c in enumerate(COMBOS) if c.term == term]
@@ -1339,7 +1339,7 @@ def _person_columns(
 ) -> dict[str, pl.Series]:
     """Person details, drawn once per person and repeated on each of their rows."""
     person_ct, P = rows.person_ct, rows.row_person  # P: the person of each row
-    n_people = person_ct.shape[0]
+    n_people = int(person_ct.shape[0])
     carers = (person_ct == UC) | (person_ct == UCKBA)
     cols: dict[str, pl.Series] = {}
 
@@ -1448,16 +1448,16 @@ def _event_columns(
     cols["Event Outcome"] = outcome.series()
 
     route = _Labels(n)
-    for c, table in ROUTE_BY_CLIENT.items():
-        route.assign(np.flatnonzero(is_req & (ct == c)), table, rng)
+    for c, routes in ROUTE_BY_CLIENT.items():
+        route.assign(np.flatnonzero(is_req & (ct == c)), routes, rng)
     cols["Request: Route of Access"] = route.series()
     cols["Assessment Type"] = _pick(ASSESSMENT_TYPES, ev.asm_type)
     eligible = _Labels(n)
     eligible.assign(np.flatnonzero(ev.asm_type == LONG), ELIGIBLE_NEEDS, rng)
     cols["Eligible Needs Identified"] = eligible.series()
     method = _Labels(n)
-    for c, table in METHOD_BY_CLIENT.items():
-        method.assign(np.flatnonzero(not_financial & (ct == c)), table, rng)
+    for c, methods in METHOD_BY_CLIENT.items():
+        method.assign(np.flatnonzero(not_financial & (ct == c)), methods, rng)
     cols["Method of Assessment"] = method.series()
     return cols
 
@@ -1523,7 +1523,7 @@ def _gp_codes(rng: np.random.Generator, n_people: int) -> pl.Series:
 
 def _postcodes(rng: np.random.Generator, kind: np.ndarray) -> pl.Series:
     """Full postcodes "LN1 1YL", outward codes alone, ZZ99 3VZ / ZZ99 3CZ, or "Unknown"."""
-    n = kind.shape[0]
+    n = int(kind.shape[0])
     outward = _pick(OUTWARD_CODES, rng.integers(0, len(OUTWARD_CODES), n))
     frame = pl.DataFrame(
         {
@@ -1558,7 +1558,7 @@ def _carer_fields(
     a row, and "No. of adults being cared for" is given whenever a link is, and is never
     smaller than the number of links.
     """
-    n_people = person_ct.shape[0]
+    n_people = int(person_ct.shape[0])
     carers = (person_ct == UC) | (person_ct == UCKBA)
     service_users = np.flatnonzero(person_ct == SU)  # person index; ID is "P" + (index + 1)
     n_su = service_users.size

@@ -12,10 +12,11 @@ import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
 
-from cld_polars.checks import all_checks
 from cld_polars.checks.context import Context
+from cld_polars.checks.families import all_checks
 from cld_polars.checks.registry import Check
 from cld_polars.engine import prepare_whole
+from cld_polars.kinds import kind_of
 from cld_polars.spec import Spec, load_spec
 
 
@@ -73,6 +74,6 @@ def data_schema(spec: Spec | None = None) -> pa.DataFrameSchema:
     dtypes = typed_schema(spec)
     columns = {"__line": pa.Column(pl.Int64, nullable=False, required=True)}
     for f in spec.fields:
-        checks = [pa.Check.isin(list(spec.values(f.name)))] if f.kind == "list" else []
+        checks = kind_of(f).pandera_checks(f, spec)
         columns[f.name] = pa.Column(dtypes[f.name], checks=checks, nullable=True, required=True)
     return pa.DataFrameSchema(columns, name=f"CLD Release {spec.release} (typed)")

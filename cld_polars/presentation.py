@@ -58,7 +58,7 @@ from openpyxl.worksheet.table import TableColumn
 from openpyxl.worksheet.worksheet import Worksheet
 
 from cld_polars.parse import parse_date
-from cld_polars.report import write_atomic_with
+from cld_polars.safety import write_atomic_with
 
 # --- number formats -------------------------------------------------------------------------
 
@@ -450,11 +450,11 @@ class Sheet:
             note += f"{dirty_rows:,} row{'s' if dirty_rows != 1 else ''}: {REPLACED_NOTE}"
         table = Table(frame, resolved, title, note, freeze, key_columns, empty, flag_column)
         table.bands = list(bands)
-        last = self.blocks[-1] if self.blocks else None
+        previous = self.blocks[-1] if self.blocks else None
         if (
             title
-            and last is not None
-            and not (isinstance(last, _Text) and last.kind in ("blank", "heading"))
+            and previous is not None
+            and not (isinstance(previous, _Text) and previous.kind in ("blank", "heading"))
         ):
             self.blank()  # a titled table stands apart from what is above it
         self.blocks.append(table)
@@ -583,8 +583,8 @@ class Book:
         self.creator = creator
         self.sheets: list[Sheet] = []
 
-    def sheet(self, name: str, **options: object) -> Sheet:
-        sheet = Sheet(name, **options)  # type: ignore[arg-type]
+    def sheet(self, name: str, *, gridlines: bool = True, tab_color: str | None = None) -> Sheet:
+        sheet = Sheet(name, gridlines=gridlines, tab_color=tab_color)
         self.sheets.append(sheet)
         return sheet
 
@@ -752,14 +752,14 @@ def _value_width(frame: pl.DataFrame, col: _Col) -> float:
         return {DATE: 10.0, MONTH: 8.0, DATETIME: 19.0}.get(col.format or DATE, 10.0)
     if col.format == PERCENT or col.spec.rag:
         return 6.0
-    biggest = series.abs().max()
-    if biggest is None:
+    biggest, lowest = series.abs().max(), series.min()
+    if not isinstance(biggest, int | float):  # no value (or not a number)
         return 1.0
-    digits = len(str(int(biggest)))  # type: ignore[arg-type]
+    digits = len(str(int(biggest)))
     commas = (digits - 1) // 3 if col.format and "," in col.format else 0
     decimals = 3 if col.format and ".00" in col.format else 0
     money = 1 if col.format and "£" in col.format else 0
-    negative = 1 if (series.min() or 0) < 0 else 0  # type: ignore[operator]
+    negative = 1 if isinstance(lowest, int | float) and lowest < 0 else 0
     return float(digits + commas + decimals + money + negative)
 
 
@@ -886,7 +886,7 @@ class _Layout:
         """The height in points of the rows of ``table`` from ``start`` (its title)."""
         body = table.frame.height * LINE_HEIGHT
         if LINES in table.frame.columns:
-            body = float(table.frame[LINES].clip(upper_bound=MAX_LINES).sum() * LINE_HEIGHT)
+            body = float(table.frame[LINES].clip(upper_bound=MAX_LINES).sum()) * LINE_HEIGHT
         note = _lines(table.note, self.full_width) * LINE_HEIGHT if table.note else 0.0
         header = self._header_lines(table) * LINE_HEIGHT
         bands = self._band_lines(table) * LINE_HEIGHT if table.bands else 0.0
@@ -1229,19 +1229,28 @@ class _Layout:
         s = self.styles
         wrap = col.wrap and col.kind == "text"
         horizontal = col.spec.align
-        base = dict(border=True, wrap=wrap, horizontal=horizontal)
         font = "link" if col.spec.link else "body"
-        style: pl.Expr = pl.lit(s.id(font=font, number_format=col.format, **base))  # type: ignore[arg-type]
+
+        def style_id(font: str = "body", fill: str | None = None, fmt: str | None = None) -> int:
+            """The cell style of this column with a font, fill and number format."""
+            return s.id(
+                font=font,
+                fill=fill,
+                number_format=fmt,
+                border=True,
+                wrap=wrap,
+                horizontal=horizontal,
+            )
+
+        style: pl.Expr = pl.lit(style_id(font, fmt=col.format))
         if col.spec.target:  # link style where the row has a link
-            linked = s.id(font="link", number_format=col.format, **base)  # type: ignore[arg-type]
+            linked = style_id("link", fmt=col.format)
             style = (
                 pl.when(pl.col(col.spec.target).is_not_null()).then(pl.lit(linked)).otherwise(style)
             )
         if col.spec.rag:
             green, amber = RAG_THRESHOLDS
-            ids = {
-                f: s.id(fill=f, number_format=col.format, **base) for f in ("green", "amber", "red")
-            }  # type: ignore[arg-type]
+            ids = {f: style_id(fill=f, fmt=col.format) for f in ("green", "amber", "red")}
             style = (
                 pl.when(value >= green)
                 .then(pl.lit(ids["green"]))
@@ -1257,12 +1266,10 @@ class _Layout:
                 if col.kind == "bool"
                 else value
             )
-            for text, fill in col.spec.fills.items():
+            for label, fill in col.spec.fills.items():
                 style = (
-                    pl.when(shown == text)
-                    .then(
-                        pl.lit(s.id(fill=fill, number_format=col.format, **base))  # type: ignore[arg-type]
-                    )
+                    pl.when(shown == label)
+                    .then(pl.lit(style_id(fill=fill, fmt=col.format)))
                     .otherwise(style)
                 )
         ref = pl.concat_str(
@@ -1297,7 +1304,7 @@ class _Layout:
             serial = (date - pl.lit(_EPOCH)).dt.total_days()
             as_date = number_cell(serial.cast(pl.String))
             text = value if col.kind == "date_text" else value.dt.strftime("%d/%m/%Y")
-            text_style = pl.lit(s.id(**base)).cast(pl.String)  # type: ignore[arg-type]
+            text_style = pl.lit(style_id()).cast(pl.String)
             as_text = pl.concat_str(
                 [
                     pl.lit(f'<c r="{letter}'),

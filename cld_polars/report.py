@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -17,12 +18,15 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from cld_polars.checks.registry import FileFinding
+from cld_polars.measures import DQ_MEASURES, VALIDITY_MEASURES
 from cld_polars.parse import text
-from cld_polars.safety import forget, neutralised, output_temp
+from cld_polars.safety import neutralised, write_atomic, write_atomic_with
 
 if TYPE_CHECKING:
     from cld_polars.central import CentralView
     from cld_polars.checks.registry import Check
+    from cld_polars.measures import Totals
+    from cld_polars.spec import Spec
     from cld_polars.workbook import WorkbookResult
 
 
@@ -37,8 +41,8 @@ class Report:
     errors: int
     warnings: int
     #: One row per specification field: errors and warnings are counts of rows, then the
-    #: data-quality measures of ``engine.VALIDITY_MEASURES``, the same rows in DHSC's
-    #: data-quality vocabulary (``engine.DQ_MEASURES``, labelled by ``engine.DQ_LABELS``)
+    #: data-quality measures of ``measures.VALIDITY_MEASURES``, the same rows in DHSC's
+    #: data-quality vocabulary (``measures.DQ_MEASURES``, labelled by ``measures.DQ_LABELS``)
     #: and ``pct_valid`` (0 to 1).
     fields: pl.DataFrame
     #: One row per check that fired: code, severity, fields, rows, message, guidance.
@@ -61,7 +65,9 @@ class Report:
     #: The temporary folder holding findings written to disk (removed with the report).
     spill: object = field(default=None, repr=False)
     #: What was validated: the path, or the frame a notebook passed in.
-    source: object = field(default=None, repr=False)
+    source: str | os.PathLike[str] | pl.DataFrame | pl.LazyFrame | None = field(
+        default=None, repr=False
+    )
     #: When the validation finished (local time): the workbook's Summary shows it.
     validated_at: datetime.datetime = field(default_factory=datetime.datetime.now)
     #: What DHSC's central pipeline would make of the return (``cld_polars.central``, with
@@ -102,7 +108,7 @@ class Report:
 
         if self.source is None:
             raise ValueError("this report does not know what was validated (source is None)")
-        return read_typed(self.source)  # type: ignore[arg-type]
+        return read_typed(self.source)
 
     @cached_property
     def summary(self) -> dict[str, pl.DataFrame]:
@@ -214,31 +220,57 @@ class Report:
         return write_atomic_with(target, write)
 
 
-def write_atomic(target: Path, data: bytes) -> Path:
-    return write_atomic_with(target, lambda tmp: tmp.write_bytes(data))
+RULES_SCHEMA: dict[str, pl.DataType] = {
+    "code": pl.String(),
+    "severity": pl.String(),
+    "fields": pl.List(pl.String),
+    "rows": pl.Int64(),
+    "message": pl.String(),
+    "guidance": pl.String(),
+    "category": pl.String(),
+}
 
 
-def write_atomic_with(target: Path, writer: object) -> Path:
-    """Write through a temporary file in the target's folder, renamed into place when done.
+def rules_table(fired: Sequence[Check], totals: Totals) -> pl.DataFrame:
+    """``Report.rules``: one row per check that fired, errors first, most rows first."""
+    return pl.DataFrame(
+        {
+            "code": [c.code for c in fired],
+            "severity": [c.severity for c in fired],
+            "fields": [list(c.fields) for c in fired],
+            "rows": [totals.by_check[c.code] for c in fired],
+            "message": [c.message for c in fired],
+            "guidance": [c.guidance for c in fired],
+            "category": [c.category for c in fired],
+        },
+        schema=RULES_SCHEMA,
+    ).sort(["severity", "rows", "code"], descending=[False, True, False])
 
-    The temporary is named as ours (``safety.output_temp``) and registered, so a signal
-    removes it and the next run sweeps it if a ``kill -9`` left it behind.
-    """
-    directory = target.parent if str(target.parent) else Path(".")
-    if not directory.is_dir():
-        raise OSError(f"{directory}: the output folder does not exist")
-    tmp = output_temp(directory, target.name)
-    # mkstemp makes the file private (0600); a report is for sharing, so give it the
-    # permissions any new file would get under the user's umask.
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(tmp, 0o666 & ~umask)
-        writer(tmp)  # type: ignore[operator]
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        forget(tmp)
-    return target
+
+def fields_table(spec: Spec, present: frozenset[str], totals: Totals) -> pl.DataFrame:
+    """``Report.fields``: per specification field, rows with errors and warnings naming it,
+    the data-quality measures and ``pct_valid``."""
+    return pl.DataFrame(
+        {
+            "field": list(spec.header),
+            "module": [f.module for f in spec.fields],
+            "present": [f.name in present for f in spec.fields],
+            "errors": [totals.by_field[("error", f)] for f in spec.header],
+            "warnings": [totals.by_field[("warning", f)] for f in spec.header],
+            **{
+                measure: [totals.measures[(measure, f)] for f in spec.header]
+                for measure in (*VALIDITY_MEASURES, *DQ_MEASURES)
+            },
+        },
+        schema_overrides={"errors": pl.Int64, "warnings": pl.Int64}
+        | dict.fromkeys((*VALIDITY_MEASURES, *DQ_MEASURES), pl.Int64),
+    ).with_columns(
+        # Of the values that are required or were given where the field applies, the share that
+        # is valid: blanks where the field is optional neither help nor hurt.
+        (
+            pl.col("valid")
+            / (pl.col("mandatory_rows") + pl.col("optional_rows") - pl.col("blank_optional"))
+        )
+        .fill_nan(None)
+        .alias("pct_valid")
+    )

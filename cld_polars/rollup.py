@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from cld_polars.report import write_atomic_with
+from cld_polars.safety import write_atomic_with
 from cld_polars.spec import load_spec
 
 if TYPE_CHECKING:
@@ -51,21 +51,21 @@ FIELD_MEASURES = (
 #: Per-field numbers kept in the counts (``warnings`` and ``valid`` for notebooks).
 FIELD_COUNTS = ("errors", "warnings", "valid", "release1", "pct_valid")
 #: The lead columns of the roll-up, from the index line and the counts.
-LEAD = {
-    "council_code": pl.String,
-    "council_name": pl.String,
-    "stem": pl.String,
-    "file": pl.String,
-    "status": pl.String,
-    "message": pl.String,
-    "skipped": pl.Boolean,
-    "period_start": pl.String,
-    "period_end": pl.String,
-    "rows": pl.Int64,
-    "people": pl.Int64,
-    "errors": pl.Int64,
-    "warnings": pl.Int64,
-    "file_errors": pl.Int64,
+LEAD: dict[str, pl.DataType] = {
+    "council_code": pl.String(),
+    "council_name": pl.String(),
+    "stem": pl.String(),
+    "file": pl.String(),
+    "status": pl.String(),
+    "message": pl.String(),
+    "skipped": pl.Boolean(),
+    "period_start": pl.String(),
+    "period_end": pl.String(),
+    "rows": pl.Int64(),
+    "people": pl.Int64(),
+    "errors": pl.Int64(),
+    "warnings": pl.Int64(),
+    "file_errors": pl.Int64(),
 }
 CHECKED = ("pass", "fail")
 
@@ -194,7 +194,7 @@ _MEASURE_NOTES = {
 def _write_workbook(frame: pl.DataFrame, severities: Mapping[str, str], path: Path) -> None:
     """The roll-up workbook, laid out like the per-return workbook
     (:mod:`cld_polars.presentation`)."""
-    from cld_polars import __version__
+    from cld_polars._version import __version__
     from cld_polars.presentation import COUNT, DATE, DATETIME, PERCENT, Book, Column, Fact
 
     keys = {name: Column(header=header) for name, header in _KEYS.items()}

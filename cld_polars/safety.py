@@ -13,6 +13,8 @@ One place for each of the output side's promises (the README's "Reliability" sec
   registered while they exist, removed on SIGTERM, SIGINT and SIGHUP
   (:func:`cleanup_on_signals`), and swept by the next run once their process is gone
   (:func:`sweep`) when a ``kill -9`` left them behind. Nothing else is ever removed.
+* **Outputs are written whole or not at all** (:func:`write_atomic_with`): through a
+  temporary file of ours in the output's folder, renamed into place when done.
 * **Workers die with their parent** (:func:`worker_setup`).
 * **CSV cells cannot run as formulas** (:func:`neutralise`), one Polars expression used by
   every CSV writer of reports.
@@ -41,9 +43,12 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import IO, NoReturn, TextIO, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TextIO, TypeVar
 
 import polars as pl
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 # ---------------------------------------------------------------------------------------------
 # Names
@@ -121,18 +126,18 @@ def clash(
 
     if folder is not None:
         option, path = folder
-        source = hit(path)
-        if source is not None:
+        landed = hit(path)
+        if landed is not None:
             return (
-                f"{option} {shown(path)}: is the return {shown(source)}, not a folder; "
+                f"{option} {shown(path)}: is the return {shown(landed)}, not a folder; "
                 "give the folder to write the reports in"
             )
     for option, path in outputs:
-        source = hit(path)
-        if source is not None:
-            how = "" if path == source else " (the same file by another name or link)"
+        landed = hit(path)
+        if landed is not None:
+            how = "" if path == landed else " (the same file by another name or link)"
             return (
-                f"{option} {shown(path)} would overwrite the return {shown(source)}{how}; "
+                f"{option} {shown(path)} would overwrite the return {shown(landed)}{how}; "
                 "a return is never overwritten: choose another output name or folder"
             )
     return None
@@ -183,7 +188,7 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         super().error(shown(message))  # one line: a newline in an argument is escaped too
 
-    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
         if message:
             stream = file if file is not None else sys.stderr
             with contextlib.suppress(AttributeError, OSError):
@@ -273,7 +278,39 @@ def output_temp(directory: Path, name: str) -> Path:
     return Path(temp)
 
 
-class TempDir(tempfile.TemporaryDirectory):  # type: ignore[type-arg]
+def write_atomic_with(target: Path, writer: Callable[[Path], object]) -> Path:
+    """Write an output whole or not at all: ``writer`` writes a temporary file in the
+    target's folder, which is renamed into place when it is done.
+
+    The temporary is named as ours (:func:`output_temp`) and registered, so a signal removes
+    it and the next run sweeps it if a ``kill -9`` left it behind.
+    """
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise OSError(f"{directory}: the output folder does not exist")
+    tmp = output_temp(directory, target.name)
+    # mkstemp makes the file private (0600); a report is for sharing, so give it the
+    # permissions any new file would get under the user's umask.
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(tmp, 0o666 & ~umask)
+        writer(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        forget(tmp)
+    return target
+
+
+def write_atomic(target: Path, data: bytes) -> Path:
+    """``data`` written to ``target`` whole or not at all (:func:`write_atomic_with`)."""
+    return write_atomic_with(target, lambda tmp: tmp.write_bytes(data))
+
+
+class TempDir(tempfile.TemporaryDirectory[str]):
     """A temporary folder of ours (``cld_polars.<pid>@<host>.<kind>.<random>`` in the
     system's temporary folder), registered so that a signal removes it."""
 
@@ -336,8 +373,9 @@ def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` exists on this machine (a zombie counts as gone)."""
     if pid <= 0:
         return False
-    if os.name == "nt":  # os.kill would terminate it there
-        kernel = ctypes.windll.kernel32  # type: ignore[attr-defined]
+    # sys.platform, not os.name: type checkers then check each branch on its own platform.
+    if sys.platform == "win32":  # os.kill would terminate it there
+        kernel = ctypes.windll.kernel32
         handle = kernel.OpenProcess(0x1000 | 0x100000, False, pid)  # query, synchronize
         if not handle:
             return False
@@ -485,6 +523,7 @@ class _SignalCleanup:
         self.previous = {s: signal.signal(s, _on_signal) for s in HANDLED}
         self.read_fd, self.write_fd = os.pipe()
         os.set_blocking(self.write_fd, False)
+        self.previous_fd: int | None
         try:
             self.previous_fd = signal.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)
         except (ValueError, OSError):  # Windows wants a socket: the handler does the work
@@ -583,12 +622,12 @@ class FolderBusy(Exception):
 def _try_lock(fd: int) -> bool:
     """Take the kernel lock on ``fd``: False when another process holds it. Any other
     failure (a file system without locks) is raised: it is not "another run"."""
-    if os.name == "nt":
+    if sys.platform == "win32":
         import msvcrt
 
         os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
         try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
         except OSError:
             return False
         return True
@@ -603,11 +642,11 @@ def _try_lock(fd: int) -> bool:
 
 def _unlock(fd: int) -> None:
     with contextlib.suppress(OSError):
-        if os.name == "nt":
+        if sys.platform == "win32":
             import msvcrt
 
             os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
-            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
         else:
             import fcntl
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 Mandatory = Literal["always", "conditional", "where_known", "voluntary"]
 Kind = Literal[
@@ -29,9 +29,57 @@ Kind = Literal[
     "text",
 ]
 
-#: A condition: alternatives (any may hold), each a mapping of field name to allowed values,
-#: or the special keys ``condition`` (a named condition) and ``age_at_event_start`` ([min, max]).
-Condition = list[dict[str, object]]
+
+@dataclass(frozen=True)
+class FieldIs:
+    """A term of a condition: the field holds one of these (valid) values."""
+
+    field: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Named:
+    """A term of a condition: the named condition (``[conditions]`` in fields.toml) holds."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class AgeBetween:
+    """A term of a condition: the person's age in whole years at the event start."""
+
+    low: int
+    high: int
+
+
+Term = FieldIs | Named | AgeBetween
+#: A condition: alternatives (any may hold), each a tuple of terms (all must hold), in the
+#: catalogue's order (messages describe them in that order).
+Condition = tuple[tuple[Term, ...], ...]
+
+
+def _condition(raw: Any, where: str) -> Condition:
+    """A condition as the catalogue writes it: a list of tables of ``field = [values]``, with
+    the special keys ``condition = "name"`` and ``age_at_event_start = [min, max]``."""
+    if not isinstance(raw, list) or not raw:
+        raise ValueError(f"fields.toml: {where} must be a non-empty list of alternatives")
+    alternatives = []
+    for alternative in raw:
+        if not isinstance(alternative, dict) or not alternative:
+            raise ValueError(f"fields.toml: {where} has an alternative that is not a table")
+        terms: list[Term] = []
+        for key, value in alternative.items():
+            if key == "condition":
+                terms.append(Named(str(value)))
+            elif key == "age_at_event_start":
+                low, high = value
+                terms.append(AgeBetween(int(low), int(high)))
+            else:
+                terms.append(FieldIs(key, tuple(str(v) for v in value)))
+        alternatives.append(tuple(terms))
+    return tuple(alternatives)
+
 
 MODULES = (
     "Submission",
@@ -142,7 +190,7 @@ def _schema_dir() -> Path:
     )
 
 
-def _toml(directory: Path, name: str) -> dict[str, object]:
+def _toml(directory: Path, name: str) -> dict[str, Any]:
     with (directory / name).open("rb") as handle:
         return tomllib.load(handle)
 
@@ -157,10 +205,10 @@ def load_spec(directory: str | None = None) -> Spec:
     outcomes_doc = _toml(root, "typical_outcomes.toml")
     dropped_doc = _toml(root, "dropped_columns.toml")
 
-    lists = {name: tuple(body["values"]) for name, body in lists_doc.items()}  # type: ignore[index,union-attr]
+    lists = {name: tuple(body["values"]) for name, body in lists_doc.items()}
     fields = []
-    for raw in fields_doc["fields"]:  # type: ignore[union-attr]
-        item = dict(raw)  # type: ignore[arg-type]
+    for item in fields_doc["fields"]:
+        where = item.get("name", "a field")
         fields.append(
             FieldSpec(
                 name=item["name"],
@@ -169,8 +217,16 @@ def load_spec(directory: str | None = None) -> Spec:
                 mandatory=item["mandatory"],
                 guidance=item["guidance"],
                 list_name=item.get("list"),
-                mandatory_when=item.get("mandatory_when"),
-                applies_when=item.get("applies_when"),
+                mandatory_when=(
+                    _condition(item["mandatory_when"], f"{where}: mandatory_when")
+                    if "mandatory_when" in item
+                    else None
+                ),
+                applies_when=(
+                    _condition(item["applies_when"], f"{where}: applies_when")
+                    if "applies_when" in item
+                    else None
+                ),
                 blank_severity=item.get("blank_severity", "error"),
                 aliases=tuple(item.get("aliases", ())),
             )
@@ -183,14 +239,14 @@ def load_spec(directory: str | None = None) -> Spec:
 
     release1 = tuple(
         Release1Mapping(m["list"], m["release1"], m["release2"], m["evidence"])
-        for m in release1_doc.get("mapping", [])  # type: ignore[union-attr]
+        for m in release1_doc.get("mapping", [])
     )
     text = (root / "councils.csv").read_text(encoding="utf-8")
     councils = {
         row["code"]: Council(
             code=row["code"],
             name=row["name"],
-            status=row["status"],  # type: ignore[arg-type]
+            status="replaced" if row["status"] == "replaced" else "current",
             replaced_by=tuple(c for c in row["replaced_by"].split(";") if c),
         )
         for row in csv.DictReader(io.StringIO(text))
@@ -199,10 +255,13 @@ def load_spec(directory: str | None = None) -> Spec:
         release="2",
         fields=tuple(fields),
         lists=lists,
-        conditions=dict(fields_doc.get("conditions", {})),  # type: ignore[arg-type]
+        conditions={
+            name: _condition(raw, f"[conditions] {name}")
+            for name, raw in fields_doc.get("conditions", {}).items()
+        },
         release1=release1,
         councils=councils,
-        typical_outcomes={k: tuple(v) for k, v in outcomes_doc["typical"].items()},  # type: ignore[union-attr]
-        outcome_near_misses=dict(outcomes_doc.get("near_miss", {})),  # type: ignore[arg-type]
-        dropped_columns=tuple(dropped_doc["dropped"]),  # type: ignore[arg-type]
+        typical_outcomes={k: tuple(v) for k, v in outcomes_doc["typical"].items()},
+        outcome_near_misses=dict(outcomes_doc.get("near_miss", {})),
+        dropped_columns=tuple(dropped_doc["dropped"]),
     )

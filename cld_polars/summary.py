@@ -40,7 +40,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from cld_polars.checks.context import LIST_CLASSES, VALID_BASE, blank_col, code_col, date_col
+from cld_polars import kinds
+from cld_polars.checks.context import date_col, state_col
 from cld_polars.parse import age_in_years, is_blank, parse_date, parse_decimal
 from cld_polars.spec import Spec, load_spec
 
@@ -170,14 +171,14 @@ def _label(expr: pl.Expr, values: Sequence[str]) -> pl.Expr:
     )
 
 
-def _label_from_code(code: pl.Expr, values: Sequence[str]) -> pl.Expr:
-    """``_label`` from the engine's one-byte list code (``checks.context.LIST_CLASSES``): the
-    same label without comparing strings again."""
+def _label_from_state(state: pl.Expr, values: Sequence[str]) -> pl.Expr:
+    """``_label`` from the engine's one-byte state (``cld_polars.kinds``): the same label
+    without comparing strings again."""
     categories = pl.Enum([*values, BLANK, NOT_VALID])
     position = (
-        pl.when(code >= VALID_BASE)
-        .then(code.cast(pl.Int32) - VALID_BASE)
-        .when(code == LIST_CLASSES["blank"])
+        pl.when(state >= kinds.VALID)
+        .then(state.cast(pl.Int32) - kinds.VALID)
+        .when(state == kinds.BLANK)
         .then(len(values))
         .otherwise(len(values) + 1)
     )
@@ -231,7 +232,57 @@ def _cross(frame: pl.LazyFrame, keys: Sequence[str], aggs: Sequence[pl.Expr]) ->
     )
 
 
-def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl.Expr]:
+#: The per-row columns of the summary that the engine's projection already holds (in its
+#: own form): :func:`shared_columns` makes them from it, so the engine keeps them once.
+SHARED = (
+    LINE,
+    PID,
+    "__la_code",
+    "__dob",
+    "__start",
+    "__end",
+    "__period_start_row",
+    "__period_end_row",
+)
+
+
+def shared_columns(columns: Sequence[str]) -> list[pl.Expr]:
+    """The columns of :data:`SHARED`, from a frame holding the fields (text or categorical)
+    and, where the engine has added them, their states and parsed dates (``columns``: its
+    column names). Identifiers stay in the dtype they have (a categorical stays one)."""
+    present = set(columns)
+
+    def value(name: str) -> pl.Expr:  # the value, null where blank
+        if name not in present:
+            return pl.lit(None, dtype=pl.String)
+        if state_col(name) in present:
+            return pl.when(pl.col(state_col(name)) != kinds.BLANK).then(pl.col(name))
+        return pl.when(~is_blank(pl.col(name).cast(pl.String))).then(pl.col(name))
+
+    def date(name: str) -> pl.Expr:
+        if date_col(name) in present:
+            return pl.col(date_col(name))
+        if name in present:
+            return parse_date(pl.col(name).cast(pl.String))
+        return pl.lit(None, dtype=pl.Date)
+
+    return [
+        pl.col(LINE),
+        # Null where blank, so that the tables ask ``is_not_null`` (which a categorical, as
+        # the streaming engine keeps these, answers as cheaply as text).
+        value(PID).alias(PID),
+        value("LA Code").alias("__la_code"),
+        date("Date of Birth").alias("__dob"),
+        date(START).alias("__start"),
+        date(END).alias("__end"),
+        date(PERIOD_START).alias("__period_start_row"),
+        date(PERIOD_END).alias("__period_end_row"),
+    ]
+
+
+def summary_columns(
+    columns: Sequence[str], spec: Spec | None = None, *, shared: bool = True
+) -> list[pl.Expr]:
     """The per-row columns every table reads, from the return as read (``columns``: the
     frame's column names, the specification's all text, and the engine's list codes, parsed
     dates and blank flags where it has added them: those are not computed twice).
@@ -239,14 +290,15 @@ def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl
     Computed chunk by chunk as the return streams past (the streaming engine keeps only these,
     not the 48 text columns); the reporting period, a most-common value over the whole return,
     is left to :func:`summary_from_base`. Dates are kept parsed (a person is described by
-    their first row's date, null where it cannot be read), never as text.
+    their first row's date, null where it cannot be read), never as text. ``shared=False``
+    leaves out the columns the engine's projection holds anyway (:data:`SHARED`).
     """
     spec = spec or load_spec()
     present = set(columns)
 
     def column(name: str) -> pl.Expr:
-        if name in present:
-            return pl.col(name)
+        if name in present:  # as text: the engine holds some as categoricals
+            return pl.col(name).cast(pl.String)
         return pl.lit(None, dtype=pl.String).alias(name)
 
     col = {name: column(name) for name in spec.header}
@@ -256,7 +308,9 @@ def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl
         return pl.col(date_col(name)) if date_col(name) in present else parse_date(col[name])
 
     def blank(name: str) -> pl.Expr:  # the engine's flag where it has computed one
-        return pl.col(blank_col(name)) if blank_col(name) in present else is_blank(col[name])
+        if state_col(name) in present:
+            return pl.col(state_col(name)) == kinds.BLANK
+        return is_blank(col[name])
 
     def given(name: str) -> pl.Expr:  # the value, null where blank
         return pl.when(~blank(name)).then(col[name])
@@ -267,31 +321,27 @@ def summary_columns(columns: Sequence[str], spec: Spec | None = None) -> list[pl
     unit = parse_decimal(col["Unit Cost"])
     units = parse_decimal(col["Planned units per week"])
     frequency = col["Cost Frequency (Unit Type)"]
-    weekly = pl.when(frequency.is_in(list(UNIT_FREQUENCIES))).then(unit * units)
-    for name, weeks in WEEKS_PER_FREQUENCY.items():
-        weekly = weekly.when(frequency == name).then(unit / weeks)
+    # The frequencies are exclusive: the first (only) one that applies gives the cost.
+    weekly = pl.coalesce(
+        pl.when(frequency.is_in(list(UNIT_FREQUENCIES))).then(unit * units),
+        *[
+            pl.when(frequency == name).then(unit / weeks)
+            for name, weeks in WEEKS_PER_FREQUENCY.items()
+        ],
+    )
     return [
-        pl.col(LINE),
-        # Null where blank, so that the tables ask ``is_not_null`` (which a categorical, as
-        # the streaming engine keeps these, answers as cheaply as text).
-        given(PID).alias(PID),
-        given("LA Code").alias("__la_code"),
-        date("Date of Birth").alias("__dob"),
+        *(shared_columns(columns) if shared else []),
         date("Date of Death").alias("__dod"),
         blank(END).alias("__end_blank"),
         *[
             (
-                _label_from_code(pl.col(code_col(name)), values(name))
-                if code_col(name) in present
+                _label_from_state(pl.col(state_col(name)), values(name))
+                if state_col(name) in present
                 else _label(col[name], values(name))
             ).alias(name)
             for name in LABELLED
         ],
-        date(START).alias("__start"),
-        date(END).alias("__end"),
-        date(PERIOD_START).alias("__period_start_row"),
-        date(PERIOD_END).alias("__period_end_row"),
-        weekly.otherwise(None).alias("__weekly"),
+        weekly.alias("__weekly"),
         (frequency == ONE_OFF).fill_null(False).alias("__one_off"),
     ]
 
@@ -337,7 +387,7 @@ def summary_from_base(base: pl.DataFrame, spec: Spec | None = None) -> dict[str,
     period_start, period_end = base.select(
         _mode(pl.col("__period_start_row")), _mode(pl.col("__period_end_row"))
     ).row(0)
-    base = base.lazy().with_columns(
+    rows = base.lazy().with_columns(
         pl.lit(period_start, dtype=pl.Date).alias("__period_start"),
         pl.lit(period_end, dtype=pl.Date).alias("__period_end"),
     )
@@ -346,19 +396,19 @@ def summary_from_base(base: pl.DataFrame, spec: Spec | None = None) -> dict[str,
     open_at_end = (pl.col("__start") <= pl.col("__period_end")) & (
         pl.col("__end_blank") | (pl.col("__end") > pl.col("__period_end"))
     )
-    base = base.with_columns(open_at_end.fill_null(False).alias("__open"))
+    rows = rows.with_columns(open_at_end.fill_null(False).alias("__open"))
     # Every table reads these columns: compute them once, then the tables in one collect_all
     # (common-subplan elimination alone still re-evaluated part of them per table).
-    base = base.collect().lazy()
+    rows = rows.collect().lazy()
 
     def of_type(event_type: str) -> pl.LazyFrame:
-        return base.filter(pl.col(TYPE) == event_type)
+        return rows.filter(pl.col(TYPE) == event_type)
 
     services = of_type("Service")
     type_cats = [*event_types, BLANK, NOT_VALID]
     plans: dict[str, pl.LazyFrame] = {
         "events_by_type": _one_way(
-            base, TYPE, type_cats, [_count("Rows"), _people()], always=event_types
+            rows, TYPE, type_cats, [_count("Rows"), _people()], always=event_types
         ),
         "requests_by_route_and_outcome": _cross(
             of_type("Request"), ["Request: Route of Access", "Event Outcome"], [_count("Requests")]
@@ -398,11 +448,11 @@ def summary_from_base(base: pl.DataFrame, spec: Spec | None = None) -> dict[str,
             ["Review Reason", "Review Outcomes Achieved"],
             [_count("Reviews")],
         ),
-        **_people_tables(base, spec),
+        **_people_tables(rows, spec),
         "long_term_support_at_period_end": _long_term_support(services),
         "planned_weekly_cost_by_service_type": _weekly_costs(services, values(SERVICE_TYPE)),
-        "events_by_month": _events_by_month(base, event_types),
-        "overview": base.select(
+        "events_by_month": _events_by_month(rows, event_types),
+        "overview": rows.select(
             _mode(pl.col("__la_code").drop_nulls()).cast(pl.String).alias("LA Code"),
             pl.col("__period_start").first().alias(PERIOD_START),
             pl.col("__period_end").first().alias(PERIOD_END),

@@ -17,24 +17,16 @@ from pathlib import Path
 
 import polars as pl
 
-from cld_polars import parse
 from cld_polars.checks.context import LINE
+from cld_polars.kinds import kind_of
 from cld_polars.reader import ReturnSource, frame_source, read_return
 from cld_polars.spec import FieldSpec, Spec, load_spec
 
 __all__ = ["read_typed", "typed_columns", "typed_schema"]
 
-#: The Polars type of each specification kind (other kinds are text).
-KIND_DTYPES: dict[str, pl.DataType] = {
-    "date": pl.Date(),
-    "integer": pl.Int64(),
-    "la_code": pl.Int64(),
-    "decimal": pl.Float64(),
-}
-
 
 def _dtype(f: FieldSpec) -> pl.DataType:
-    return KIND_DTYPES.get(f.kind, pl.String())
+    return kind_of(f).dtype
 
 
 def typed_schema(spec: Spec | None = None) -> pl.Schema:
@@ -51,29 +43,8 @@ def typed_schema(spec: Spec | None = None) -> pl.Schema:
 
 
 def _typed(f: FieldSpec, spec: Spec) -> pl.Expr:
-    """One field, typed; null where blank, formula-like or not valid for its kind."""
-    col = pl.col(f.name)
-    usable = ~parse.is_blank(col) & ~parse.is_formula_like(col)
-    if f.kind == "date":
-        out = parse.parse_date(col)
-    elif f.kind == "decimal":
-        out = parse.parse_decimal(col)
-    elif f.kind == "integer":
-        out = pl.when(parse.is_integer(col)).then(col.cast(pl.Int64, strict=False))
-    elif f.kind == "la_code":
-        known = parse.is_integer(col) & col.is_in(list(spec.councils))
-        out = pl.when(known).then(col.cast(pl.Int64, strict=False))
-    elif f.kind == "nhs_number":
-        out = pl.when(parse.nhs_number_valid(col)).then(col)
-    elif f.kind == "postcode":
-        out = pl.when(parse.postcode_valid(col)).then(col)
-    elif f.kind == "gp_practice_code":
-        out = pl.when(parse.gp_practice_code_valid(col)).then(col)
-    elif f.kind == "list":
-        out = pl.when(col.is_in(list(spec.values(f.name)))).then(col)
-    else:
-        out = col
-    return pl.when(usable).then(out).cast(_dtype(f)).alias(f.name)
+    """One field, typed by its kind; null where blank, formula-like or not valid for it."""
+    return kind_of(f).typed(pl.col(f.name), f, spec).alias(f.name)
 
 
 def typed_columns(frame: pl.LazyFrame, spec: Spec | None = None) -> pl.LazyFrame:

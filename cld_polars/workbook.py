@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING
 import polars as pl
 from openpyxl.utils import quote_sheetname
 
-from cld_polars import __version__
+from cld_polars._version import __version__
 from cld_polars.central import sheet as central_sheet
 from cld_polars.checks.filerules import RULES as FILE_RULES
-from cld_polars.engine import DQ_STATUS, DQ_VALIDITY
+from cld_polars.measures import DQ_STATUS, DQ_VALIDITY
 from cld_polars.presentation import (
     COUNT,
     DATE,
@@ -52,7 +52,7 @@ from cld_polars.presentation import (
     Column,
     Fact,
 )
-from cld_polars.report import write_atomic_with
+from cld_polars.safety import write_atomic_with
 from cld_polars.spec import MODULES
 from cld_polars.summary import TABLES
 
@@ -114,7 +114,7 @@ def _verdict(report: Report) -> str:
 
 def _file_facts(report: Report) -> list[Fact]:
     """The return's file name and, where it has one, its folder (a long path reads badly)."""
-    from cld_polars.cli import sample_path
+    from cld_polars.data import sample_path
 
     path = Path(report.file)
     facts = [Fact("File", path.name or report.file)]
@@ -126,7 +126,7 @@ def _file_facts(report: Report) -> list[Fact]:
 
 
 def _rerun_command(report: Report, workbook: Path) -> str:
-    from cld_polars.cli import sample_path
+    from cld_polars.data import sample_path
 
     if report.file == str(sample_path()):
         return f'cld-validate --sample --xlsx "{workbook.name}"'
@@ -498,7 +498,7 @@ def _finding_places(report: Report, frame: pl.DataFrame, lines: pl.Series) -> pl
     return (
         counts.join(on_sheet, on="line", how="left")
         .select(list(central_sheet.PLACES_SCHEMA))
-        .cast(central_sheet.PLACES_SCHEMA)  # type: ignore[arg-type]
+        .cast(central_sheet.PLACES_SCHEMA)
         .sort("line")
     )
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from factory import LINK_TARGETS, TEMPLATES, row, write_csv
 
-from cld_polars.checks.fields import release1_possible
+from cld_polars.kinds import release1_possible
 from cld_polars.spec import load_spec
 
 SPEC = load_spec()

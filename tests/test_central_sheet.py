@@ -19,7 +19,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from workbook_checks import check_workbook, resolve
 
 from cld_polars import central, validate
-from cld_polars.central import view as view_module
+from cld_polars.central import contract
 from cld_polars.central.derive import BUCKETS
 from cld_polars.central.sheet import (
     EVENT_TYPES,
@@ -317,7 +317,7 @@ def test_merged_records_listed_with_their_lines_and_links(tmp_path: Path) -> Non
 
 
 def test_long_lists_are_cut_and_say_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(view_module, "LISTED_ROWS", 2)
+    monkeypatch.setattr(contract, "LISTED_ROWS", 2)
     rows = [_request(1, "05/10/2024", **{"Event Reference": f"E{i}"}) for i in range(5)]
     report = validate(write_csv(tmp_path / "r.csv", rows))
     assert report.central is not None and report.central.merged.height == 4

@@ -11,7 +11,7 @@ from catalogue import Fault, all_faults, build
 from factory import clean_rows, write_csv
 
 from cld_polars import validate
-from cld_polars.checks import all_checks
+from cld_polars.checks.families import all_checks
 from cld_polars.report import Report
 
 FAULTS = all_faults()

@@ -31,7 +31,7 @@ def test_help_lists_the_commands_with_examples(capsys: pytest.CaptureFixture[str
     assert "workbook" in out_dir and "national.xlsx" in out_dir  # what --out-dir writes
 
 
-@pytest.mark.parametrize("name", ["cli", "compare", "fix"])
+@pytest.mark.parametrize("name", ["cli.check", "cli.compare", "cli.fix", "cli.central"])
 def test_every_option_has_help(name: str) -> None:
     module = importlib.import_module(f"cld_polars.{name}")
     parser: argparse.ArgumentParser = module._parser()

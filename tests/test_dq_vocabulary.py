@@ -9,8 +9,8 @@ import polars as pl
 from factory import row, write_csv
 
 from cld_polars import validate
-from cld_polars.engine import DQ_LABELS, DQ_STATUS, DQ_VALIDITY
 from cld_polars.generate import write_return
+from cld_polars.measures import DQ_LABELS, DQ_STATUS, DQ_VALIDITY
 
 
 def _field(path: Path, name: str) -> dict[str, object]:

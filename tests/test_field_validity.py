@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 
 from cld_polars import validate
-from cld_polars.engine import VALIDITY_MEASURES
 from cld_polars.generate import write_return
+from cld_polars.measures import VALIDITY_MEASURES
 
 
 @pytest.fixture(scope="module")

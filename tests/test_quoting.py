@@ -14,7 +14,6 @@ import io
 import json
 import tempfile
 from pathlib import Path
-from types import ModuleType
 
 import polars as pl
 import pytest
@@ -24,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cld_polars import compare, fix_return, validate
-from cld_polars.checks import FAMILIES
+from cld_polars.checks.families import FAMILIES, Family
 from cld_polars.cli import main
 from cld_polars.compare import TABLES
 from cld_polars.report import Report
@@ -57,19 +56,19 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Report, 
     return plain, quoted, validate(plain), validate(quoted)
 
 
-def _family_rules(report: Report, family: ModuleType) -> pl.DataFrame:
+def _family_rules(report: Report, family: Family) -> pl.DataFrame:
     codes = [c.code for c in family.checks(SPEC)]
     return report.rules.filter(pl.col("code").is_in(codes)).select("code", "rows").sort("code")
 
 
-def _family_findings(report: Report, family: ModuleType) -> pl.DataFrame:
+def _family_findings(report: Report, family: Family) -> pl.DataFrame:
     codes = [c.code for c in family.checks(SPEC)]
     return report.finding_rows.filter(pl.col("code").is_in(codes)).drop("person_id")
 
 
-@pytest.mark.parametrize("family", FAMILIES, ids=[f.__name__.rsplit(".", 1)[-1] for f in FAMILIES])
+@pytest.mark.parametrize("family", FAMILIES, ids=[f.name for f in FAMILIES])
 def test_every_check_family_reads_quoted_blanks_as_blank(
-    pair: tuple[Path, Path, Report, Report], family: ModuleType
+    pair: tuple[Path, Path, Report, Report], family: Family
 ) -> None:
     _, _, plain, quoted = pair
     rules = _family_rules(plain, family)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from factory import HEADER, clean_rows, row, write_csv
+from factory import HEADER, clean_csv_bytes, clean_rows, row, write_csv
 
 from cld_polars import validate
 from cld_polars.cli import main
@@ -238,7 +238,7 @@ def test_utf8_check_across_chunk_boundaries(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut: int
 ) -> None:
     """ASCII chunks skip the decoder; a character split between chunks must still count."""
-    from cld_polars import reader
+    from cld_polars.reader import csv as reader
 
     monkeypatch.setattr(reader, "CHUNK", cut)
     good = tmp_path / "good.csv"
@@ -265,3 +265,20 @@ def test_file_names_are_names_not_patterns(tmp_path: Path, name: str) -> None:
         out = folder / ("out " + path.name + ".json")
         assert main([str(path), "--json", str(out), "--quiet"]) == 0, path
         assert json.loads(out.read_text())["rows"] == len(rows)
+
+
+def test_no_header_and_stray_quotes_in_the_first_row(tmp_path: Path) -> None:
+    """A piece of a return cut from the middle (no header, the last line cut short) whose
+    first row has quotes that do not pair up: the scan would take that row's fields as the
+    file's columns and stop. The rows are read the exact way instead and the damage is
+    reported by line (a case the fuzz test found)."""
+    lines = clean_csv_bytes().decode().splitlines()[7:12]
+    values = lines[0].split(",")
+    lines[0] = '","'.join(values[:11]) + "," + ",".join(values[11:])
+    lines[-1] = lines[-1][:8]
+    path = tmp_path / "r.csv"
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "r.json"
+    assert main([str(path), "--json", str(out), "--quiet"]) == 1
+    found = {f["code"] for f in json.loads(out.read_text())["file_findings"]}
+    assert {"HEADER_NOT_FOUND", "ROW_QUOTES"} <= found

@@ -22,7 +22,8 @@ import polars as pl
 import pytest
 from factory import HEADER, clean_csv_bytes, clean_rows, row, write_csv, write_workbook
 
-from cld_polars import cli, validate
+from cld_polars import validate
+from cld_polars.cli import check as cli
 from cld_polars.reader import LONG_VALUE, read_return
 
 ROWS = len(clean_rows())

@@ -154,7 +154,7 @@ def test_rerun_skips_up_to_date_returns(
     assert [line["skipped"] for line in index] == [True, True, False]
 
     # Another version of the tool, other contents, or a missing output: checked again.
-    monkeypatch.setattr("cld_polars.__version__", "99.0")
+    monkeypatch.setattr("cld_polars._version.__version__", "99.0")
     assert [r.skipped for r in validate_many(paths[:1], out, workers=1, xlsx=True)] == [False]
     monkeypatch.undo()
     changed = tmp_path / "lincs.csv"

@@ -131,11 +131,11 @@ def test_many_findings_go_to_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     temporary folder goes with the report."""
     import gc
 
-    from cld_polars import engine
+    from cld_polars import findings
 
     path, _ = build(tmp_path / "catalogue.csv")
     whole = validate(path, chunk_rows=ONE_CHUNK)
-    monkeypatch.setattr(engine, "SPILL_ROWS", 10)
+    monkeypatch.setattr(findings, "SPILL_ROWS", 10)
     spilled = validate(path, chunk_rows=23)
     assert isinstance(spilled.findings_data, pl.LazyFrame)  # a scan of the file
     assert spilled.finding_rows.height > 10 * 10

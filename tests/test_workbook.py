@@ -17,8 +17,8 @@ from workbook_checks import check_workbook, column_values
 
 from cld_polars import validate, workbook
 from cld_polars.cli import main, sample_path
-from cld_polars.engine import DQ_LABELS, DQ_STATUS, DQ_VALIDITY
 from cld_polars.generate import write_return
+from cld_polars.measures import DQ_LABELS, DQ_STATUS, DQ_VALIDITY
 from cld_polars.presentation import REPLACED_NOTE
 from cld_polars.spec import MODULES, load_spec
 from cld_polars.summary import TABLES

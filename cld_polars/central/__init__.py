@@ -21,7 +21,7 @@ How it is built:
 
 One read. Standalone, :func:`central` scans only the columns of ``derive.NEEDS`` with the
 project's reader, streaming. Inside validation the engine gives each chunk it already holds
-to the same :class:`Collector` (``engine._central_stage``), so ``cld_polars.validate`` gets
+to the same :class:`Collector` (``engine.central_stage``), so ``cld_polars.validate`` gets
 the view from its own single pass; the validation JSON's ``central`` key holds the contract's
 object in full (the same object as ``cld-validate central --json`` with default parameters),
 or null when the return states no valid period end (the import date is then a required
@@ -54,9 +54,10 @@ import re
 
 import polars as pl
 
+from cld_polars.central.contract import CONTRACT_VERSION
 from cld_polars.central.derive import NEEDS, Collector
 from cld_polars.central.facts import finish
-from cld_polars.central.view import CONTRACT_VERSION, CentralError, CentralView
+from cld_polars.central.view import CentralError, CentralView
 from cld_polars.checks.context import LINE
 from cld_polars.reader import (
     BYTES,
@@ -75,7 +76,6 @@ __all__ = [
     "Collector",
     "central",
     "finish",
-    "main",
     "parse_day",
 ]
 
@@ -155,7 +155,8 @@ def gather(
 def _gather(src: ReturnSource, spec: Spec, chunk_rows: int) -> Collector:
     collector = Collector(spec)
     # The reader's per-line byte counts tell whether the quick read split every line as the
-    # exact read would (``reader.finish_structure``); they need every column parsed, not kept.
+    # exact read would (``reader.records.finish_structure``); they need every column parsed,
+    # not kept.
     checked = src.finisher is not None
     frame = src.frame.select(LINE, *NEEDS, *([BYTES] if checked else []))
     byte_parts: list[pl.DataFrame] = []
@@ -172,10 +173,3 @@ def _gather(src: ReturnSource, spec: Spec, chunk_rows: int) -> Collector:
     if checked and byte_parts and src.finisher is not None:
         src.finisher(pl.concat(byte_parts))  # raises ExactReadNeeded where the split differs
     return collector
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``cld-validate central``: see :mod:`cld_polars.central.command`."""
-    from cld_polars.central.command import main as run
-
-    return run(argv)

@@ -111,6 +111,12 @@ OUTCOME_GROUPS = (
 )
 #: Service_Type_Grouped (5-data-cleaning.md): the part before the colon of a Release 2 value.
 SERVICE_GROUPS = ("Long term support", "Short term support", "Unpaid carer support")
+#: Review_Type (GetDerivedFields lines 89-97): what a cleaned Review_Reason is counted as.
+REVIEW_TYPES = (
+    "Planned review of long term support",
+    "Unplanned",
+    "Review of short term support",
+)
 
 
 def outcome_group(value: str) -> str:
@@ -436,6 +442,9 @@ class Collector:
         self.values = load_values(pl.Series([], dtype=pl.String), self.lists).with_columns(
             pl.Series("raw", [], dtype=self.raw)
         )
+        #: Which rows of ``values`` hold a loaded value (the others are ids of values only
+        #: other columns held).
+        self.loaded = pl.Series(dtype=pl.Boolean)
 
     def query(self, chunk: pl.LazyFrame) -> pl.LazyFrame:
         """The plan of one chunk (its columns: ``__line`` and the fields of ``NEEDS``)."""
@@ -446,27 +455,42 @@ class Collector:
         )
 
     def _load_new(self, raw: pl.DataFrame) -> None:
-        """Load the chunk's raw values that no earlier chunk had. The run's categories number
-        values in the order they are met, so those are the ids from ``values.height`` on."""
-        known = self.values.height
+        """Load the chunk's raw values that no earlier chunk had. ``values`` is indexed by the
+        value's id in the run's categories; the categories may be shared with columns this
+        collector does not read (the validation engine casts every low-cardinality field to
+        one categorical), so an id below the table's height is not necessarily loaded:
+        ``loaded`` says which are."""
+        size = self.values.height
         news = []
         for name in BY_VALUE:
             column = raw.get_column(name)
             ids = column.to_physical()
-            top = ids.max()
-            if top is not None and top >= known:  # type: ignore[operator]
-                news.append(column.filter(ids >= known))
-        if not news:
-            return
+            if size:
+                seen = self.loaded.gather(ids.clip(upper_bound=size - 1)).fill_null(True)
+                column = column.filter((ids >= size) | ~seen)
+            news.append(column.drop_nulls())
         new = pl.concat(news).unique()
+        if not new.len():
+            return
         ids = new.to_physical()
         # The raw value itself stays in the table: a run's categories live only while a
         # column uses them, and the ids must mean the same in every chunk.
         loaded = load_values(new, self.lists).with_columns(new.alias("raw"), ids.alias("_id"))
-        dense = pl.DataFrame(
-            {"_id": pl.int_range(known, int(ids.max()) + 1, dtype=pl.UInt32, eager=True)}  # type: ignore[arg-type]
-        ).join(loaded, on="_id", how="left", maintain_order="left")
-        self.values = pl.concat([self.values, dense.drop("_id")]).rechunk()
+        top = int(ids.max()) + 1  # type: ignore[arg-type]  # a UInt32's max is an int
+        values = self.values
+        if top > size:
+            empty = pl.DataFrame(
+                {"_id": pl.int_range(size, top, dtype=pl.UInt32, eager=True)}
+            ).join(loaded.clear(), on="_id", how="left")
+            values = pl.concat(
+                [values.with_row_index("_id"), empty.select(values.with_row_index("_id").columns)]
+            )
+            self.loaded.append(pl.Series([False] * (top - size), dtype=pl.Boolean))
+            self.loaded.rechunk(in_place=True)
+        else:
+            values = values.with_row_index("_id")
+        self.values = values.update(loaded, on="_id", how="left").drop("_id").rechunk()
+        self.loaded.scatter(ids, True)
 
     def add(self, raw: pl.DataFrame) -> None:
         """Keep a chunk's state; fold its tallies (stated period, events ending by month)."""
@@ -488,10 +512,12 @@ class Collector:
         )
         self.stated_pairs.update(both.to_series().to_list())
         low, high = start.min(), end.max()
-        if low is not None and (self.stated_start is None or low < self.stated_start):
-            self.stated_start = low  # type: ignore[assignment]
-        if high is not None and (self.stated_end is None or high > self.stated_end):
-            self.stated_end = high  # type: ignore[assignment]
+        if isinstance(low, datetime.date) and (
+            self.stated_start is None or low < self.stated_start
+        ):
+            self.stated_start = low
+        if isinstance(high, datetime.date) and (self.stated_end is None or high > self.stated_end):
+            self.stated_end = high
         ending = raw.group_by(
             pl.col(END).to_physical().alias("e"), pl.col(TYPE).to_physical().alias("t")
         ).len()

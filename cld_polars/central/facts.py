@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from cld_polars.central.contract import CONTRACT_VERSION
 from cld_polars.central.derive import (
     BUCKETS,
     FROM_LA,
@@ -22,6 +23,7 @@ from cld_polars.central.derive import (
     NO_PERSON,
     OUTCOME_GROUPS,
     OUTCOME_HIERARCHY,
+    REVIEW_TYPES,
     SERVICE_GROUPS,
     Collector,
     Lists,
@@ -29,7 +31,10 @@ from cld_polars.central.derive import (
     outcome_group,
     service_group,
 )
-from cld_polars.central.view import CONTRACT_VERSION, CentralError, CentralView
+from cld_polars.central.view import CentralError, CentralView
+
+if TYPE_CHECKING:
+    from polars.expr.whenthen import ChainedThen, Then
 
 #: DATEDIFF(DAY, ...) / 30.436875 (create_REF_Submission_Reporting_Periods_table.sql line 31).
 DAYS_PER_MONTH = 30.436875
@@ -105,14 +110,15 @@ def finish(
             ) from exc
     months, derived_inputs = _derived_months(collector, import_date)
     qualifying = months.filter("qualifies")["month"]
-    derived_start = qualifying.min() if qualifying.len() else None
-    derived_end = _month_end(qualifying.max()) if qualifying.len() else None  # type: ignore[arg-type]
+    first_month, last_month = qualifying.min(), qualifying.max()
+    derived_start = first_month if isinstance(first_month, datetime.date) else None
+    derived_end = _month_end(last_month) if isinstance(last_month, datetime.date) else None
     if period_start is not None and period_end is not None:
         start, end = period_start, period_end
     elif stated_start is not None and stated_end is not None:
-        start, end = stated_start, stated_end  # type: ignore[assignment]
+        start, end = stated_start, stated_end
     elif derived_start is not None and derived_end is not None:
-        start, end = derived_start, derived_end  # type: ignore[assignment]
+        start, end = derived_start, derived_end
     else:
         raise CentralError(
             "the return states no valid reporting period and none can be derived from its "
@@ -123,8 +129,8 @@ def finish(
     selected = (
         derived_start is not None
         and derived_end is not None
-        and derived_start <= start  # type: ignore[operator]
-        and derived_end >= end  # type: ignore[operator]
+        and derived_start <= start
+        and derived_end >= end
         and import_date > end
     )
     quarter_start = _add_months(end.replace(day=1), -2)
@@ -206,20 +212,20 @@ def _month_end(day: datetime.date) -> datetime.date:
     return following - datetime.timedelta(days=1)
 
 
-def _period(start: object, end: object) -> dict[str, str | None]:
+def _period(start: datetime.date | None, end: datetime.date | None) -> dict[str, str | None]:
     return {
-        "start": None if start is None else start.isoformat(),  # type: ignore[attr-defined]
-        "end": None if end is None else end.isoformat(),  # type: ignore[attr-defined]
+        "start": None if start is None else start.isoformat(),
+        "end": None if end is None else end.isoformat(),
     }
 
 
-def _length(start: object, end: object) -> int | None:
+def _length(start: datetime.date | None, end: datetime.date | None) -> int | None:
     """CAST(ROUND(DATEDIFF(DAY, start, end) / 30.436875, 0) AS INT). The quotient is never
     within 1e-5 of a half (30.436875 = 48699/1600 and 48699 is odd), so rounding the double
     is SQL Server's rounding of its 9-place decimal."""
     if start is None or end is None:
         return None
-    days = (end - start).days  # type: ignore[operator]
+    days = (end - start).days
     quotient = days / DAYS_PER_MONTH
     return int(math.copysign(math.floor(abs(quotient) + 0.5), quotient))
 
@@ -248,7 +254,7 @@ def _derived_months(
         .collect()
     )
     total = int(per_month["events"].sum()) if per_month.height else 0
-    most_types = int(per_month["event_types"].max()) if per_month.height else 0  # type: ignore[arg-type]
+    most_types = int(per_month.select(pl.col("event_types").max()).item() or 0)
     few = total < MIN_EVENTS
     months = per_month.with_columns(
         (pl.col("events") / total if total else pl.lit(None, dtype=pl.Float64)).alias("share"),
@@ -296,7 +302,7 @@ def _dropped(
         ~service & (last > end),
         death.is_not_null() & ((death < start) | (death < first)),
     )
-    reason = pl.when(tests[0]).then(pl.lit(DROP_REASONS[0]))
+    reason: Then | ChainedThen = pl.when(tests[0]).then(pl.lit(DROP_REASONS[0]))
     for test, text in zip(tests[1:], DROP_REASONS[1:], strict=True):
         reason = reason.when(test).then(pl.lit(text))
     counted = state.filter(~kept).group_by(reason.alias("reason"), "bucket").len()
@@ -532,12 +538,6 @@ def _facts(unique: pl.LazyFrame, lists: Lists, period_end: datetime.date) -> dic
 
 #: The buckets whose facts carry an LTS flag.
 _FLAGGED = [BUCKETS.index(b) for b in ("request", "assessment", "review")]
-
-REVIEW_TYPES = (
-    "Planned review of long term support",
-    "Unplanned",
-    "Review of short term support",
-)
 
 
 def _review_type(reason: str) -> str | None:

@@ -15,20 +15,20 @@ import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
-from cld_polars import __version__
-from cld_polars.central import view as _view
+from cld_polars._version import __version__
+from cld_polars.central import contract
+from cld_polars.central.contract import CONTRACT_VERSION
 from cld_polars.central.derive import (
     BUCKETS,
     OUTCOME_GROUPS,
+    REVIEW_TYPES,
     category_key,
     service_group,
 )
-from cld_polars.central.facts import REVIEW_TYPES
-from cld_polars.central.view import CONTRACT_VERSION, CentralView
 from cld_polars.presentation import (
     COUNT,
     DATE,
@@ -42,6 +42,9 @@ from cld_polars.presentation import (
     Sheet,
 )
 from cld_polars.spec import load_spec
+
+if TYPE_CHECKING:
+    from cld_polars.central.view import CentralView
 
 SHEET = "Central view"
 INSTRUCTIONS = "Instructions"
@@ -68,7 +71,7 @@ LABEL_WIDTH = 46.0
 #: The column of a listed row's findings on the validation workbook's Rows to fix sheet.
 FINDINGS_HEADER = "Findings on Rows to fix"
 #: ``FindingPlaces.frame``'s columns.
-PLACES_SCHEMA = {"line": pl.Int64, "findings": pl.Int64, "target": pl.String}
+PLACES_SCHEMA = pl.Schema({"line": pl.Int64(), "findings": pl.Int64(), "target": pl.String()})
 #: What the Central view sheet shows and how to use it (the Instructions sheets' guide row).
 GUIDE = (
     "What DHSC's pipeline will make of the return, from its published dashboard code: the "
@@ -379,10 +382,14 @@ def _months_table(view: CentralView) -> pl.DataFrame:
     so that a gap shows on the sheet and in the chart."""
     months = view.months
     derived = view.derived_period
-    spans = [p for p in (view.stated_period, derived) if p[0] is not None and p[1] is not None]
+    spans = [
+        (start, end)
+        for start, end in (view.stated_period, derived)
+        if start is not None and end is not None
+    ]
     if spans:
-        first = min(p[0] for p in spans).replace(day=1)  # type: ignore[union-attr]
-        last = max(p[1] for p in spans).replace(day=1)  # type: ignore[union-attr]
+        first = min(start for start, _ in spans).replace(day=1)
+        last = max(end for _, end in spans).replace(day=1)
         cutoff = view.import_date.replace(day=1)
         if last >= cutoff:
             last = _add_months(cutoff, -1)
@@ -451,7 +458,7 @@ def _findings_note(places: FindingPlaces) -> str:
 
 def _listed(frame: pl.DataFrame) -> tuple[pl.DataFrame, str]:
     """The first ``LISTED_ROWS`` rows, and what the note says when that is not all."""
-    limit = _view.LISTED_ROWS
+    limit = contract.LISTED_ROWS
     if frame.height <= limit:
         return frame, ""
     return frame.head(limit), (

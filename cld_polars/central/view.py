@@ -11,14 +11,9 @@ from typing import Any
 
 import polars as pl
 
-from cld_polars.report import write_atomic
+from cld_polars.central import contract
+from cld_polars.safety import write_atomic
 
-CONTRACT_VERSION = "1"
-#: Rows of each list of rows (merged records, rows with no person ID) that the Central view
-#: sheet shows and whose identifiers a validation keeps: the first in line order. Bounded so
-#: that the sheet's links stay within Excel's 65,530 a sheet and what validation keeps stays
-#: small whatever the return's size.
-LISTED_ROWS = 20_000
 #: The return's fields whose values :meth:`CentralView.keep_identifiers` looks up.
 PERSON_ID, EVENT_REFERENCE = "LA Person Unique Identifier", "Event Reference"
 
@@ -72,14 +67,14 @@ class CentralView:
     #: The LA Person Unique Identifier and Event Reference as given (``line``,
     #: ``person_id``, ``event_reference``) of the rows the Central view sheet lists: the
     #: merged records, the rows kept in their place and the rows with no person ID (the
-    #: first ``LISTED_ROWS`` of each list). A validation fills it from its own pass
+    #: first ``contract.LISTED_ROWS`` of each list). A validation fills it from its own pass
     #: (:meth:`keep_identifiers`); a standalone view reads only the 20 columns it counts
     #: by, so it is empty there and the sheet lists line numbers.
     identifiers: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
 
     def listed_lines(self) -> pl.Series:
         """The lines of the rows the sheet lists (see ``identifiers``), each once."""
-        merged = self.merged.sort("line").head(LISTED_ROWS) if self.merged.height else None
+        merged = self.merged.sort("line").head(contract.LISTED_ROWS) if self.merged.height else None
         parts = [
             pl.Series("line", [], dtype=pl.Int64),
             *(
@@ -88,7 +83,7 @@ class CentralView:
                 else []
             ),
             *(
-                [self.no_person_id.sort("line").head(LISTED_ROWS)["line"].cast(pl.Int64)]
+                [self.no_person_id.sort("line").head(contract.LISTED_ROWS)["line"].cast(pl.Int64)]
                 if self.no_person_id.height
                 else []
             ),

@@ -1,34 +1,13 @@
-"""All checks, gathered from their family modules.
+"""The checks: each family of checks in its own module, each check one named declaration.
 
-Add a family by writing a module with ``checks(spec)`` and naming it in ``FAMILIES``.
+* :mod:`~cld_polars.checks.registry`: what a check is (``Check``, ``Rules``, ``Family``);
+* :mod:`~cld_polars.checks.context`: what checks are written with (a field's state, typed
+  values, the specification);
+* :mod:`~cld_polars.checks.fields`, :mod:`~cld_polars.checks.submission`,
+  :mod:`~cld_polars.checks.logic`, :mod:`~cld_polars.checks.crossrow`: the families of row
+  and frame checks; :mod:`~cld_polars.checks.filerules`: the file-level rules;
+* :mod:`~cld_polars.checks.families`: all of them gathered (``FAMILIES``, ``all_checks``).
+
+This module imports nothing, so that importing one of them (the field kinds import the
+registry) does not import every family.
 """
-
-from __future__ import annotations
-
-from functools import cache
-
-from cld_polars.checks import crossrow, fields, logic, submission
-from cld_polars.checks.filerules import RULES as FILE_RULES
-from cld_polars.checks.registry import Check, FileFinding, Severity
-from cld_polars.spec import Spec, load_spec
-
-FAMILIES = (fields, submission, logic, crossrow)
-
-__all__ = ["FILE_RULES", "Check", "FileFinding", "Severity", "all_checks"]
-
-
-@cache
-def _checks_for(spec: Spec) -> tuple[Check, ...]:
-    found: list[Check] = []
-    for family in FAMILIES:
-        found.extend(family.checks(spec))
-    codes = [c.code for c in found]
-    duplicates = {c for c in codes if codes.count(c) > 1}
-    if duplicates or set(codes) & set(FILE_RULES):
-        raise ValueError(f"check codes declared twice: {sorted(duplicates)}")
-    return tuple(found)
-
-
-def all_checks(spec: Spec | None = None) -> tuple[Check, ...]:
-    """Every row and frame check for a specification, in declaration order."""
-    return _checks_for(spec or load_spec())

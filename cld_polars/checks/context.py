@@ -6,47 +6,24 @@ say, the Event Start Date share one parse instead of each parsing it again.
 
 from __future__ import annotations
 
-from functools import cached_property
-
 import polars as pl
 
-from cld_polars import parse
-from cld_polars.spec import Condition, FieldSpec, Spec
+from cld_polars import kinds, parse
+from cld_polars.spec import AgeBetween, Condition, FieldSpec, Named, Spec
 
 LINE = "__line"
 AGE_AT_EVENT_START = "__age_at_event_start"
 
 
 def date_col(name: str) -> str:
+    """A date field's parsed value (``pl.Date``, null where blank or not a valid date)."""
     return f"__date:{name}"
 
 
-def valid_col(name: str) -> str:
-    return f"__valid:{name}"
-
-
-def blank_col(name: str) -> str:
-    return f"__blank:{name}"
-
-
-def formula_col(name: str) -> str:
-    return f"__formula:{name}"
-
-
-#: Codes of a defined-list field's code column. A list column holds a few dozen distinct
-#: values, so each distinct value is judged once (blank, formula-like, Release 1, near miss,
-#: invalid, or which listed value) and the rows carry a one-byte code: conditions and
-#: validity become integer comparisons instead of string matching on a million rows.
-LIST_CLASSES = {"blank": 0, "formula": 1, "invalid": 2, "near_miss": 3, "release1": 4}
-#: A valid value is coded ``VALID_BASE + its position in the list``.
-VALID_BASE = 8
-#: Leading white space or a formula-like start: the only values that can be blank-but-not-null
-#: or formula-like. One anchored regex finds them; the detailed tests run on those alone.
-ODD_START = r"^(?:\s|[=+@]|-(?:[^0-9.]|$))"
-
-
-#: Distinct list values remembered across chunks (far more than any real return has).
-MAX_JUDGED = 100_000
+def state_col(name: str) -> str:
+    """A field's state on each row (``cld_polars.kinds``: blank, formula-like, invalid, ...,
+    valid + the listed value's position)."""
+    return f"__state:{name}"
 
 
 def row_index() -> pl.Expr:
@@ -64,101 +41,103 @@ def among(expr: pl.Expr, found: pl.Series) -> pl.Expr:
     return expr.is_in(found.implode()).fill_null(False)
 
 
-def code_col(name: str) -> str:
-    """For a defined-list field: the code of its value (see ``LIST_CLASSES``, ``VALID_BASE``)."""
-    return f"__code:{name}"
-
-
 class Context:
-    """Expression builders bound to one specification."""
+    """Expression builders bound to one specification, over the helper columns of
+    :meth:`prepare`: every check asks its questions through here (``blank``, ``valid``,
+    ``date``, ``is_value``, ...), so none parses a value itself.
+
+    A context also remembers, across the chunks of one run, each distinct value it judged
+    (``cld_polars.kinds``): a streamed return's later chunks meet mostly values the earlier
+    ones met.
+    """
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
-        self._lists: dict[str, pl.DataFrame] = {}
-        #: (field, value) -> (code, suggestion): each chunk of a streamed return meets mostly
-        #: the values earlier chunks met, and judging a near miss is not free.
-        self._judged: dict[tuple[str, str], tuple[int, str | None]] = {}
+        #: (field, value) -> judgement, for kinds whose judgement runs in Python per value.
+        self.memo: kinds.Memo = {}
+        #: The ``distinct`` kinds' fields: each value's code and judgement, over the run. The
+        #: categories are the run's own (``Categories.random``), freed with it.
+        self._dictionaries: dict[str, Dictionary] = {}
+        self.categories = pl.Categories.random()
+        self.codes: pl.DataType = pl.Categorical(self.categories)
+        # Polars keeps a run's categories only while some column holds them: without one,
+        # the next cast numbers the values afresh and the judgements would not match. This
+        # empty column holds them for as long as the context lives.
+        self._holder = pl.Series(dtype=self.codes)
 
-    def is_coded(self, name: str) -> bool:
-        """Whether the field is a defined list with a code column."""
-        return name in self._lists
-
-    def _code(self, name: str) -> pl.Expr:
-        return pl.col(code_col(name))
-
-    def is_list_class(self, name: str, kind: str) -> pl.Expr:
-        """The defined-list value is of this kind (valid, release1, near_miss, invalid)."""
-        if name not in self._lists:
-            raise RuntimeError(f"{name}: prepare() was not given the classified list values")
-        if kind == "valid":
-            return self._code(name) >= VALID_BASE
-        return self._code(name) == LIST_CLASSES[kind]
-
-    def list_suggestion(self, name: str) -> pl.Expr:
-        """The Release 2 value for a Release 1 value or near miss (evaluated on findings only)."""
-        table = self._lists[name]
-        return pl.col(name).replace_strict(
-            table[name].to_list(),
-            table["suggestion"].to_list(),
-            default=None,
-            return_dtype=pl.String,
-        )
-
-    # --- raw values -------------------------------------------------------------------
-    def raw(self, name: str) -> pl.Expr:
-        return pl.col(name)
+    # --- states (computed once per field by ``prepare``) ---------------------------------
+    def state(self, name: str) -> pl.Expr:
+        """The field's state (``cld_polars.kinds``) on each row."""
+        return pl.col(state_col(name))
 
     def blank(self, name: str) -> pl.Expr:
-        """Null or only white space (computed once per field by ``prepare``)."""
-        if self.is_coded(name):
-            return self._code(name) == LIST_CLASSES["blank"]
-        return pl.col(blank_col(name))
+        """Null, empty or only white space."""
+        return self.state(name) == kinds.BLANK
 
     def present(self, name: str) -> pl.Expr:
-        return ~self.blank(name)
+        return self.state(name) != kinds.BLANK
 
     def formula(self, name: str) -> pl.Expr:
-        """Starts like a spreadsheet formula (computed once per field by ``prepare``)."""
-        if self.is_coded(name):
-            return self._code(name) == LIST_CLASSES["formula"]
-        return pl.col(formula_col(name))
-
-    # --- typed values (computed once by ``prepare``) ----------------------------------
-    def date(self, name: str) -> pl.Expr:
-        return pl.col(date_col(name))
+        """Starts like a spreadsheet formula."""
+        return self.state(name) == kinds.FORMULA
 
     def valid(self, name: str) -> pl.Expr:
         """True where the field holds a readable, valid value; false where blank or invalid."""
-        if self.is_coded(name):
-            return self._code(name) >= VALID_BASE
-        return pl.col(valid_col(name))
+        return self.state(name) >= kinds.VALID
+
+    def is_list_class(self, name: str, kind: str) -> pl.Expr:
+        """The defined-list value is of this kind (valid, release1, near_miss, invalid)."""
+        if kind == "valid":
+            return self.valid(name)
+        states = {
+            "invalid": kinds.INVALID,
+            "near_miss": kinds.NEAR_MISS,
+            "release1": kinds.RELEASE1,
+        }
+        return self.state(name) == states[kind]
 
     def is_value(self, name: str, *values: str) -> pl.Expr:
-        """The field equals one of ``values``; null where the field cannot be read."""
-        if self.is_coded(name):
-            listed = self.spec.values(name)
-            unknown = [v for v in values if v not in listed]
-            if unknown:
-                raise ValueError(f"{name}: {unknown} are not in its defined list")
-            codes = [VALID_BASE + listed.index(v) for v in values]
-            return pl.when(self.valid(name)).then(self._code(name).is_in(codes))
-        return pl.when(self.valid(name)).then(pl.col(name).is_in(list(values)))
+        """The field equals one of ``values``; null where it cannot be read. On a defined list
+        (the usual case: conditions name list fields) an integer comparison of states."""
+        if self.spec.field(name).kind != "list":
+            return pl.when(self.valid(name)).then(pl.col(name).is_in(list(values)))
+        listed = self.spec.values(name)
+        unknown = [v for v in values if v not in listed]
+        if unknown:
+            raise ValueError(f"{name}: {unknown} are not in its defined list")
+        states = [kinds.VALID + listed.index(v) for v in values]
+        return pl.when(self.valid(name)).then(self.state(name).is_in(states))
+
+    def list_suggestion(self, name: str) -> pl.Expr:
+        """The Release 2 value for a Release 1 value or near miss (evaluated on findings only)."""
+        known = self.dictionary(self.spec.field(name))
+        if not known.suggestions:
+            return pl.lit(None, dtype=pl.String)
+        return (
+            pl.col(name)
+            .to_physical()
+            .replace_strict(
+                list(known.suggestions),
+                list(known.suggestions.values()),
+                default=None,
+                return_dtype=pl.String,
+            )
+        )
+
+    # --- raw and typed values -------------------------------------------------------------
+    def raw(self, name: str) -> pl.Expr:
+        """The value as given, as text (a ``distinct`` kind's column is held as a categorical
+        of its dictionary: cast back where a check reads the text)."""
+        if name in self.spec.by_name and kinds.kind_of(self.spec.field(name)).distinct:
+            return pl.col(name).cast(pl.String)
+        return pl.col(name)
+
+    def date(self, name: str) -> pl.Expr:
+        return pl.col(date_col(name))
 
     @property
     def age_at_event_start(self) -> pl.Expr:
         return pl.col(AGE_AT_EVENT_START)
-
-    @cached_property
-    def matchers(self) -> dict[str, parse.ListMatcher]:
-        near = {"Event Outcome": self.spec.outcome_near_misses}
-        out = {}
-        for f in self.spec.fields:
-            if f.kind == "list" and f.list_name:
-                release1 = {k: m.release2 for k, m in self.spec.release1_for(f.list_name).items()}
-                out[f.name] = parse.ListMatcher(
-                    self.spec.lists[f.list_name], release1, near.get(f.name)
-                )
-        return out
 
     # --- conditions from the specification ---------------------------------------------
     def condition(self, condition: Condition) -> pl.Expr:
@@ -170,144 +149,150 @@ class Context:
         alternatives = []
         for alternative in condition:
             terms: list[pl.Expr] = []
-            for key, value in alternative.items():
-                if key == "condition":
-                    terms.append(self.condition(self.spec.conditions[str(value)]))
-                elif key == "age_at_event_start":
-                    low, high = value  # type: ignore[misc]
+            for term in alternative:
+                if isinstance(term, Named):
+                    terms.append(self.condition(self.spec.conditions[term.name]))
+                elif isinstance(term, AgeBetween):
                     age = self.age_at_event_start
-                    terms.append(pl.when(age.is_not_null()).then(age.is_between(low, high)))
+                    terms.append(
+                        pl.when(age.is_not_null()).then(age.is_between(term.low, term.high))
+                    )
                 else:
-                    terms.append(self.is_value(key, *value))  # type: ignore[arg-type]
+                    terms.append(self.is_value(term.field, *term.values))
             expr = terms[0]
-            for term in terms[1:]:
-                expr = expr & term
+            for more in terms[1:]:
+                expr = expr & more
             alternatives.append(expr)
         out = alternatives[0]
         for alt in alternatives[1:]:
             out = out | alt
         return out
 
-    def condition_fields(self, condition: Condition | None) -> set[str]:
-        """The fields a condition reads (for skipping checks when a column is missing)."""
-        found: set[str] = set()
-        for alternative in condition or []:
-            for key, value in alternative.items():
-                if key == "condition":
-                    found |= self.condition_fields(self.spec.conditions[str(value)])
-                elif key == "age_at_event_start":
-                    found |= {"Date of Birth", "Event Start Date"}
-                else:
-                    found.add(key)
-        return found
+    # --- the helper columns ------------------------------------------------------------
+    def dictionary(self, f: FieldSpec) -> Dictionary:
+        """The run's judgements of a ``distinct`` kind's field (made on first use)."""
+        known = self._dictionaries.get(f.name)
+        if known is None:
+            known = self._dictionaries[f.name] = Dictionary(f, self.spec, self.memo)
+        return known
 
-    # --- validity, by kind -------------------------------------------------------------
-    def validity(self, f: FieldSpec) -> pl.Expr:
-        """True where a non-blank value meets the field's data type or defined list."""
-        col = pl.col(f.name)
-        if f.kind == "date":
-            ok = parse.parse_date(col).is_not_null()
-        elif f.kind == "nhs_number":
-            ok = parse.nhs_number_valid(col)
-        elif f.kind == "la_code":
-            ok = parse.is_integer(col) & col.is_in(list(self.spec.councils))
-        elif f.kind == "integer":
-            ok = parse.is_integer(col)
-        elif f.kind == "decimal":
-            ok = parse.is_decimal(col)
-        elif f.kind == "postcode":
-            ok = parse.postcode_valid(col)
-        elif f.kind == "gp_practice_code":
-            ok = parse.gp_practice_code_valid(col)
-        elif f.kind == "list":
-            return self.is_list_class(f.name, "valid")
-        else:
-            ok = pl.lit(True)
-        return (self.present(f.name) & ~self.formula(f.name) & ok).fill_null(False)
+    def categorical(self) -> dict[str, pl.DataType]:
+        """The dtype each ``distinct`` kind's column is read as in this run: a categorical of
+        the run's own categories, shared by these fields, so that a value's code is the same
+        in every chunk (and in every such field: the central view reads the same codes)."""
+        return {f.name: self.codes for f in self.spec.fields if kinds.kind_of(f).distinct}
 
-    def classify(self, frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
-        """Judge the distinct values of each defined-list field: their code and suggestion.
+    def prepare(self, frame: pl.DataFrame) -> pl.LazyFrame:
+        """The chunk with the columns every check reads, each computed once per field however
+        many checks read it: the field's state (one byte), a date field's parsed value, and
+        the age at the event start.
 
-        A list column holds few distinct values, so telling a Release 1 value from a near miss
-        runs once per distinct value rather than once per row.
+        Fields of a ``distinct`` kind arrive as categoricals of the run's categories (the
+        streaming scan casts them: :meth:`categorical`; a frame of text is cast here). Each
+        value is judged once per run, when its code first appears, and the rows gather their
+        judgement by the code: a date is parsed once per distinct date, not once per row.
         """
-        names = [n for n in self.matchers if n in frame.columns]
-        uniques = frame.select([pl.col(n).unique().drop_nulls().implode() for n in names])
-        out = {}
-        for name in names:
-            listed = self.spec.values(name)
-            if len(listed) + VALID_BASE > 255:
-                raise ValueError(f"{name}: too many listed values for a one-byte code")
-            values = uniques[name][0].to_list()
-            codes, suggestions = [], []
-            for value in values:
-                judged = self._judged.get((name, value))
-                if judged is None:
-                    kind, suggestion = self.matchers[name].classify(value)
-                    if kind is None:
-                        kind = "blank" if not value.strip() else "formula"
-                    code = (
-                        VALID_BASE + listed.index(value) if kind == "valid" else LIST_CLASSES[kind]
+        spec = self.spec
+        types = self.categorical()
+        frame = frame.with_columns(
+            pl.col(name).cast(dtype)
+            for name, dtype in types.items()
+            if name in frame.columns and frame.schema[name] != dtype
+        )
+        present = set(frame.columns)
+        fields = [f for f in spec.fields if f.name in present]
+        distinct = [f for f in fields if f.name in types]
+        codes = frame.select(
+            pl.col(f.name).to_physical().unique().drop_nulls().implode() for f in distinct
+        )
+        columns: list[pl.Expr] = []
+        for f in distinct:
+            known = self.dictionary(f)
+            new = known.new(codes.get_column(f.name)[0])
+            if new.len():
+                # The text of each new code, from the rows that hold it (the categories'
+                # own list is not indexed by code while other threads are adding to it).
+                found = (
+                    frame.lazy()
+                    .select(
+                        pl.col(f.name).to_physical().alias("code"),
+                        pl.col(f.name).cast(pl.String).alias("value"),
                     )
-                    judged = (code, suggestion)
-                    if len(self._judged) < MAX_JUDGED:  # garbage in a list column: no cache
-                        self._judged[(name, value)] = judged
-                codes.append(judged[0])
-                suggestions.append(judged[1])
-            out[name] = pl.DataFrame(
-                {name: values, "code": codes, "suggestion": suggestions},
-                schema={name: pl.String, "code": pl.UInt8, "suggestion": pl.String},
-            )
-        return out
-
-    def prepare(self, frame: pl.LazyFrame, lists: dict[str, pl.DataFrame]) -> pl.LazyFrame:
-        """Add the columns every check reads, each computed once per field however many checks
-        read it: a one-byte code for defined lists; for other fields blank and formula flags,
-        the parsed date, and validity; and the age at the event start.
-
-        Blank-but-not-null and formula-like values are rare, so one anchored regex picks the
-        values that start oddly and the detailed tests run on those alone (null elsewhere,
-        which costs nothing). A date that parses is neither, so dates skip even the regex.
-        """
-        self._lists = lists
-        first: list[pl.Expr] = []
-        for f in self.spec.fields:
-            col = pl.col(f.name)
-            if f.name in lists:
-                table = lists[f.name]
-                # Cast to an Enum of the column's own distinct values (its physical value is
-                # the distinct value's position) and pick the code: half the cost of a
-                # string-keyed replace.
-                position = col.cast(pl.Enum(table[f.name])).to_physical()
-                first.append(
-                    pl.lit(table["code"])
-                    .gather(position)
-                    .fill_null(LIST_CLASSES["blank"])
-                    .cast(pl.UInt8)
-                    .alias(code_col(f.name))
+                    .filter(pl.col("code").is_in(new.implode()))
+                    .unique("code")
+                    .collect()
                 )
-                continue
-            if f.kind == "date":
-                parsed = parse.parse_date(col)
-                first.append(parsed.alias(date_col(f.name)))
-                odd = pl.when(parsed.is_null()).then(col)
-            else:
-                odd = pl.when(col.str.contains(ODD_START)).then(col)
-            first.append(
-                (col.is_null() | (odd.str.strip_chars() == "").fill_null(False)).alias(
-                    blank_col(f.name)
-                )
+                known.learn(found["code"], found["value"])
+            code = pl.col(f.name).to_physical()
+            columns.append(
+                pl.lit(known.state).gather(code).fill_null(kinds.BLANK).alias(state_col(f.name))
             )
-            first.append(parse.is_formula_like(odd).alias(formula_col(f.name)))
-        frame = frame.with_columns(first)
-        valid = [
-            self.validity(f).alias(valid_col(f.name))
-            for f in self.spec.fields
-            if f.name not in lists
-        ]
-        frame = frame.with_columns(valid)
-        return frame.with_columns(
+            if known.typed is not None:
+                columns.append(pl.lit(known.typed).gather(code).alias(date_col(f.name)))
+        for f in fields:
+            kind = kinds.kind_of(f)
+            if not kind.distinct:
+                columns.append(kind.judge(pl.col(f.name), f, spec).alias(state_col(f.name)))
+        data = frame.lazy().with_columns(columns)
+        if not {"Date of Birth", "Event Start Date"} <= present:  # a partial frame
+            return data
+        return data.with_columns(
             parse.age_in_years(self.date("Date of Birth"), self.date("Event Start Date")).alias(
                 AGE_AT_EVENT_START
             )
         )
+
+
+class Dictionary:
+    """A ``distinct`` kind's field over one run: the judgement of each code of the run's
+    categories that the field has held (``state``, and ``typed`` or ``suggestion``), indexed
+    by the code.
+
+    Codes are judged when they first appear in one of the field's chunks, from the text the
+    chunk's rows hold.
+    """
+
+    def __init__(self, f: FieldSpec, spec: Spec, memo: kinds.Memo) -> None:
+        self.field, self.spec, self.memo = f, spec, memo
+        self.kind = kinds.kind_of(f)
+        self.judged = pl.Series(dtype=pl.Boolean)
+        self.state = pl.Series(dtype=kinds.STATE_DTYPE)
+        self.typed: pl.Series | None = (
+            pl.Series(dtype=self.kind.dtype) if self.kind.typed_helper else None
+        )
+        #: The suggested value of the few codes that have one (Release 1 values, near
+        #: misses): a table indexed by code would hold a text view for every value of every
+        #: low-cardinality field.
+        self.suggestions: dict[int, str] = {}
+
+    def new(self, codes: pl.Series) -> pl.Series:
+        """Of a chunk's codes of this field (distinct, no nulls), those not judged yet."""
+        size = self.state.len()
+        if not size:
+            return codes
+        seen = self.judged.gather(codes.clip(upper_bound=size - 1))
+        return codes.filter((codes >= size) | ~seen)
+
+    def learn(self, codes: pl.Series, values: pl.Series) -> None:
+        """Judge ``values``, the text of ``codes``."""
+        top = int(codes.max()) + 1  # type: ignore[arg-type]  # a UInt32's max is an int
+        size = self.state.len()
+        if top > size:
+            grow = top - size
+            self.judged.append(pl.Series([False] * grow, dtype=pl.Boolean))
+            self.state.append(pl.Series([kinds.BLANK] * grow, dtype=kinds.STATE_DTYPE))
+            if self.typed is not None:
+                self.typed.append(pl.Series([None] * grow, dtype=self.typed.dtype))
+            for series in (self.judged, self.state, self.typed):
+                if series is not None:
+                    series.rechunk(in_place=True)
+        table = self.kind.judge_values(values, self.field, self.spec, self.memo)
+        self.judged.scatter(codes, True)
+        self.state.scatter(codes, table["state"])
+        if self.typed is not None:
+            self.typed.scatter(codes, table["typed"])
+        if "suggestion" in table.columns:
+            given = table.select(codes.alias("code"), "suggestion").drop_nulls()
+            self.suggestions.update(
+                zip(given["code"].to_list(), given["suggestion"].to_list(), strict=True)
+            )

@@ -8,10 +8,14 @@ machine (a compression bomb). Each bound below is such a figure with room to spa
 real return comes near it, and a file that passes it is read in time and memory that
 follow the return's size, not what the file claims or expands to.
 
-The readers (:mod:`cld_polars.reader`, :mod:`cld_polars.excel_input`,
-:mod:`cld_polars.parquet_input`) check them before handing anything to a library that would
+The readers (:mod:`cld_polars.reader.csv`, :mod:`cld_polars.reader.excel`,
+:mod:`cld_polars.reader.parquet`) check them before handing anything to a library that would
 load it whole; what is past a bound is refused with one sentence naming the file, where in
 it and the bound.
+
+The memory this process may use is probed here too (:func:`available_memory`,
+:func:`usable_memory`): the readers refuse a return too big for it, and the batch runner
+plans its workers with it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import errno
 import os
 import stat
 from pathlib import Path
+
+from cld_polars.reader.source import ReturnReadError
 
 MB = 1024**2
 GB = 1024**3
@@ -35,6 +41,9 @@ EXCEL_MAX_COLUMNS = 16_384
 #: Excel's limit for one cell. A longer value in a CSV is reported (``FIELD_TOO_LONG``) and
 #: the rest of the return checked.
 EXCEL_MAX_CELL_CHARS = 32_767
+#: A value longer than this is reported (``FIELD_TOO_LONG``): Excel's limit for one cell, which
+#: no value of a real return comes near.
+LONG_VALUE = EXCEL_MAX_CELL_CHARS
 #: A CLD return has 48 columns and an export may add some of its own; a header wider than
 #: Excel's 16,384 columns is not a return (a 100,000-name header cost Polars 5 GB).
 MAX_COLUMNS = EXCEL_MAX_COLUMNS
@@ -96,19 +105,51 @@ PARQUET_BATCH_ROWS = 65_536
 #: damaged footer.
 MAX_PARQUET_ROW_GROUP_BYTES = DLP_MAX_BYTES
 
+# --- memory --------------------------------------------------------------------------------
+#: Where the kernel tells this process's control group its memory limit and use.
+CGROUP = Path("/sys/fs/cgroup")
+
 
 def memory_for_rows(rows: int) -> int:
     """Peak memory of checking a return of ``rows`` rows (see ``ENGINE_BYTES_PER_ROW``)."""
     return ENGINE_BASE_BYTES + ENGINE_BYTES_PER_ROW * rows
 
 
+def available_memory() -> int | None:
+    """Bytes that can be used without swapping: MemAvailable, capped by a cgroup limit."""
+    found: int | None = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found = int(line.split()[1]) * 1024
+                break
+    except (OSError, ValueError, IndexError):
+        pass
+    if found is None:
+        try:
+            found = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            return None
+    for limit_file, usage_file in (
+        ("memory.max", "memory.current"),  # cgroup v2
+        ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes"),  # cgroup v1
+    ):
+        try:
+            limit = (CGROUP / limit_file).read_text().strip()
+            usage = int((CGROUP / usage_file).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit() and int(limit) < 2**60:
+            found = min(found, max(0, int(limit) - usage))
+        break
+    return found
+
+
 def usable_memory() -> int | None:
     """Bytes this process can still use: the machine's available memory (and its cgroup's,
-    see :func:`cld_polars.batch.available_memory`), and this process's address-space limit
-    (``ulimit -v``) less what it holds. None when neither is known."""
-    import resource
-
-    from cld_polars.batch import available_memory
+    see :func:`available_memory`), and this process's address-space limit (``ulimit -v``)
+    less what it holds. None when neither is known."""
+    import resource  # Unix only: imported where it is used
 
     found = available_memory()
     soft, _ = resource.getrlimit(resource.RLIMIT_AS)
@@ -120,6 +161,30 @@ def usable_memory() -> int | None:
         left = max(0, soft - held)
         found = left if found is None else min(found, left)
     return found
+
+
+def check_memory(name: Path, rows: int, unit: str, usable: int | None = -1) -> None:
+    """Refuse a return of ``rows`` rows (or lines) that needs more memory to check than this
+    process can use (:func:`memory_for_rows`): one clear line now rather than running out of
+    memory part way. ``usable`` is looked up unless given."""
+    needed = memory_for_rows(rows)
+    usable = usable_memory() if usable == -1 else usable
+    if usable is not None and needed > usable:
+        raise ReturnReadError(
+            f"{name}: holds {rows:,} {unit}; checking that many rows needs about "
+            f"{needed / 1024**3:,.1f} GB of memory and {usable / 1024**3:,.1f} GB is available. "
+            "Check it on a machine with more memory, or split the return."
+        )
+
+
+def line_too_long(name: Path, line: int, length: int) -> ReturnReadError:
+    """The error for a line found to be at least ``length`` bytes, over ``MAX_LINE_BYTES``."""
+    return ReturnReadError(
+        f"{name}: line {line} runs on for more than {MAX_LINE_BYTES // 1024**2} MB without a "
+        "line break; no record of a return comes near that (48 values at Excel's 32,767 "
+        "characters are 6 MB at most). Check that this is the return and that its lines end "
+        "with line breaks."
+    )
 
 
 def file_kind(path: Path) -> str | None:

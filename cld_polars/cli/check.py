@@ -1,4 +1,8 @@
-"""``cld-validate``: check CLD returns from the command line.
+"""``cld-validate RETURN ...``: check returns, the command line's default command.
+
+One return or several (``--json``, ``--errors``, ``--xlsx`` name files, or folders for
+several), or a folder of returns with ``--out-dir`` (:mod:`cld_polars.batch`, or a Dask
+cluster with ``--scheduler``). ``cld-validate --help`` lists the other commands too.
 
 Exit status: 0 no errors, 1 errors found, 2 an input could not be read (or bad usage).
 """
@@ -10,12 +14,12 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 
 import polars as pl
 
-from cld_polars import __version__, safety
+from cld_polars import safety
+from cld_polars._version import __version__
 from cld_polars.batch import (
     BatchError,
     BatchResult,
@@ -24,6 +28,7 @@ from cld_polars.batch import (
     validate_many,
     written_by_us,
 )
+from cld_polars.data import sample_path
 from cld_polars.engine import validate
 from cld_polars.progress import for_terminal
 from cld_polars.reader import ReturnReadError
@@ -31,11 +36,6 @@ from cld_polars.report import Report
 from cld_polars.safety import say, shown
 
 TOP_RULES = 10
-
-
-def sample_path() -> Path:
-    """The synthetic sample return shipped with the package (no real personal data)."""
-    return Path(str(resources.files("cld_polars") / "data" / "sample_return.csv"))
 
 
 USAGE = """cld-validate RETURN [RETURN ...] [--xlsx PATH] [--json PATH] [--errors PATH] [-q]
@@ -341,30 +341,6 @@ def _output_problem(option: Path | None, flag: str, several: bool) -> str | None
     return None
 
 
-SUBCOMMANDS = ("compare", "fix", "central")
-
-
-def _subcommand(argv: list[str]) -> int:
-    """``compare`` and ``fix`` parse their own options (see their modules); an unexpected
-    error is one line, as for validation."""
-    import importlib
-
-    module = importlib.import_module(f"cld_polars.{argv[0]}")
-    try:
-        return int(module.main(argv[1:]))
-    except KeyboardInterrupt:
-        say("cld-validate: interrupted", sys.stderr)
-        return 130
-    except (Exception, pl.exceptions.PanicException) as exc:
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        say(
-            f"cld-validate {argv[0]}: unexpected error "
-            f"({type(exc).__name__}: {shown(first)}). Report it.",
-            sys.stderr,
-        )
-        return 2
-
-
 #: What a folder given as input is searched for (not its subfolders).
 RETURN_SUFFIXES = (".csv", ".csv.gz", ".xlsx", ".parquet")
 
@@ -403,19 +379,8 @@ def _expand_folders(paths: Sequence[Path]) -> tuple[list[Path], list[Path], str 
     return expanded, ours, None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The command line. SIGTERM, SIGINT and SIGHUP remove every temporary file of the run
-    and exit with 128 + the signal's number (``safety.cleanup_on_signals``)."""
-    given = list(sys.argv[1:] if argv is None else argv)
-    subcommand = bool(given) and given[0] in SUBCOMMANDS
-    program = f"cld-validate {given[0]}" if subcommand else "cld-validate"
-    with safety.cleanup_on_signals(program):
-        if subcommand:
-            return _subcommand(given)
-        return _validate(given)
-
-
-def _validate(argv: list[str]) -> int:
+def main(argv: list[str]) -> int:
+    """Check the returns named in ``argv`` (the command line after ``cld-validate``)."""
     args = _parser().parse_args(argv)
     paths: list[Path] = list(args.returns)
     if args.sample:
@@ -561,11 +526,3 @@ def _batch_table(results: list[BatchResult], out_dir: Path) -> str:
 
 def _count(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
-
-
-def entry() -> None:
-    sys.exit(main())
-
-
-if __name__ == "__main__":
-    entry()

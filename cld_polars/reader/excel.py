@@ -14,7 +14,7 @@ file with one 2 GiB cell, megabytes of white space, 60 million shared strings, a
 not handed to a library that loads it whole. Instead:
 
 * the archive's directory is checked before it is read (entries, compression, each part's
-  declared size, which ``zipfile`` then holds the part to) against :mod:`cld_polars.limits`;
+  declared size, which ``zipfile`` then holds the part to) against :mod:`cld_polars.reader.bounds`;
 * the sheet's XML is decompressed a few megabytes at a time, cut at row boundaries, and each
   piece parsed with Polars' (Rust) regular expressions: rows, cells, their type, style and
   value. No ``<dimension>`` is trusted: the rows are whatever ``<row>`` elements there are;
@@ -33,7 +33,6 @@ the text shown. Excel's ``_xHHHH_`` escapes are decoded as Excel shows them.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 import struct
 import tempfile
@@ -43,31 +42,31 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 import polars as pl
 
-from cld_polars.checks.context import LINE
 from cld_polars.checks.filerules import RULES
 from cld_polars.checks.registry import FileFinding
-from cld_polars.limits import (
+from cld_polars.names import LINE
+from cld_polars.reader.archive import Refused, member, open_archive
+from cld_polars.reader.bounds import (
     EXCEL_MAX_COLUMNS,
     EXCEL_MAX_ROWS,
+    LONG_VALUE,
     MAX_PART_BYTES,
     MAX_ROW_XML_BYTES,
     MAX_SHARED_STRINGS,
     MAX_SHARED_STRINGS_XML_BYTES,
     MAX_SHEET_XML_BYTES,
-    MAX_ZIP_ENTRIES,
     MB,
 )
-from cld_polars.reader import (
-    LONG_VALUE,
+from cld_polars.reader.sniff import first_bytes, not_text
+from cld_polars.reader.source import (
     ReturnReadError,
     ReturnSource,
-    _head,
     header_hits,
     match_header,
-    not_text,
     one_line,
 )
 from cld_polars.spec import Spec
@@ -150,78 +149,11 @@ def _column_letters() -> dict[str, int]:
 _LETTERS = _column_letters()
 
 
-class _Refused(Exception):
-    """A bound or a damage met inside the workbook: the message's tail after the path."""
-
-
-# --- the archive ---------------------------------------------------------------------------
-
-
-def _zip_entries(path: Path) -> int:
-    """The number of entries the archive's directory declares, read from its end record
-    (zip64 too) before ``zipfile`` reads the directory whole."""
-    size = path.stat().st_size
-    with path.open("rb") as handle:
-        handle.seek(max(0, size - 65_557))
-        tail = handle.read()
-        at = tail.rfind(b"PK\x05\x06")
-        if at < 0 or len(tail) - at < 22:
-            raise _Refused("no ZIP directory at its end: it is damaged or cut short")
-        entries = struct.unpack("<H", tail[at + 10 : at + 12])[0]
-        locator = tail.rfind(b"PK\x06\x07", 0, at)
-        if entries == 0xFFFF and locator >= 0 and len(tail) - locator >= 20:
-            offset = struct.unpack("<Q", tail[locator + 8 : locator + 16])[0]
-            handle.seek(offset)
-            record = handle.read(56)
-            if record[:4] == b"PK\x06\x06" and len(record) == 56:
-                entries = struct.unpack("<Q", record[32:40])[0]
-    return entries
-
-
-def open_archive(path: Path) -> zipfile.ZipFile:
-    """The workbook's ZIP archive, once its directory is known to be of a sensible size."""
-    entries = _zip_entries(path)
-    if entries > MAX_ZIP_ENTRIES:
-        raise _Refused(
-            f"its ZIP directory lists {entries:,} parts; a workbook has a few dozen "
-            f"(at most {MAX_ZIP_ENTRIES:,} are read)"
-        )
-    return zipfile.ZipFile(path)
-
-
-def is_workbook(path: Path) -> bool:
-    """Whether a ZIP archive holds an Excel workbook (bounded like reading one)."""
-    try:
-        with open_archive(path) as archive:
-            return any(name.startswith("xl/") for name in archive.namelist())
-    except (_Refused, zipfile.BadZipFile, OSError, ValueError, struct.error):
-        return False
-
-
-def _member(archive: zipfile.ZipFile, name: str, limit: int, what: str) -> zipfile.ZipInfo:
-    """A part of the archive, checked before it is opened: its compression is one Excel uses
-    and its declared size (which ``zipfile`` then holds the part to) is within ``limit``."""
-    try:
-        info = archive.getinfo(name)
-    except KeyError:
-        raise _Refused(f"its {what} ({name}) is missing") from None
-    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise _Refused(
-            f"its {what} is compressed with a method Excel never uses ({info.compress_type})"
-        )
-    if info.file_size > limit:
-        raise _Refused(
-            f"its {what} ({name}) is {info.file_size / MB:,.0f} MB once decompressed, more "
-            f"than a workbook holding a return needs (at most {limit / MB:,.0f} MB is read)"
-        )
-    return info
-
-
 def _part(archive: zipfile.ZipFile, name: str, what: str) -> ET.Element:
     """A small part (workbook, relationships, styles) parsed whole, after the size check."""
-    data = archive.read(_member(archive, name, MAX_PART_BYTES, what))
+    data = archive.read(member(archive, name, MAX_PART_BYTES, what))
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        raise _Refused(f"its {what} declares a document type, which Excel never writes")
+        raise Refused(f"its {what} declares a document type, which Excel never writes")
     return ET.fromstring(data)
 
 
@@ -325,7 +257,7 @@ def _int(text: str | None) -> int:
 # --- streaming XML ----------------------------------------------------------------------------
 
 
-def _pieces(stream: io.BufferedIOBase, end: re.Pattern[bytes], what: str) -> Iterator[str]:
+def _pieces(stream: IO[bytes], end: re.Pattern[bytes], what: str) -> Iterator[str]:
     """The part's XML a few megabytes at a time, each piece cut after an element's end (a
     row, a shared string), so no element is split. An element longer than
     ``MAX_ROW_XML_BYTES`` (or that much text between elements) is refused."""
@@ -338,11 +270,11 @@ def _pieces(stream: io.BufferedIOBase, end: re.Pattern[bytes], what: str) -> Ite
                 yield buffer.decode("utf-8", errors="replace")
             return
         if not carry and buffer[:2] in (b"\xff\xfe", b"\xfe\xff"):
-            raise _Refused(f"its {what} is written in UTF-16, which Excel never does")
+            raise Refused(f"its {what} is written in UTF-16, which Excel never does")
         cut = _last_end(buffer, end)
         if cut is None:
             if len(buffer) > MAX_ROW_XML_BYTES:
-                raise _Refused(
+                raise Refused(
                     f"its {what} holds {len(buffer) / MB:,.0f} MB without the end of a row or "
                     f"value; no row of a return comes near that (at most "
                     f"{MAX_ROW_XML_BYTES // MB} MB is read): a cell holds far more than "
@@ -516,7 +448,7 @@ class _SharedStrings:
         self._table: pl.Series | None = None
         self._pieces: Iterator[str] | None = None
         if name is not None and name in archive.namelist():
-            info = _member(archive, name, MAX_SHARED_STRINGS_XML_BYTES, "shared strings part")
+            info = member(archive, name, MAX_SHARED_STRINGS_XML_BYTES, "shared strings part")
             self._pieces = _pieces(archive.open(info), _SI_END, "shared strings part")
 
     def table(self, needed: int) -> pl.Series:
@@ -531,7 +463,7 @@ class _SharedStrings:
             self.count += frame.height
             self._table = None
             if self.count > MAX_SHARED_STRINGS:
-                raise _Refused(
+                raise Refused(
                     f"its shared strings part holds over {MAX_SHARED_STRINGS:,} values, more "
                     "than a sheet of a return (1,048,576 rows of 48 cells) can use"
                 )
@@ -663,12 +595,14 @@ def _cell_texts(cells: pl.DataFrame, shared: _SharedStrings, convert: _Distinct)
     t, v = pl.col("t"), pl.col("v")
     index = pl.when(t == "s").then(v.cast(pl.Int64, strict=False))
     needed = cells.select(index.max()).item()
-    table = shared.table(int(needed) + 1) if needed is not None else None
-    if needed is not None and needed >= len(table):  # type: ignore[arg-type]
-        raise _Refused(
-            f"a cell refers to shared string {needed + 1:,} but the workbook holds only "
-            f"{len(table):,}: it is damaged"  # type: ignore[arg-type]
-        )
+    table = None
+    if needed is not None:
+        table = shared.table(int(needed) + 1)
+        if needed >= len(table):
+            raise Refused(
+                f"a cell refers to shared string {needed + 1:,} but the workbook holds only "
+                f"{len(table):,}: it is damaged"
+            )
     styles = pl.col("s")
     numeric = t == "n"
     dates = styles.is_in(list(book.date_styles)) & numeric
@@ -746,12 +680,12 @@ def _rows(
             if parsed.rows.len():
                 previous = pl.concat([pl.Series([last], dtype=pl.Int64), parsed.rows])
                 if not previous.is_sorted() or previous.n_unique() < previous.len():
-                    raise _Refused(
+                    raise Refused(
                         f"the rows of sheet '{sheet.title}' are out of order or repeated "
                         f"(after row {last:,}), which Excel never writes: it is damaged"
                     )
                 if parsed.last_row > EXCEL_MAX_ROWS:
-                    raise _Refused(
+                    raise Refused(
                         f"sheet '{sheet.title}' has a row numbered {parsed.last_row:,}, past "
                         f"Excel's last row ({EXCEL_MAX_ROWS:,}): it was not saved by Excel"
                     )
@@ -787,7 +721,7 @@ def _find_header(
             filled = sum(1 for n in names if n.strip())
             # Mostly names: a data row can hold a value that reads like a column name.
             if hits and 2 * hits >= filled and (best is None or hits > best[0]):
-                best = (hits, sheet, int(number), names)  # type: ignore[arg-type]
+                best = (hits, sheet, int(number), names)
     return None if best is None else best[1:]
 
 
@@ -820,7 +754,7 @@ class _Tally:
 
 def read_workbook(path: Path, spec: Spec, tmp: tempfile.TemporaryDirectory[str]) -> ReturnSource:
     """Open the sheet of a workbook that holds the return, every cell as text."""
-    if not _head(path, 4).startswith(b"PK\x03\x04"):
+    if not first_bytes(path, 4).startswith(b"PK\x03\x04"):
         problem = not_text(path)
         if problem is None:
             raise ReturnReadError(
@@ -833,7 +767,7 @@ def read_workbook(path: Path, spec: Spec, tmp: tempfile.TemporaryDirectory[str])
     try:
         with open_archive(path) as archive:
             return _read(path, archive, spec, tmp)
-    except _Refused as exc:
+    except Refused as exc:
         raise ReturnReadError(
             f"{path}: is not a readable Excel workbook: {exc}. Open it in Excel and save it "
             "again, or save the return as CSV."
@@ -859,7 +793,7 @@ def _read(
 ) -> ReturnSource:
     book = _book(archive)
     sheets = [
-        _Sheet(title, _member(archive, name, MAX_SHEET_XML_BYTES, f"sheet '{title}'"))
+        _Sheet(title, member(archive, name, MAX_SHEET_XML_BYTES, f"sheet '{title}'"))
         for title, name in book.sheets
     ]
     convert = _Distinct(book)
@@ -937,7 +871,7 @@ def _writer(target: Path, spec: Spec) -> Callable[[pl.DataFrame | None], None]:
         if frame is None:
             writer.close()
         elif frame.height:
-            writer.write_table(frame.cast(dict(schema.schema)).to_arrow())  # type: ignore[arg-type]
+            writer.write_table(frame.cast(schema.schema).to_arrow())
 
     return write
 

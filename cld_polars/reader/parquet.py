@@ -6,7 +6,7 @@ each value as text (dates as ``dd/mm/yyyy``), an empty string as blank.
 
 Parquet compresses well, so a small file can hold an enormous table (7 MB of one repeated
 row can be 40 million rows): nothing is read whole. The footer is checked first against the
-bounds of :mod:`cld_polars.limits` (columns, rows, the declared size of each row group);
+bounds of :mod:`cld_polars.reader.bounds` (columns, rows, the declared size of each row group);
 then pyarrow streams the rows in batches, each converted to text and appended to a
 temporary Parquet file of text columns that the engine scans like a CSV. The conversion
 stops if the text grows past the DLP's 4 GB. pyarrow reads the user's file because it
@@ -19,12 +19,13 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from cld_polars.checks.context import LINE
 from cld_polars.checks.filerules import RULES
-from cld_polars.limits import (
+from cld_polars.names import LINE
+from cld_polars.reader.bounds import (
     DLP_MAX_BYTES,
     MAX_COLUMNS,
     MAX_PARQUET_FOOTER_BYTES,
@@ -32,17 +33,20 @@ from cld_polars.limits import (
     MAX_PARQUET_ROWS,
     MIN_CSV_ROW_BYTES,
     PARQUET_BATCH_ROWS,
+    check_memory,
 )
-from cld_polars.reader import (
+from cld_polars.reader.sniff import first_bytes
+from cld_polars.reader.source import (
     ReturnReadError,
     ReturnSource,
-    _empty_as_null,
-    _head,
-    check_memory,
+    empty_as_null,
     match_header,
     one_line,
 )
 from cld_polars.spec import Spec
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
 
 
 def _as_text(expr: pl.Expr, dtype: pl.DataType, name: str, path: Path) -> pl.Expr:
@@ -69,7 +73,7 @@ def _as_text(expr: pl.Expr, dtype: pl.DataType, name: str, path: Path) -> pl.Exp
 
 def read_parquet(path: Path, spec: Spec, tmp: tempfile.TemporaryDirectory[str]) -> ReturnSource:
     """A return kept as Parquet, streamed into a temporary file of text columns in ``tmp``."""
-    if _head(path, 4) != b"PAR1":
+    if first_bytes(path, 4) != b"PAR1":
         raise ReturnReadError(
             f"{path}: is not a Parquet file despite its name. "
             "Give the Parquet file, or name a CSV .csv."
@@ -105,9 +109,9 @@ def read_parquet(path: Path, spec: Spec, tmp: tempfile.TemporaryDirectory[str]) 
     findings.insert(0, RULES["FILE_NOT_CSV"].finding(kind="a Parquet file"))
     typed: dict[str, str] = {}
     by_field: dict[str, pl.Expr] = {}
-    for i, target in mapping.items():
+    for i, wanted_field in mapping.items():
         dtype = empty.schema[names[i]]
-        by_field[target] = _empty_as_null(_as_text(pl.col(names[i]), dtype, names[i], path))
+        by_field[wanted_field] = empty_as_null(_as_text(pl.col(names[i]), dtype, names[i], path))
         if dtype != pl.String:
             typed[names[i]] = str(dtype)
     if typed:
@@ -178,10 +182,10 @@ def _footer_size(path: Path) -> int:
     return int.from_bytes(tail[:4], "little") if tail[4:] == b"PAR1" else 0
 
 
-def _check_footer(path: Path, meta: object) -> None:
+def _check_footer(path: Path, meta: pq.FileMetaData) -> None:
     """Refuse, from the footer alone, a file that declares more than a return can hold."""
-    columns = meta.num_columns  # type: ignore[attr-defined]
-    rows = meta.num_rows  # type: ignore[attr-defined]
+    columns = meta.num_columns
+    rows = meta.num_rows
     if columns > MAX_COLUMNS:
         raise ReturnReadError(
             f"{path}: has {columns:,} columns, more than any return has (a CLD return has 48; "
@@ -194,8 +198,8 @@ def _check_footer(path: Path, meta: object) -> None:
             "so it is not checked. Split the return, or check that it is the right file."
         )
     check_memory(path, rows, "rows")
-    for i in range(meta.num_row_groups):  # type: ignore[attr-defined]
-        group = meta.row_group(i)  # type: ignore[attr-defined]
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
         if group.total_byte_size > MAX_PARQUET_ROW_GROUP_BYTES:
             raise ReturnReadError(
                 f"{path}: row group {i + 1} declares {group.total_byte_size / 1024**3:,.1f} GB "

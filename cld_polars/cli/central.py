@@ -1,4 +1,5 @@
-"""``cld-validate central RETURN``: the central view on the command line.
+"""``cld-validate central RETURN``: the central view (:func:`cld_polars.central.central`) on
+the command line.
 
 Exit status 0 when the view was computed (and written); 2 with one line on stderr when the
 return cannot be read, a parameter is missing or malformed, or an output cannot be written
