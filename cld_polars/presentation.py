@@ -774,9 +774,9 @@ def _fit(table: Table) -> None:
     """Each column's width: fitted to the header and values, or as the column says."""
     texts = [c.name for c in table.columns if c.kind in ("text", "date_text")]
     widest = (
-        table.frame.select(text_units_expr(pl.col(t).unique()).max().alias(t) for t in texts).row(
-            0, named=True
-        )
+        table.frame.select(
+            text_units_expr(pl.col(t).unique(maintain_order=True)).max().alias(t) for t in texts
+        ).row(0, named=True)
         if texts and table.frame.height
         else {}
     )

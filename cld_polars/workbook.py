@@ -505,9 +505,9 @@ def _finding_places(report: Report, frame: pl.DataFrame, lines: pl.Series) -> pl
 
 # --- Field validity -------------------------------------------------------------------------
 
-#: The Field validity sheet's columns: DHSC's data-quality vocabulary (``engine.DQ_LABELS``)
+#: The Field validity sheet's columns: DHSC's data-quality vocabulary (``measures.DQ_LABELS``)
 #: for what DHSC's DQ report has, then our own measures that it does not. The validator's
-#: other per-field measures (``engine.VALIDITY_MEASURES``) are the same rows counted another
+#: other per-field measures (``measures.VALIDITY_MEASURES``) are the same rows counted another
 #: way (only where the field applies): shown once, under DHSC's names, not twice.
 _KEYS = {"module": "Module", "field": "Field"}
 _OUR_EXTRAS = {

@@ -326,3 +326,23 @@ def test_layout_checks_catch_numbers_and_dates_stored_as_text(tmp_path: Path, te
     book.save(tmp_path / "t.xlsx")
     with pytest.raises(AssertionError, match="is text, not a number or date"):
         check_workbook_without_instructions(tmp_path / "t.xlsx")
+
+
+def test_a_text_column_is_as_wide_as_its_widest_value(tmp_path: Path) -> None:
+    """The width is measured on each distinct value once; the four measures of a value (its
+    characters and how many are wide, medium or narrow) must be of the same value. With the
+    distinct values in no fixed order they were not, and a column of council names came out
+    narrower than 'Westmorland and Furness' (the national workbook)."""
+    import random
+
+    from cld_polars.presentation import Book, text_units
+
+    rng = random.Random(7)
+    names = ["Leeds", "Lincolnshire", "Surrey", "Westmorland and Furness", "Isle of Wight", None]
+    for attempt in range(20):
+        shuffled = rng.sample(names * 3, len(names) * 3)
+        book = Book("widths", "cld_polars test")
+        book.sheet("S").table(pl.DataFrame({"Council": shuffled}), {"Council": "Council"})
+        path = book.save(tmp_path / f"w{attempt}.xlsx")
+        width = openpyxl.load_workbook(path)["S"].column_dimensions["A"].width
+        assert width >= text_units("Westmorland and Furness"), (attempt, width)
