@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import types
 
-# Before Polars is first imported: give memory that Polars frees back to the system within
-# half a second, from a background thread, instead of keeping it for ten seconds. A run
-# frees large working sets stage after stage (a chunk's columns, a cross-row group-by); kept,
-# they add up to the run's peak. Measured on a 1M-row return (--json --xlsx, 2 cores): peak
-# RSS 860-865 MB -> 765-770 MB, the same time (5.6-5.8 s). Returning it at once (0 ms) took
-# 600 MB but cost 4 s of system time. Set _RJEM_MALLOC_CONF yourself to choose otherwise; it
-# has no effect where Polars was imported first (a notebook that imported it already).
-os.environ.setdefault(
-    "_RJEM_MALLOC_CONF", "background_thread:true,dirty_decay_ms:500,muzzy_decay_ms:0"
-)
-
+# First, before anything imports Polars: how Polars gives memory back (see the module).
+from cld_polars import _allocator  # noqa: F401
 from cld_polars._version import __version__
 from cld_polars.central import CentralView, central
 from cld_polars.compare import Comparison, compare
