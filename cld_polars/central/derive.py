@@ -475,21 +475,24 @@ class Collector:
         ids = new.to_physical()
         # The raw value itself stays in the table: a run's categories live only while a
         # column uses them, and the ids must mean the same in every chunk.
-        loaded = load_values(new, self.lists).with_columns(new.alias("raw"), ids.alias("_id"))
+        loaded = load_values(new, self.lists).with_columns(new.alias("raw"))
         top = int(ids.max()) + 1  # type: ignore[arg-type]  # a UInt32's max is an int
-        values = self.values
         if top > size:
-            empty = pl.DataFrame(
-                {"_id": pl.int_range(size, top, dtype=pl.UInt32, eager=True)}
-            ).join(loaded.clear(), on="_id", how="left")
-            values = pl.concat(
-                [values.with_row_index("_id"), empty.select(values.with_row_index("_id").columns)]
+            # Room for ids to come, doubling: the table spans the run's categories (every
+            # low-cardinality field's values), so it grows a few times, not once a chunk.
+            grow = max(top, 2 * size, 1024) - size
+            padding = pl.DataFrame(
+                {c: pl.Series(c, [None] * grow, dtype=t) for c, t in self.values.schema.items()}
             )
-            self.loaded.append(pl.Series([False] * (top - size), dtype=pl.Boolean))
+            self.values = pl.concat([self.values, padding], rechunk=True)
+            self.loaded.append(pl.Series([False] * grow, dtype=pl.Boolean))
             self.loaded.rechunk(in_place=True)
-        else:
-            values = values.with_row_index("_id")
-        self.values = values.update(loaded, on="_id", how="left").drop("_id").rechunk()
+        columns = {}
+        for name in self.values.columns:
+            column = self.values.get_column(name).clone()
+            column.scatter(ids, loaded.get_column(name))
+            columns[name] = column
+        self.values = pl.DataFrame(columns)
         self.loaded.scatter(ids, True)
 
     def add(self, raw: pl.DataFrame) -> None:
