@@ -44,6 +44,7 @@ import hashlib
 import json
 import os
 import platform
+import resource
 import select
 import statistics
 import subprocess
@@ -53,6 +54,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -139,7 +141,7 @@ class SizeResult:
     cli_max_rss_kib: list[int] = field(default_factory=list)
     cli_exit_codes: list[int] = field(default_factory=list)
     source_digests: list[str] = field(default_factory=list)
-    cli_result: dict[str, object] = field(default_factory=dict)
+    cli_result: dict[str, Any] = field(default_factory=dict)
     #: With ``--xlsx``: the CLI run with ``--xlsx`` too, and the in-process workbook timings.
     xlsx_seconds: list[float] = field(default_factory=list)
     xlsx_cpu_seconds: list[float] = field(default_factory=list)
@@ -283,7 +285,7 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def _wait(pid: int, timeout: float) -> tuple[int, os.struct_rusage] | None:
+def _wait(pid: int, timeout: float) -> tuple[int, resource.struct_rusage] | None:
     """Reap ``pid`` with its own rusage, or return None when it outlives ``timeout`` seconds.
 
     A pidfd lets us wait with a timeout and then reap exactly once, with no race against a

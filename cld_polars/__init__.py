@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import types
+from typing import TYPE_CHECKING
 
 # First, before anything imports Polars: how Polars gives memory back (see the module).
 from cld_polars import _allocator  # noqa: F401
@@ -15,6 +16,9 @@ from cld_polars.fix import FixResult, fix_return
 from cld_polars.reader import ReturnReadError
 from cld_polars.report import Report
 from cld_polars.spec import load_spec
+
+if TYPE_CHECKING:  # imported at run time only when asked for (``__getattr__``)
+    from cld_polars.pandera_schema import data_schema, pandera_schema
 
 __all__ = [
     "CentralView",

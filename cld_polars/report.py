@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -164,7 +164,7 @@ class Report:
             .drop("rule_message")
         )
 
-    def to_json_dict(self) -> dict[str, object]:
+    def to_json_dict(self) -> dict[str, Any]:
         fields = {
             row["field"]: {"errors": row["errors"], "warnings": row["warnings"]}
             for row in self.fields.to_dicts()

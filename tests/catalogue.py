@@ -7,6 +7,7 @@ which lines each fault occupies, so one validation run serves one test per check
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,12 +44,13 @@ def one(
     *,
     extras: frozenset[str] = frozenset(),
     suggestion: str | None = None,
-    **changes: str,
+    changes: Mapping[str, str] | None = None,
 ) -> Fault:
+    """A fault of one row: ``template``'s row with ``changes`` (field name to value)."""
     return Fault(
         code,
         label or template,
-        [row(template, next(_counter), **changes)],
+        [row(template, next(_counter), **(changes or {}))],
         extras=extras,
         suggestion=suggestion,
     )
@@ -74,16 +76,20 @@ def _field_faults() -> list[Fault]:
     faults: list[Fault] = []
     for f in SPEC.fields:
         n, k = f.name, f.key
-        faults.append(one(f"{k}_FORMULA", _template_with(n), **{n: '=HYPERLINK("x")'}))
+        faults.append(one(f"{k}_FORMULA", _template_with(n), changes={n: '=HYPERLINK("x")'}))
         if f.kind == "list":
             tpl = _template_with(n)
             values = SPEC.lists[f.list_name or ""]
             if release1_possible(SPEC, f):
                 old, new = _release1_example(f.list_name or "")
-                faults.append(one(f"{k}_RELEASE1", tpl, suggestion=new or "", **{n: old}))
+                faults.append(one(f"{k}_RELEASE1", tpl, suggestion=new or "", changes={n: old}))
             upper = TEMPLATES[tpl][n].upper()
-            faults.append(one(f"{k}_NEAR_MISS", tpl, suggestion=TEMPLATES[tpl][n], **{n: upper}))
-            faults.append(one(f"{k}_INVALID", tpl, suggestion="", **{n: "Not a listed value"}))
+            faults.append(
+                one(f"{k}_NEAR_MISS", tpl, suggestion=TEMPLATES[tpl][n], changes={n: upper})
+            )
+            faults.append(
+                one(f"{k}_INVALID", tpl, suggestion="", changes={n: "Not a listed value"})
+            )
             assert TEMPLATES[tpl][n] in values
     return faults
 
@@ -132,10 +138,10 @@ def _mandatory_faults() -> list[Fault]:
     for f in SPEC.fields:
         if f.mandatory in ("always", "conditional") or f.blank_severity == "warning":
             tpl = _MANDATORY_TEMPLATE.get(f.name, "request")
-            faults.append(one(f"{f.key}_MISSING", tpl, **{f.name: ""}))
+            faults.append(one(f"{f.key}_MISSING", tpl, changes={f.name: ""}))
         if f.applies_when:
             tpl, value = _NOT_APPLICABLE[f.name]
-            faults.append(one(f"{f.key}_NOT_APPLICABLE", tpl, **{f.name: value}))
+            faults.append(one(f"{f.key}_NOT_APPLICABLE", tpl, changes={f.name: value}))
     return faults
 
 
@@ -147,114 +153,132 @@ def _type_faults() -> list[Fault]:
             "request",
             "ISO date",
             suggestion="01/02/1950",
-            **{dob: "1950-02-01"},
+            changes={dob: "1950-02-01"},
         ),
-        one("DATE_OF_BIRTH_FORMAT", "request", "31 February", suggestion="", **{dob: "31/02/1950"}),
         one(
-            "DATE_OF_BIRTH_FORMAT", "request", "two-digit year", suggestion="", **{dob: "01/02/50"}
+            "DATE_OF_BIRTH_FORMAT",
+            "request",
+            "31 February",
+            suggestion="",
+            changes={dob: "31/02/1950"},
+        ),
+        one(
+            "DATE_OF_BIRTH_FORMAT",
+            "request",
+            "two-digit year",
+            suggestion="",
+            changes={dob: "01/02/50"},
         ),
         one(
             "EVENT_START_DATE_FORMAT",
             "request",
             "time stamp",
             suggestion="05/10/2024",
-            **{start: "05/10/2024 00:00"},
+            changes={start: "05/10/2024 00:00"},
         ),
         one(
             "EVENT_END_DATE_FORMAT",
             "request",
             "d/m/yyyy",
             suggestion="05/10/2024",
-            **{end: "5/10/2024"},
+            changes={end: "5/10/2024"},
         ),
-        one("DATE_OF_DEATH_FORMAT", "deceased", suggestion="30/06/2025", **{dod: "2025-06-30"}),
+        one(
+            "DATE_OF_DEATH_FORMAT", "deceased", suggestion="30/06/2025", changes={dod: "2025-06-30"}
+        ),
         one(
             "REPORTING_PERIOD_START_DATE_FORMAT",
             "request",
             suggestion="01/10/2024",
-            **{"Reporting Period Start Date": "2024-10-01"},
+            changes={"Reporting Period Start Date": "2024-10-01"},
         ),
         one(
             "REPORTING_PERIOD_END_DATE_FORMAT",
             "request",
             suggestion="30/09/2025",
-            **{"Reporting Period End Date": "2025-09-30"},
+            changes={"Reporting Period End Date": "2025-09-30"},
         ),
         one(
             "NHS_NUMBER_FORMAT",
             "request",
             "spaces",
             suggestion="943 476 5919".replace(" ", ""),
-            **{"NHS Number": "943 476 5919"},
+            changes={"NHS Number": "943 476 5919"},
         ),
-        one("NHS_NUMBER_CHECK_DIGIT", "request", **{"NHS Number": "9434765918"}),
-        one("LA_CODE_FORMAT", "request", **{"LA Code": "50A"}),
-        one("LA_CODE_UNKNOWN", "request", suggestion="", **{"LA Code": "999"}),
+        one("NHS_NUMBER_CHECK_DIGIT", "request", changes={"NHS Number": "9434765918"}),
+        one("LA_CODE_FORMAT", "request", changes={"LA Code": "50A"}),
+        one("LA_CODE_UNKNOWN", "request", suggestion="", changes={"LA Code": "999"}),
         one(
             "LA_CODE_REPLACED",
             "request",
             extras=frozenset({"LA_CODE_NOT_SINGLE"}),
-            **{"LA Code": "504"},
+            changes={"LA Code": "504"},
         ),
-        one("LA_CODE_NOT_SINGLE", "request", suggestion="503", **{"LA Code": "506"}),
+        one("LA_CODE_NOT_SINGLE", "request", suggestion="503", changes={"LA Code": "506"}),
         one(
             "NO_OF_ADULTS_BEING_CARED_FOR_FORMAT",
             "carer",
             suggestion="",
-            **{"No. of adults being cared for": "three"},
+            changes={"No. of adults being cared for": "three"},
         ),
         one(
             "UNIT_COST_FORMAT",
             "community",
             "currency",
             suggestion="18.50",
-            **{"Unit Cost": "£18.50"},
+            changes={"Unit Cost": "£18.50"},
         ),
         one(
             "UNIT_COST_FORMAT",
             "community",
             "thousands",
             suggestion="1850.00",
-            **{"Unit Cost": "1,850.00"},
+            changes={"Unit Cost": "1,850.00"},
         ),
         one(
             "PLANNED_UNITS_PER_WEEK_FORMAT",
             "community",
             "negative",
             suggestion="",
-            **{"Planned units per week": "-3"},
+            changes={"Planned units per week": "-3"},
         ),
         one(
             "POSTCODE_FORMAT",
             "request",
             "lower case",
             suggestion="LN1 1YL",
-            **{"Postcode": "ln1 1yl"},
+            changes={"Postcode": "ln1 1yl"},
         ),
         one(
-            "POSTCODE_FORMAT", "request", "no space", suggestion="LN1 1YL", **{"Postcode": "LN11YL"}
+            "POSTCODE_FORMAT",
+            "request",
+            "no space",
+            suggestion="LN1 1YL",
+            changes={"Postcode": "LN11YL"},
         ),
         one(
             "POSTCODE_FORMAT",
             "request",
             "double space",
             suggestion="LN1 1YL",
-            **{"Postcode": "LN1  1YL"},
+            changes={"Postcode": "LN1  1YL"},
         ),
-        one("GP_PRACTICE_CODE_FORMAT", "request", **{"GP Practice Code": "12345"}),
+        one("GP_PRACTICE_CODE_FORMAT", "request", changes={"GP Practice Code": "12345"}),
         one(
             "GENDER_INVALID",
             "request",
             "close to a value",
             suggestion="Female",
-            **{"Gender": "Femal"},
+            changes={"Gender": "Femal"},
         ),
         one(
             "EVENT_OUTCOME_NEAR_MISS",
             "residential",
             "guidance table spelling",
             suggestion="NFA: Self-funded client or under 12wk disregard",
-            **{"Event Outcome": "NFA: Self funded client or under 12 week property disregard"},
+            changes={
+                "Event Outcome": "NFA: Self funded client or under 12 week property disregard"
+            },
         ),
     ]
     return faults
@@ -262,96 +286,104 @@ def _type_faults() -> list[Fault]:
 
 def _logic_faults() -> list[Fault]:
     faults = [
-        one("EVENT_START_AFTER_END", "request", **{"Event Start Date": "06/10/2024"}),
-        one("EVENT_END_AFTER_PERIOD_END", "review", **{"Event End Date": "01/10/2025"}),
-        one("EVENT_START_AFTER_PERIOD_END", "community", **{"Event Start Date": "01/10/2025"}),
+        one("EVENT_START_AFTER_END", "request", changes={"Event Start Date": "06/10/2024"}),
+        one("EVENT_END_AFTER_PERIOD_END", "review", changes={"Event End Date": "01/10/2025"}),
+        one(
+            "EVENT_START_AFTER_PERIOD_END", "community", changes={"Event Start Date": "01/10/2025"}
+        ),
         one(
             "EVENT_END_BEFORE_PERIOD_START",
             "review",
-            **{"Event Start Date": "01/09/2024", "Event End Date": "30/09/2024"},
+            changes={"Event Start Date": "01/09/2024", "Event End Date": "30/09/2024"},
         ),
         one(
             "EVENT_AFTER_DEATH",
             "deceased",
             extras=frozenset({"EVENT_START_AFTER_END"}),
-            **{"Event Start Date": "01/07/2025"},
+            changes={"Event Start Date": "01/07/2025"},
         ),
         one(
             "DEATH_BEFORE_BIRTH",
             "deceased",
             extras=frozenset({"EVENT_AFTER_DEATH", "EVENT_END_AFTER_DEATH"}),
-            **{"Date of Death": "01/01/1940", "Event End Date": "30/06/2025"},
+            changes={"Date of Death": "01/01/1940", "Event End Date": "30/06/2025"},
         ),
         one(
             "EVENT_END_BEFORE_BIRTH",
             "request",
             extras=frozenset({"AGE_UNDER_18"}),
-            **{"Date of Birth": "01/01/2025"},
+            changes={"Date of Birth": "01/01/2025"},
         ),
-        one("BIRTH_AFTER_PERIOD_END", "uckba", **{"Date of Birth": "01/01/2026"}),
+        one("BIRTH_AFTER_PERIOD_END", "uckba", changes={"Date of Birth": "01/01/2026"}),
         one(
             "DIRECT_PAYMENT_IN_PRISON",
             "community",
-            **{"Service Type": "Long term support: Prison", "Delivery Mechanism": "Direct payment"},
+            changes={
+                "Service Type": "Long term support: Prison",
+                "Delivery Mechanism": "Direct payment",
+            },
         ),
-        one("AGE_OVER_115", "request", **{"Date of Birth": "01/01/1900"}),
-        one("AGE_UNDER_18", "carer", **{"Date of Birth": "01/01/2010"}),
+        one("AGE_OVER_115", "request", changes={"Date of Birth": "01/01/1900"}),
+        one("AGE_UNDER_18", "carer", changes={"Date of Birth": "01/01/2010"}),
         one(
             "EVENT_END_AFTER_DEATH",
             "deceased",
             suggestion="30/06/2025",
-            **{"Event End Date": "15/07/2025"},
+            changes={"Event End Date": "15/07/2025"},
         ),
         one(
             "OPEN_SERVICE_OUTCOME",
             "community",
             suggestion="Continuation of support or services",
-            **{"Event Outcome": "Admitted to hospital"},
+            changes={"Event Outcome": "Admitted to hospital"},
         ),
         one(
             "OUTCOME_ATYPICAL",
             "residential",
-            **{"Event Outcome": "NFA: Information and advice or signposting"},
+            changes={"Event Outcome": "NFA: Information and advice or signposting"},
         ),
-        one("DECEASED_WITHOUT_DATE_OF_DEATH", "deceased", **{"Date of Death": ""}),
+        one("DECEASED_WITHOUT_DATE_OF_DEATH", "deceased", changes={"Date of Death": ""}),
         one(
             "UNPAID_CARER_PSR",
             "carer",
             suggestion="Social support: Support to unpaid carer",
-            **{"Primary Support Reason": "Mental health support"},
+            changes={"Primary Support Reason": "Mental health support"},
         ),
         one(
             "ADULTS_CARED_FOR_BELOW_LINKED",
             "carer",
             suggestion="3",
-            **{"No. of adults being cared for": "2"},
+            changes={"No. of adults being cared for": "2"},
         ),
         one(
-            "PLANNED_UNITS_OVER_WEEK", "community", "hourly", **{"Planned units per week": "168.5"}
+            "PLANNED_UNITS_OVER_WEEK",
+            "community",
+            "hourly",
+            changes={"Planned units per week": "168.5"},
         ),
         one(
             "PLANNED_UNITS_OVER_WEEK",
             "community",
             "daily",
-            **{"Cost Frequency (Unit Type)": "Daily", "Planned units per week": "8"},
+            changes={"Cost Frequency (Unit Type)": "Daily", "Planned units per week": "8"},
         ),
         one(
             "LA_PERSON_UNIQUE_IDENTIFIER_PERSONAL_DATA",
             "request",
             "date of birth",
-            **{"LA Person Unique Identifier": "X01021950"},
+            changes={"LA Person Unique Identifier": "X01021950"},
         ),
         one(
             "LA_PERSON_UNIQUE_IDENTIFIER_PERSONAL_DATA",
             "request",
             "surname",
-            **{"LA Person Unique Identifier": "SMITH77"},
+            changes={"LA Person Unique Identifier": "SMITH77"},
         ),
         one(
             "EVENT_REFERENCE_PERSONAL_DATA",
             "request",
             "postcode",
-            **{"Event Reference": "LN11YL-4"},
+            changes={"Event Reference": "LN11YL-4"},
         ),
         one(
             "REPORTING_PERIOD_END_NOT_QUARTER_END",
@@ -359,14 +391,14 @@ def _logic_faults() -> list[Fault]:
             extras=frozenset(
                 {"REPORTING_PERIOD_NOT_12_MONTHS", "REPORTING_PERIOD_END_DATE_NOT_SINGLE"}
             ),
-            **{"Reporting Period End Date": "31/08/2025"},
+            changes={"Reporting Period End Date": "31/08/2025"},
         ),
         one(
             "REPORTING_PERIOD_NOT_12_MONTHS",
             "request",
             suggestion="01/10/2024",
             extras=frozenset({"REPORTING_PERIOD_START_DATE_NOT_SINGLE"}),
-            **{"Reporting Period Start Date": "30/09/2024"},
+            changes={"Reporting Period Start Date": "30/09/2024"},
         ),
         one(
             "REPORTING_PERIOD_START_DATE_NOT_SINGLE",
@@ -375,7 +407,7 @@ def _logic_faults() -> list[Fault]:
             extras=frozenset(
                 {"REPORTING_PERIOD_END_DATE_NOT_SINGLE", "EVENT_END_BEFORE_PERIOD_START"}
             ),
-            **{
+            changes={
                 "Reporting Period Start Date": "01/07/2024",
                 "Reporting Period End Date": "30/06/2025",
             },
@@ -385,7 +417,7 @@ def _logic_faults() -> list[Fault]:
             "request",
             suggestion="30/09/2025",
             extras=frozenset({"REPORTING_PERIOD_START_DATE_NOT_SINGLE"}),
-            **{
+            changes={
                 "Reporting Period Start Date": "01/01/2025",
                 "Reporting Period End Date": "31/12/2025",
                 "Event Start Date": "05/01/2025",
@@ -463,7 +495,7 @@ def _crossrow_faults() -> list[Fault]:
     for n in (1, 2, 3):
         name = f"Adult {n} Linked Person_ID"
         faults.append(
-            one(f"{SPEC.field(name).key}_NOT_A_SERVICE_USER", "carer", **{name: "NOBODY"})
+            one(f"{SPEC.field(name).key}_NOT_A_SERVICE_USER", "carer", changes={name: "NOBODY"})
         )
     return faults
 

@@ -9,8 +9,12 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Literal
 
 from cld_polars.spec import load_spec
+
+#: A ``csv.QUOTE_*`` constant, as ``csv.writer`` types its ``quoting``.
+Quoting = Literal[0, 1, 2, 3]
 
 HEADER = load_spec().header
 PERIOD = {

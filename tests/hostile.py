@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import rawxlsx
-from factory import HEADER, clean_csv_bytes, clean_rows
+from factory import HEADER, Quoting, clean_csv_bytes, clean_rows
 
 MiB = 1024**2
 GiB = 1024**3
@@ -251,7 +251,7 @@ def long_value_later(folder: Path, full: bool) -> Path:
     return _write_rows(folder / "return.csv", rows, quoting=csv.QUOTE_ALL)
 
 
-def _write_rows(path: Path, rows: list[dict[str, str]], quoting: int) -> Path:
+def _write_rows(path: Path, rows: list[dict[str, str]], quoting: Quoting) -> Path:
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, quoting=quoting, lineterminator="\n")
         writer.writerow(HEADER)

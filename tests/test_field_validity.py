@@ -14,12 +14,12 @@ from cld_polars.measures import VALIDITY_MEASURES
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def report(tmp_path_factory: pytest.TempPathFactory):
     path = write_return(tmp_path_factory.mktemp("v") / "r.csv", 3000, seed=11)
     return validate(path)
 
 
-def test_every_row_is_mandatory_optional_or_not_applicable(report) -> None:  # type: ignore[no-untyped-def]
+def test_every_row_is_mandatory_optional_or_not_applicable(report) -> None:
     f = report.fields
     total = f["mandatory_rows"] + f["optional_rows"] + f["not_applicable_rows"]
     assert (total == report.rows).all()
@@ -33,7 +33,7 @@ def test_every_row_is_mandatory_optional_or_not_applicable(report) -> None:  # t
     assert set(VALIDITY_MEASURES) <= set(f.columns)
 
 
-def test_counts_match_an_independent_count(report) -> None:  # type: ignore[no-untyped-def]
+def test_counts_match_an_independent_count(report) -> None:
     data = pl.read_csv(report.file, infer_schema=False)
     by = {r["field"]: r for r in report.fields.to_dicts()}
     requests = data.filter(pl.col("Event Type") == "Request")

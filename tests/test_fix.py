@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from factory import HEADER, clean_rows, row
+from factory import HEADER, Quoting, clean_rows, row
 
 from cld_polars import validate
 from cld_polars.cli import main
@@ -42,7 +42,7 @@ EXPECTED_LOG = [
 ]
 
 
-def _write(path: Path, quoting: int, newline: str, encoding: str = "utf-8") -> Path:
+def _write(path: Path, quoting: Quoting, newline: str, encoding: str = "utf-8") -> Path:
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=quoting, lineterminator=newline)
     writer.writerow(HEADER)
@@ -72,7 +72,7 @@ def _release1_or_near_miss(report_path: Path) -> pl.DataFrame:
     ("quoting", "newline"), [(csv.QUOTE_MINIMAL, "\n"), (csv.QUOTE_ALL, "\r\n")]
 )
 def test_fix_changes_only_what_it_logs(
-    tmp_path: Path, quoting: int, newline: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, quoting: Quoting, newline: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     original = _write(tmp_path / "return.csv", quoting, newline)
     before = original.read_bytes()
@@ -98,8 +98,10 @@ def test_fix_changes_only_what_it_logs(
     changed = {(int(r[0]), HEADER.index(r[1])): (r[2], r[3]) for r in log.rows()}
     old_records, new_records = _records(before), _records(after)
     assert old_records[0] == new_records[0] == list(HEADER)
-    for number, (old, new) in enumerate(zip(old_records, new_records, strict=True), start=1):
-        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+    for number, (old_record, new_record) in enumerate(
+        zip(old_records, new_records, strict=True), start=1
+    ):
+        for i, (a, b) in enumerate(zip(old_record, new_record, strict=True)):
             if (number, i) in changed:
                 assert (a, b) == changed[number, i]
             else:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import polars as pl
 from hypothesis import HealthCheck, given, settings
@@ -39,9 +40,9 @@ texts = st.lists(any_text, min_size=1, max_size=40)
 dates = st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2099, 12, 31))
 
 
-def apply(fn: Callable[[pl.Expr], pl.Expr], values: list[str | None]) -> list[object]:
+def apply(fn: Callable[[pl.Expr], pl.Expr], values: Sequence[str | None]) -> list[Any]:
     """Evaluate a parser expression on values held as text, as a return's column is."""
-    frame = pl.DataFrame({"v": values}, schema={"v": pl.String})
+    frame = pl.DataFrame({"v": list(values)}, schema={"v": pl.String})
     return frame.select(fn(pl.col("v")).alias("out"))["out"].to_list()
 
 

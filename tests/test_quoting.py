@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from catalogue import build
-from factory import HEADER, TEMPLATES, clean_rows, row
+from factory import HEADER, TEMPLATES, Quoting, clean_rows, row
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -222,7 +222,7 @@ def returns(draw: st.DrawFn) -> list[dict[str, str]]:
 )
 @given(returns(), st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_NONNUMERIC]))
 def test_any_return_and_its_all_quoted_copy_give_the_same_json(
-    rows: list[dict[str, str]], base: int
+    rows: list[dict[str, str]], base: Quoting
 ) -> None:
     with tempfile.TemporaryDirectory() as folder:
         paths = []

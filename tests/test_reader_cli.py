@@ -17,7 +17,7 @@ from cld_polars import validate
 from cld_polars.cli import main
 
 
-def codes(report) -> set[str]:  # type: ignore[no-untyped-def]
+def codes(report) -> set[str]:
     return {f.code for f in report.file_findings}
 
 

@@ -103,12 +103,17 @@ class Oracle:
         return not r["Event End Date"].strip() or (end is not None and end > self.end)
 
     def within(self, d: datetime.date | None) -> bool:
-        return d is not None and self.start is not None and self.start <= d <= self.end
+        return (
+            d is not None
+            and self.start is not None
+            and self.end is not None
+            and self.start <= d <= self.end
+        )
 
     def count(self, rows: list[dict[str, str]], *fields: str) -> Counter[tuple[str, ...]]:
         return Counter(tuple(label(r[f], f) for f in fields) for r in rows)
 
-    def people_by(self, key) -> Counter[str]:  # type: ignore[no-untyped-def]
+    def people_by(self, key) -> Counter[str]:
         return Counter(key(r) for r in self.first.values())
 
     def age_band(self, r: dict[str, str]) -> str:
@@ -183,7 +188,7 @@ def dirty(path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def generated(tmp_path_factory: pytest.TempPathFactory):
     path = dirty(write_return(tmp_path_factory.mktemp("s") / "r.csv", 2000, seed=7))
     report = validate(path)
     return report.summary, Oracle(read_rows(path))
@@ -192,7 +197,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unty
 # --- against the oracle -------------------------------------------------------------------
 
 
-def test_every_table_is_there_with_overview(generated) -> None:  # type: ignore[no-untyped-def]
+def test_every_table_is_there_with_overview(generated) -> None:
     tables, oracle = generated
     assert set(tables) == {*TABLES, "overview"}
     overview = tables["overview"].row(0, named=True)
@@ -205,7 +210,7 @@ def test_every_table_is_there_with_overview(generated) -> None:  # type: ignore[
     assert overview["Events"] == sum(1 for r in oracle.rows if r["Event Type"].strip())
 
 
-def test_event_tables(generated) -> None:  # type: ignore[no-untyped-def]
+def test_event_tables(generated) -> None:
     tables, o = generated
     by_type = tables["events_by_type"]
     assert counts(by_type, ["Event Type"], "Rows") == one(o.count(o.rows, "Event Type"))
@@ -233,7 +238,7 @@ def test_event_tables(generated) -> None:  # type: ignore[no-untyped-def]
     assert counts(table, keys, "Reviews") == one(o.count(reviews, *keys))
 
 
-def test_service_tables(generated) -> None:  # type: ignore[no-untyped-def]
+def test_service_tables(generated) -> None:
     tables, o = generated
     keys = ["Service Type", "Service Component"]
     table = tables["services_by_type_and_component"]
@@ -268,7 +273,7 @@ def test_service_tables(generated) -> None:  # type: ignore[no-untyped-def]
     }
 
 
-def test_weekly_costs(generated) -> None:  # type: ignore[no-untyped-def]
+def test_weekly_costs(generated) -> None:
     tables, o = generated
     table = {r["Service Type"]: r for r in tables["planned_weekly_cost_by_service_type"].to_dicts()}
     grouped: dict[str, list[dict[str, str]]] = defaultdict(list)
@@ -290,7 +295,7 @@ def test_weekly_costs(generated) -> None:  # type: ignore[no-untyped-def]
             assert got["Mean weekly cost (£)"] is None
 
 
-def test_people_tables(generated) -> None:  # type: ignore[no-untyped-def]
+def test_people_tables(generated) -> None:
     tables, o = generated
     for name, field in (
         ("people_by_client_type", "Client Type"),
@@ -319,7 +324,7 @@ def test_people_tables(generated) -> None:  # type: ignore[no-untyped-def]
     }
 
 
-def test_events_by_month(generated) -> None:  # type: ignore[no-untyped-def]
+def test_events_by_month(generated) -> None:
     tables, o = generated
     table = tables["events_by_month"]
     expected = o.months()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import polars as pl
@@ -54,7 +55,7 @@ def plant(path: Path, values: dict[str, list[str]], every: int = 97) -> Path:
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def written(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("w")
     source = plant(write_return(folder / "r.csv", 2000, seed=3), TRAPS)
     report = validate(source)
@@ -63,11 +64,11 @@ def written(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
     return report, result, book, read_rows(source)
 
 
-def values(ws: Worksheet) -> list[tuple[object, ...]]:
+def values(ws: Worksheet) -> list[tuple[Any, ...]]:
     return [tuple(c.value for c in r) for r in ws.iter_rows()]
 
 
-def facts(ws: Worksheet) -> dict[str, object]:
+def facts(ws: Worksheet) -> dict[str, Any]:
     """The Summary sheet's label / value rows."""
     out = {}
     for r in values(ws):
@@ -109,7 +110,7 @@ def count_tables(ws: Worksheet) -> dict[str, pl.DataFrame]:
 # --- the sheets -----------------------------------------------------------------------------
 
 
-def test_sheets_frozen_filtered_and_readable(written) -> None:  # type: ignore[no-untyped-def]
+def test_sheets_frozen_filtered_and_readable(written) -> None:
     _, result, book, _ = written
     assert tuple(book.sheetnames) == SHEETS
     assert SHEETS[0] == "Instructions"
@@ -138,7 +139,7 @@ def test_sheets_frozen_filtered_and_readable(written) -> None:  # type: ignore[n
     assert charts["Summary"] == ["% valid by module"]
 
 
-def test_advice_wraps_in_rows_tall_enough(written) -> None:  # type: ignore[no-untyped-def]
+def test_advice_wraps_in_rows_tall_enough(written) -> None:
     _, _, book, _ = written
     for sheet, header in (
         ("Rule errors", "Message"),
@@ -158,7 +159,7 @@ def test_advice_wraps_in_rows_tall_enough(written) -> None:  # type: ignore[no-u
                 assert (ws.row_dimensions[cell.row].height or 15) >= 30, (sheet, cell.coordinate)
 
 
-def test_no_cell_is_a_formula_and_planted_values_stay_text(written) -> None:  # type: ignore[no-untyped-def]
+def test_no_cell_is_a_formula_and_planted_values_stay_text(written) -> None:
     _, _, book, _ = written
     for ws in book:
         for r in ws.iter_rows():
@@ -172,7 +173,7 @@ def test_no_cell_is_a_formula_and_planted_values_stay_text(written) -> None:  # 
     assert "Fe\ufffdmale" in cells
 
 
-def test_summary_sheet(written) -> None:  # type: ignore[no-untyped-def]
+def test_summary_sheet(written) -> None:
     report, _, book, rows = written
     got = facts(book["Summary"])
     assert got["File"] == Path(report.file).name
@@ -205,7 +206,7 @@ def test_summary_sheet(written) -> None:  # type: ignore[no-untyped-def]
     assert f"All {report.finding_rows.height:,} findings are on the Rows to fix sheet" in text
 
 
-def test_field_validity_sheet(written) -> None:  # type: ignore[no-untyped-def]
+def test_field_validity_sheet(written) -> None:
     report, _, book, _ = written
     ws = book["Field validity by module"]
     rows = values(ws)
@@ -261,7 +262,7 @@ def test_field_validity_sheet(written) -> None:  # type: ignore[no-untyped-def]
     assert "Rows where mandatory" not in header and "Blank where mandatory" not in header
 
 
-def test_rule_errors_sheet(written) -> None:  # type: ignore[no-untyped-def]
+def test_rule_errors_sheet(written) -> None:
     report, _, book, _ = written
     rows = values(book["Rule errors"])
     header, body = rows[2], rows[3:]
@@ -275,7 +276,7 @@ def test_rule_errors_sheet(written) -> None:  # type: ignore[no-untyped-def]
     assert body[: len(file_rows)] == file_rows  # file-level findings first
 
 
-def test_rows_to_fix_sheet(written) -> None:  # type: ignore[no-untyped-def]
+def test_rows_to_fix_sheet(written) -> None:
     report, result, book, _ = written
     rows = values(book["Rows to fix"])
     assert result.overflow is None
@@ -307,7 +308,7 @@ def test_rows_to_fix_sheet(written) -> None:  # type: ignore[no-untyped-def]
     assert sum(REPLACED_NOTE in r[8] for r in body) == 1  # the planted 'Fe\x01male'
 
 
-def test_summary_counts_sheet_against_an_independent_count(written) -> None:  # type: ignore[no-untyped-def]
+def test_summary_counts_sheet_against_an_independent_count(written) -> None:
     report, _, book, rows = written
     tables = count_tables(book["Summary counts"])
     assert set(tables) == set(TABLES)

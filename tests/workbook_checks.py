@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 from openpyxl.utils import column_index_from_string, get_column_letter, range_boundaries
@@ -144,7 +145,7 @@ def check_typed(ws: Worksheet, placed: list[SheetTable]) -> None:
         for column in range(table.min_col, table.max_col + 1)
         if ws.cell(table.header_row, column).value in AS_GIVEN
     }
-    given_columns = {}
+    given_columns: dict[int, list[tuple[int, int]]] = {}
     for table in placed:
         for header_row, column in as_given:
             if header_row == table.header_row:
@@ -286,7 +287,7 @@ def check_workbook(path: Path) -> dict[str, list[str]]:
     return charts
 
 
-def column_values(ws: Worksheet, header: str, header_row: int | None = None) -> list[object]:
+def column_values(ws: Worksheet, header: str, header_row: int | None = None) -> list[Any]:
     """The values under ``header`` in the sheet's first table that has it."""
     for table in ws.tables.values():
         min_col, min_row, _max_col, max_row = range_boundaries(table.ref)
