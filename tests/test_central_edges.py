@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 from factory import row, write_csv
 
 from cld_polars import central
+from cld_polars.central import CentralError
 from cld_polars.cli import main
 
 TYPES = {"Request": "request", "Assessment": "assessment", "Service": "residential"}
@@ -265,3 +267,97 @@ def test_validation_json_holds_the_same_central_object(
     assert validated == alone
     # 100.00 x (i + 1) hours a week for i = 0..5: 100 x 21 = 2100.00 a week.
     assert alone["costs_total"]["weekly_cost_total"] == 2100.0
+
+
+# --- where the contract is silent (docs/central-view.md, "Decisions where the contract is
+# silent"): these pin our decisions.
+
+
+def test_blank_lines_and_lines_of_separators(tmp_path: Path) -> None:
+    # A line of spaces and tabs is blank: skipped. A line of separators only is a row of
+    # blank fields: counted (bucket 'other') and dropped by the filter (no Event Type).
+    path = write_csv(tmp_path / "r.csv", [_request(1, "05/10/2024"), _request(2, "06/10/2024")])
+    header, first, second = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    commas = "," * (header.count(",")) + "\n"
+    path.write_text(header + first + " \t \n" + commas + second + "\n", encoding="utf-8")
+    view = central(path)
+    assert view["rows_in"] == 3
+    assert view["events_in_period"]["request"] == 2
+    assert view["events_dropped_by_period_filter"] == {
+        "request": 0,
+        "assessment": 0,
+        "service": 0,
+        "review": 0,
+        "other": 1,
+    }
+
+
+def test_nothing_ending_before_the_import_month(tmp_path: Path) -> None:
+    # The one request ends on 05/11/2025, in the import month (November 2025): N = 0, T = 0
+    # (not NULL), every month qualifies (N < 100) but there is none, so no derived period.
+    view = central(write_csv(tmp_path / "r.csv", [_request(1, "05/11/2025")]))
+    assert view["derived_period"] == {"start": None, "end": None}
+    assert view["derived_period_length_months"] is None
+    assert view["derived_period_inputs"] == {
+        "events_ending_before_import_month": 0,
+        "event_types_in_file": 0,
+        "months_with_events": 0,
+        "months_meeting_thresholds": 0,
+        "under_100_events": True,
+    }
+    assert view["selected_for_period"] is False
+
+
+def test_a_reversed_period_is_used_as_given(tmp_path: Path) -> None:
+    # Period 2025-03-01 .. 2025-01-31: no request can end BETWEEN them; an open service that
+    # started by 31/01/2025 is kept (end NULL, start <= period end). Costs quarter: the month
+    # two before January 2025 to the period end: 2024-11-01 .. 2025-01-31.
+    rows = [_request(1, "05/02/2025"), _service(2)]
+    view = central(
+        write_csv(tmp_path / "r.csv", rows), period_start="2025-03-01", period_end="2025-01-31"
+    )
+    assert view["events_in_period"]["request"] == 0
+    assert view["events_in_period"]["service"] == 1
+    assert view["costs_quarter"] == {"start": "2024-11-01", "end": "2025-01-31"}
+
+
+def test_unicode_case_folding(tmp_path: Path) -> None:
+    # LA Person Unique Identifiers 'É1' and 'é1' (no NHS number) are one person, one request.
+    rows = [
+        _request(1, "05/10/2024", **{"NHS Number": "", "LA Person Unique Identifier": "É1"}),
+        _request(1, "05/10/2024", **{"NHS Number": "", "LA Person Unique Identifier": "é1"}),
+    ]
+    view = central(write_csv(tmp_path / "r.csv", rows))
+    assert view["person_id"]["people"] == 1
+    assert view["unique_events"]["request"] == 1
+
+
+def test_a_half_cent_weekly_cost_rounds_as_its_double(tmp_path: Path) -> None:
+    # Fortnightly 10.01: 10.01 x 0.500000 = 5.005 a week, whose double is 5.00499999...:
+    # round(x, 2) gives 5.0. Weeks in the quarter (open from 01/01/2025): trunc6(92 / 7) =
+    # 13.142857; 5.005 x 13.142857 = 65.779999... -> 65.78.
+    rows = [_service(1, **{"Unit Cost": "10.01", "Cost Frequency (Unit Type)": "Fortnightly"})]
+    total = central(write_csv(tmp_path / "r.csv", rows))["costs_total"]
+    assert total["weekly_cost_total"] == 5.0
+    assert total["weekly_cost_mean"] == 5.0
+    assert total["period_cost_total"] == 65.78
+
+
+def test_a_frame_is_read_as_text_and_no_period_needs_parameters(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "r.csv", [_request(1, "05/10/2024")])
+    as_text = pl.read_csv(path, infer_schema=False)
+    assert central(as_text).to_dict() == central(path).to_dict()
+    # Dates parsed by Polars become '2024-10-01' as text: not dd/mm/yyyy, so NULL, and the
+    # return then states no valid period end.
+    typed = pl.read_csv(path, try_parse_dates=True)
+    assert typed.schema["Reporting Period End Date"] == pl.Date
+    with pytest.raises(CentralError, match="--import-date"):
+        central(typed)
+    # With an import date but no valid stated dates and no event ending before the import
+    # month, the period must be given.
+    with pytest.raises(CentralError, match="--period-start and --period-end"):
+        central(typed, import_date="2024-10-01")
+    view = central(
+        typed, import_date="2024-10-01", period_start="2024-01-01", period_end="2024-12-31"
+    )
+    assert view["events_in_period"]["request"] == 0  # its dates are NULL too
