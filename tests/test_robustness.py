@@ -336,6 +336,32 @@ def test_crlf_line_endings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert not {"ROW_FIELD_COUNT", "BLANK_LINES", "ROW_QUOTES"} & set(r.findings)
 
 
+def test_crlf_read_a_chunk_at_a_time_keeps_every_value(tmp_path: Path) -> None:
+    # The line scan drops the CR of a CRLF with the LF, so a chunk of lines is one byte a
+    # line longer than the lines' text says: each chunk must still end at its last line's
+    # newline. Cut short, a chunk of 4 lines lost the end of its last line (Planned units
+    # per week '13' read as '1') and the next chunk started inside it. Every row ends in a
+    # value; faults planted on lines 5 and 12 (the last lines of chunks).
+    rows = [row("community", i, **{"Planned units per week": f"{10 + i}"}) for i in range(14)]
+    rows[3]["Gender"] = rows[10]["Gender"] = "Femal"
+    lf = write_csv(tmp_path / "lf.csv", rows)
+    want = validate(lf, chunk_rows=4)
+    assert want.central is not None
+    # The weekly costs use each row's own planned units: 18.50 x (10 + i) a week.
+    assert sorted(want.central.costs["factor"].to_list()) == [float(10 + i) for i in range(14)]
+    crlf = lf.read_bytes().replace(b"\n", b"\r\n")
+    for name, data in (
+        ("crlf.csv", crlf),
+        ("mixed.csv", lf.read_bytes().replace(b"\n", b"\r\n", 5)),
+        ("no_final_newline.csv", crlf.rstrip(b"\r\n")),
+    ):
+        got = validate(write(tmp_path / name, data), chunk_rows=4)
+        assert (got.rows, got.errors, got.warnings) == (want.rows, want.errors, want.warnings)
+        assert got.finding_rows.equals(want.finding_rows), name
+        assert got.central is not None and got.central.figures == want.central.figures, name
+        assert got.central.costs.equals(want.central.costs), name
+
+
 def test_carriage_returns_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(
         tmp_path / "r.csv", (b"\n".join([*LINES, bad_row()]) + b"\n").replace(b"\n", b"\r")

@@ -504,12 +504,21 @@ class LineChunks:
             return
         first = self._first_offset()
         size = self.path.stat().st_size
-        # Where each chunk ends: after the newline of its last line (or at the end of file).
-        ends = (self.sizes.cast(pl.UInt64) + 1).cum_sum()
+        # Each chunk's lines and their bytes, newlines aside. The line scan drops the CR of a
+        # CRLF ending with the LF, so a line's newline is one byte or two: a chunk takes at
+        # least its bytes plus one a line and at most one more a line. Each read starts where
+        # the one before ended and ends after the newline of its chunk's last line.
         last_lines = list(range(chunk_rows - 1, count, chunk_rows))
         if not last_lines or last_lines[-1] != count - 1:
             last_lines.append(count - 1)
-        bounds = [first] + [min(first + int(e), size) for e in ends.gather(last_lines)]
+        ends = self.sizes.cast(pl.UInt64).cum_sum().gather(last_lines).to_list()
+        spans = [
+            (int(e) - int(b), last - before)
+            for e, b, last, before in zip(
+                ends, [0, *ends[:-1]], last_lines, [-1, *last_lines[:-1]], strict=True
+            )
+        ]
+        offset = [first]
         schema = {c: dtypes.get(f, pl.String()) for f, c in self.by_field.items()}
         schema = {c: schema.get(c, pl.String()) for c in self.positional}
         columns = [
@@ -534,8 +543,21 @@ class LineChunks:
             def read(k: int) -> pl.DataFrame:
                 # Read, not memory-mapped: a mapped file's pages count as the process's
                 # memory for as long as they stay mapped.
-                handle.seek(bounds[k])
-                data = handle.read(bounds[k + 1] - bounds[k])
+                # Reads run in order (one worker), so the previous chunk's end is known.
+                text_bytes, lines = spans[k]
+                handle.seek(offset[k])
+                data = handle.read(min(text_bytes + lines, size - offset[k]))
+                if data.count(b"\n") != lines or not data.endswith(b"\n"):
+                    # Not all LF: read on to the most the lines can take, cut after the
+                    # newline of the chunk's last line (or at the end of the file).
+                    data += handle.read(min(lines, size - offset[k] - len(data)))
+                    newlines, end = data.count(b"\n"), len(data)
+                    if newlines >= lines:
+                        for _ in range(newlines - lines + 1):
+                            end = data.rfind(b"\n", 0, end)
+                        end += 1
+                    data = data[:end]
+                offset.append(offset[k] + len(data))
                 raw = pl.read_csv(
                     data,
                     has_header=False,
@@ -550,7 +572,7 @@ class LineChunks:
                 line = pl.int_range(pl.len(), dtype=pl.Int64) + (self.layout.start + k * chunk_rows)
                 return raw.select(line.alias(LINE), *columns, value_bytes)
 
-            chunks = len(bounds) - 1
+            chunks = len(spans)
             ahead = [pool.submit(read, k) for k in range(min(READ_AHEAD + 1, chunks))]
             try:
                 for k in range(chunks):
