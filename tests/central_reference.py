@@ -141,9 +141,10 @@ def central(
     import_date: dt.date | None = None,
     period: tuple[dt.date, dt.date] | None = None,
 ) -> dict[str, Any]:
-    rows = read_rows(path)
+    # Rows gain derived keys (dates, the person) as the steps go: any value from here on.
+    rows: list[dict[str, Any]] = list(read_rows(path))
     for n, r in enumerate(rows, 1):
-        r["_id"] = n  # type: ignore[assignment]
+        r["_id"] = n
     starts = [parse_date(r["Reporting Period Start Date"]) for r in rows]
     ends = [parse_date(r["Reporting Period End Date"]) for r in rows]
     s_start = min((d for d in starts if d), default=None)
@@ -171,7 +172,9 @@ def central(
     d_start = min(qualifying) if qualifying else None
     d_end = eomonth(max(qualifying)) if qualifying else None
     if period is None:
-        period = (s_start, s_end) if s_start and s_end else (d_start, d_end)  # type: ignore[assignment]
+        chosen = (s_start, s_end) if s_start and s_end else (d_start, d_end)
+        assert chosen[0] is not None and chosen[1] is not None, "no period to take"
+        period = (chosen[0], chosen[1])
     ps, pe = period
     selected = bool(d_start and d_end and d_start <= ps and d_end >= pe and import_date > pe)
 
@@ -337,8 +340,10 @@ def central(
     }
     outcome_groups["null"] = 0
     for r in requests:
-        v = mapped(r["Event Outcome"], lists["outcome"])
-        outcome_groups["null" if v is None else "nfa" if v.startswith("NFA") else key(v)] += 1
+        outcome = mapped(r["Event Outcome"], lists["outcome"])
+        outcome_groups[
+            "null" if outcome is None else "nfa" if outcome.startswith("NFA") else key(outcome)
+        ] += 1
     review_types = {
         "planned_review_of_long_term_support": 0,
         "unplanned": 0,
@@ -346,12 +351,12 @@ def central(
         "null": 0,
     }
     for r in reviews:
-        v = mapped(r["Review Reason"], lists["reason"])
-        if v is None:
+        reason = mapped(r["Review Reason"], lists["reason"])
+        if reason is None:
             review_types["null"] += 1
-        elif v.lower().startswith("unplanned"):
+        elif reason.lower().startswith("unplanned"):
             review_types["unplanned"] += 1
-        elif v.lower().startswith("planned"):
+        elif reason.lower().startswith("planned"):
             review_types["planned_review_of_long_term_support"] += 1
         else:
             review_types["review_of_short_term_support"] += 1
@@ -383,6 +388,7 @@ def central(
             b = pe if end is None or end > pe else end
             days = (b - a).days
             weeks = (Decimal(days + 1) / Decimal(7)).quantize(Decimal("0.000001"), ROUND_DOWN)
+            assert factor is not None  # a cost per week has one (checked above)
             cpw = float(unit) * float(factor)
             total_cost = cpw * float(weeks)
         st = mapped(r["Service Type"], lists["service"])

@@ -18,7 +18,7 @@ from openpyxl.utils import range_boundaries
 from openpyxl.worksheet.worksheet import Worksheet
 from workbook_checks import check_workbook, resolve
 
-from cld_polars import central, validate
+from cld_polars import CentralView, Report, validate
 from cld_polars.central import contract
 from cld_polars.central.derive import BUCKETS
 from cld_polars.central.sheet import (
@@ -80,7 +80,7 @@ def day(value: Any) -> dt.date | None:
     return value.date() if isinstance(value, dt.datetime) else value
 
 
-def assert_matches_figures(ws: Worksheet, view: central.CentralView) -> None:
+def assert_matches_figures(ws: Worksheet, view: CentralView) -> None:
     """Every number of the sheet's tables is the view's figure (contract keys)."""
     f = view.figures
     got = tables(ws)
@@ -174,8 +174,12 @@ def test_the_samples_workbook_has_it_after_the_summary(tmp_path: Path) -> None:
     assert "also gives each row's" not in said
 
 
+#: The validation report, its workbook and the central command's workbook of one return.
+Books = tuple[Report, Path, Path]
+
+
 @pytest.fixture(scope="module")
-def messy_books(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def messy_books(tmp_path_factory: pytest.TempPathFactory) -> Books:
     folder = tmp_path_factory.mktemp("central_sheet")
     source = folder / "misread.csv"
     misread_return(2000, seed=8).write_csv(source)
@@ -186,7 +190,7 @@ def messy_books(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
     return report, validation, standalone
 
 
-def test_a_generated_returns_sheet_matches_the_view(messy_books) -> None:  # type: ignore[no-untyped-def]
+def test_a_generated_returns_sheet_matches_the_view(messy_books: Books) -> None:
     report, validation, _ = messy_books
     view = report.central
     assert view is not None
@@ -239,13 +243,14 @@ def test_a_generated_returns_sheet_matches_the_view(messy_books) -> None:  # typ
         assert r[FINDINGS_HEADER] == findings.filter(pl.col("line") == r["Line"]).height > 0
 
 
-def test_the_central_command_writes_the_same_sheet(messy_books) -> None:  # type: ignore[no-untyped-def]
+def test_the_central_command_writes_the_same_sheet(messy_books: Books) -> None:
     report, validation, standalone = messy_books
     charts = check_workbook(standalone)
     assert charts == {"Instructions": [], SHEET: [MONTHS_TITLE, SERVICES_TITLE]}
     book = openpyxl.load_workbook(standalone)
     assert book.sheetnames == ["Instructions", SHEET]
     ws = book[SHEET]
+    assert report.central is not None
     assert_matches_figures(ws, report.central)
     ours, theirs = tables(ws), tables(openpyxl.load_workbook(validation)[SHEET])
     assert ours.keys() == theirs.keys()

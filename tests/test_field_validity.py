@@ -8,18 +8,18 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from cld_polars import validate
+from cld_polars import Report, validate
 from cld_polars.generate import write_return
 from cld_polars.measures import VALIDITY_MEASURES
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory):
+def report(tmp_path_factory: pytest.TempPathFactory) -> Report:
     path = write_return(tmp_path_factory.mktemp("v") / "r.csv", 3000, seed=11)
     return validate(path)
 
 
-def test_every_row_is_mandatory_optional_or_not_applicable(report) -> None:
+def test_every_row_is_mandatory_optional_or_not_applicable(report: Report) -> None:
     f = report.fields
     total = f["mandatory_rows"] + f["optional_rows"] + f["not_applicable_rows"]
     assert (total == report.rows).all()
@@ -33,7 +33,7 @@ def test_every_row_is_mandatory_optional_or_not_applicable(report) -> None:
     assert set(VALIDITY_MEASURES) <= set(f.columns)
 
 
-def test_counts_match_an_independent_count(report) -> None:
+def test_counts_match_an_independent_count(report: Report) -> None:
     data = pl.read_csv(report.file, infer_schema=False)
     by = {r["field"]: r for r in report.fields.to_dicts()}
     requests = data.filter(pl.col("Event Type") == "Request")

@@ -13,11 +13,11 @@ import polars as pl
 import pytest
 from factory import HEADER, clean_csv_bytes, clean_rows, row, write_csv
 
-from cld_polars import validate
+from cld_polars import Report, validate
 from cld_polars.cli import main
 
 
-def codes(report) -> set[str]:
+def codes(report: Report) -> set[str]:
     return {f.code for f in report.file_findings}
 
 

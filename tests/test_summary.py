@@ -11,6 +11,8 @@ import datetime
 import re
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -113,7 +115,7 @@ class Oracle:
     def count(self, rows: list[dict[str, str]], *fields: str) -> Counter[tuple[str, ...]]:
         return Counter(tuple(label(r[f], f) for f in fields) for r in rows)
 
-    def people_by(self, key) -> Counter[str]:
+    def people_by(self, key: Callable[[dict[str, str]], str]) -> Counter[str]:
         return Counter(key(r) for r in self.first.values())
 
     def age_band(self, r: dict[str, str]) -> str:
@@ -187,8 +189,12 @@ def dirty(path: Path) -> Path:
     return write_csv(path, rows, header=list(rows[0]))
 
 
+#: The summary tables of a generated return, and the oracle over the same rows.
+Generated = tuple[dict[str, pl.DataFrame], "Oracle"]
+
+
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory):
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Generated:
     path = dirty(write_return(tmp_path_factory.mktemp("s") / "r.csv", 2000, seed=7))
     report = validate(path)
     return report.summary, Oracle(read_rows(path))
@@ -197,7 +203,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory):
 # --- against the oracle -------------------------------------------------------------------
 
 
-def test_every_table_is_there_with_overview(generated) -> None:
+def test_every_table_is_there_with_overview(generated: Generated) -> None:
     tables, oracle = generated
     assert set(tables) == {*TABLES, "overview"}
     overview = tables["overview"].row(0, named=True)
@@ -210,7 +216,7 @@ def test_every_table_is_there_with_overview(generated) -> None:
     assert overview["Events"] == sum(1 for r in oracle.rows if r["Event Type"].strip())
 
 
-def test_event_tables(generated) -> None:
+def test_event_tables(generated: Generated) -> None:
     tables, o = generated
     by_type = tables["events_by_type"]
     assert counts(by_type, ["Event Type"], "Rows") == one(o.count(o.rows, "Event Type"))
@@ -238,7 +244,7 @@ def test_event_tables(generated) -> None:
     assert counts(table, keys, "Reviews") == one(o.count(reviews, *keys))
 
 
-def test_service_tables(generated) -> None:
+def test_service_tables(generated: Generated) -> None:
     tables, o = generated
     keys = ["Service Type", "Service Component"]
     table = tables["services_by_type_and_component"]
@@ -273,7 +279,7 @@ def test_service_tables(generated) -> None:
     }
 
 
-def test_weekly_costs(generated) -> None:
+def test_weekly_costs(generated: Generated) -> None:
     tables, o = generated
     table = {r["Service Type"]: r for r in tables["planned_weekly_cost_by_service_type"].to_dicts()}
     grouped: dict[str, list[dict[str, str]]] = defaultdict(list)
@@ -295,14 +301,18 @@ def test_weekly_costs(generated) -> None:
             assert got["Mean weekly cost (£)"] is None
 
 
-def test_people_tables(generated) -> None:
+def _label_of(field: str, r: dict[str, str]) -> str:
+    return label(r[field], field)
+
+
+def test_people_tables(generated: Generated) -> None:
     tables, o = generated
     for name, field in (
         ("people_by_client_type", "Client Type"),
         ("people_by_gender", "Gender"),
         ("people_by_primary_support_reason", "Primary Support Reason"),
     ):
-        expected = o.people_by(lambda r, f=field: label(r[f], f))
+        expected = o.people_by(partial(_label_of, field))
         assert counts(tables[name], [field], "People") == {(k,): v for k, v in expected.items()}
         assert tables[name]["People"].sum() == len(o.first)
         listed = tables[name][field].to_list()
@@ -324,7 +334,7 @@ def test_people_tables(generated) -> None:
     }
 
 
-def test_events_by_month(generated) -> None:
+def test_events_by_month(generated: Generated) -> None:
     tables, o = generated
     table = tables["events_by_month"]
     expected = o.months()

@@ -12,11 +12,12 @@ import openpyxl
 import polars as pl
 import pytest
 from factory import read_rows, write_csv
+from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet._writer import ALL_TEMP_FILES as openpyxl_temp_files
 from openpyxl.worksheet.worksheet import Worksheet
 from workbook_checks import check_workbook, column_values
 
-from cld_polars import validate, workbook
+from cld_polars import Report, validate, workbook
 from cld_polars.cli import main, sample_path
 from cld_polars.generate import write_return
 from cld_polars.measures import DQ_LABELS, DQ_STATUS, DQ_VALIDITY
@@ -31,6 +32,7 @@ from cld_polars.workbook import (
     ROWS_TO_FIX_TOP_ROWS,
     SHEETS,
     UNDATED_TITLE,
+    WorkbookResult,
     write_workbook,
 )
 
@@ -54,8 +56,12 @@ def plant(path: Path, values: dict[str, list[str]], every: int = 97) -> Path:
     return write_csv(path, rows, header=list(rows[0]))
 
 
+#: The report, the workbook written, the workbook read back and the return's rows.
+Written = tuple[Report, WorkbookResult, Workbook, list[dict[str, str]]]
+
+
 @pytest.fixture(scope="module")
-def written(tmp_path_factory: pytest.TempPathFactory):
+def written(tmp_path_factory: pytest.TempPathFactory) -> Written:
     folder = tmp_path_factory.mktemp("w")
     source = plant(write_return(folder / "r.csv", 2000, seed=3), TRAPS)
     report = validate(source)
@@ -110,7 +116,7 @@ def count_tables(ws: Worksheet) -> dict[str, pl.DataFrame]:
 # --- the sheets -----------------------------------------------------------------------------
 
 
-def test_sheets_frozen_filtered_and_readable(written) -> None:
+def test_sheets_frozen_filtered_and_readable(written: Written) -> None:
     _, result, book, _ = written
     assert tuple(book.sheetnames) == SHEETS
     assert SHEETS[0] == "Instructions"
@@ -139,7 +145,7 @@ def test_sheets_frozen_filtered_and_readable(written) -> None:
     assert charts["Summary"] == ["% valid by module"]
 
 
-def test_advice_wraps_in_rows_tall_enough(written) -> None:
+def test_advice_wraps_in_rows_tall_enough(written: Written) -> None:
     _, _, book, _ = written
     for sheet, header in (
         ("Rule errors", "Message"),
@@ -159,7 +165,7 @@ def test_advice_wraps_in_rows_tall_enough(written) -> None:
                 assert (ws.row_dimensions[cell.row].height or 15) >= 30, (sheet, cell.coordinate)
 
 
-def test_no_cell_is_a_formula_and_planted_values_stay_text(written) -> None:
+def test_no_cell_is_a_formula_and_planted_values_stay_text(written: Written) -> None:
     _, _, book, _ = written
     for ws in book:
         for r in ws.iter_rows():
@@ -173,7 +179,7 @@ def test_no_cell_is_a_formula_and_planted_values_stay_text(written) -> None:
     assert "Fe\ufffdmale" in cells
 
 
-def test_summary_sheet(written) -> None:
+def test_summary_sheet(written: Written) -> None:
     report, _, book, rows = written
     got = facts(book["Summary"])
     assert got["File"] == Path(report.file).name
@@ -206,7 +212,7 @@ def test_summary_sheet(written) -> None:
     assert f"All {report.finding_rows.height:,} findings are on the Rows to fix sheet" in text
 
 
-def test_field_validity_sheet(written) -> None:
+def test_field_validity_sheet(written: Written) -> None:
     report, _, book, _ = written
     ws = book["Field validity by module"]
     rows = values(ws)
@@ -262,7 +268,7 @@ def test_field_validity_sheet(written) -> None:
     assert "Rows where mandatory" not in header and "Blank where mandatory" not in header
 
 
-def test_rule_errors_sheet(written) -> None:
+def test_rule_errors_sheet(written: Written) -> None:
     report, _, book, _ = written
     rows = values(book["Rule errors"])
     header, body = rows[2], rows[3:]
@@ -276,7 +282,7 @@ def test_rule_errors_sheet(written) -> None:
     assert body[: len(file_rows)] == file_rows  # file-level findings first
 
 
-def test_rows_to_fix_sheet(written) -> None:
+def test_rows_to_fix_sheet(written: Written) -> None:
     report, result, book, _ = written
     rows = values(book["Rows to fix"])
     assert result.overflow is None
@@ -308,7 +314,7 @@ def test_rows_to_fix_sheet(written) -> None:
     assert sum(REPLACED_NOTE in r[8] for r in body) == 1  # the planted 'Fe\x01male'
 
 
-def test_summary_counts_sheet_against_an_independent_count(written) -> None:
+def test_summary_counts_sheet_against_an_independent_count(written: Written) -> None:
     report, _, book, rows = written
     tables = count_tables(book["Summary counts"])
     assert set(tables) == set(TABLES)
