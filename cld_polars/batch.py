@@ -687,6 +687,7 @@ def _run_in_workers(
             pool.shutdown(wait=False, cancel_futures=True)
             raise
     for i in sorted(lost):
+        safety.wait_if_stopping()  # workers killed by our own stop are not run again
         with (
             _environment("POLARS_MAX_THREADS", str(usable_cores())),
             ProcessPoolExecutor(1, context, safety.worker_setup, parent) as alone,
@@ -724,7 +725,7 @@ def write_index(out_dir: Path, results: Sequence[BatchResult]) -> tuple[Path, Pa
         "exit_code": exit_status(results),
         "statuses": {s: statuses.get(s, 0) for s in ("pass", "fail", "unreadable", "crashed")},
     }
-    text = json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+    text = safety.json_text(payload, indent=2) + "\n"
     json_path = write_atomic_with(
         out_dir / "index.json", lambda tmp: tmp.write_text(text, encoding="utf-8")
     )
@@ -741,7 +742,7 @@ def write_index(out_dir: Path, results: Sequence[BatchResult]) -> tuple[Path, Pa
 def _index_cell(value: object) -> str | None:
     if isinstance(value, list):
         value = ";".join(value)
-    return None if value is None or value == "" else str(value)
+    return None if value is None or value == "" else safety.utf8_text(str(value))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -818,7 +819,7 @@ def run_return(
                 "result": result.as_dict(),
                 "counts": counts,
             }
-            text = json.dumps(payload, ensure_ascii=False)
+            text = safety.json_text(payload)
             record.parent.mkdir(exist_ok=True)
             write_atomic_with(record, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         except OSError:
