@@ -732,10 +732,8 @@ def write_index(out_dir: Path, results: Sequence[BatchResult]) -> tuple[Path, Pa
     # Text as the JSON has it (blank for None, outputs joined by ";"), every cell that a
     # spreadsheet could run as a formula neutralised (a file name or message can be "=...").
     cells = {name: [_index_cell(record[name]) for record in records] for name in INDEX_COLUMNS}
-    table = safety.neutralised(pl.DataFrame(cells, schema=dict.fromkeys(INDEX_COLUMNS, pl.String)))
-    csv_path = write_atomic_with(
-        out_dir / "index.csv", lambda tmp: table.write_csv(tmp, line_terminator="\n")
-    )
+    table = pl.DataFrame(cells, schema=dict.fromkeys(INDEX_COLUMNS, pl.String))
+    csv_path = safety.write_report_csv(table, out_dir / "index.csv")
     return json_path, csv_path
 
 

@@ -19,7 +19,7 @@ import polars as pl
 from cld_polars.checks.registry import FileFinding
 from cld_polars.measures import DQ_MEASURES, VALIDITY_MEASURES
 from cld_polars.parse import text
-from cld_polars.safety import json_text, neutralised, write_atomic, write_atomic_with
+from cld_polars.safety import json_text, write_atomic, write_atomic_with, write_report_csv
 
 if TYPE_CHECKING:
     from cld_polars.central import CentralView
@@ -210,13 +210,9 @@ class Report:
         if suffix not in (".csv", ".parquet"):
             raise ValueError(f"{target}: findings can be written as .csv or .parquet")
 
-        def write(tmp: Path) -> None:
-            if suffix == ".parquet":
-                frame.sink_parquet(tmp)
-            else:
-                neutralised(frame).sink_csv(tmp)
-
-        return write_atomic_with(target, write)
+        if suffix == ".csv":
+            return write_report_csv(frame, target)
+        return write_atomic_with(target, lambda tmp: frame.sink_parquet(tmp))
 
 
 RULES_SCHEMA: dict[str, pl.DataType] = {

@@ -19,8 +19,8 @@ One place for each of the output side's promises (the README's "Reliability" sec
 * **Outputs are written whole or not at all** (:func:`write_atomic_with`): through a
   temporary file of ours in the output's folder, renamed into place when done.
 * **Workers die with their parent** (:func:`worker_setup`).
-* **CSV cells cannot run as formulas** (:func:`neutralise`), one Polars expression used by
-  every CSV writer of reports.
+* **CSV cells cannot run as formulas** (:func:`neutralise`), one Polars expression, and
+  one writer of CSV reports that applies it (:func:`write_report_csv`).
 * **Terminal output is inert** (:func:`shown`, :func:`say`): control characters, DEL and
   bidirectional overrides from values and file names are printed escaped.
 """
@@ -342,6 +342,20 @@ def neutralised(frame: _Frame) -> _Frame:
         if dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum)
     ]
     return frame.with_columns(neutralise(pl.col(name).cast(pl.String)).alias(name) for name in text)
+
+
+def write_report_csv(frame: pl.DataFrame | pl.LazyFrame, target: Path) -> Path:
+    """The one way a CSV report is written: every text cell :func:`neutralised`, the file
+    written whole or not at all (:func:`write_atomic_with`); a lazy frame is streamed.
+    ``tests/test_output_safety.py`` checks that no other code writes CSV."""
+
+    def write(tmp: Path) -> None:
+        if isinstance(frame, pl.LazyFrame):
+            neutralised(frame).sink_csv(tmp, line_terminator="\n")
+        else:
+            neutralised(frame).write_csv(tmp, line_terminator="\n")
+
+    return write_atomic_with(target, write)
 
 
 # ---------------------------------------------------------------------------------------------

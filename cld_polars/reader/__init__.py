@@ -78,6 +78,11 @@ def read_return(
     check_path(path)
     note_input(path)  # no output of this process may be written over it
     kind = input_kind(path)
+    if kind in ("xlsx", "parquet", "gzip") and path.stat().st_size == 0:
+        raise ReturnReadError(
+            f"{path}: is empty (0 bytes), not a {_KIND_NAMES[kind]}: it was never written or was "
+            "cut short when copied. Save or copy it again."
+        )
     if kind == "xls":
         raise ReturnReadError(
             f"{path}: is an old-format Excel workbook (.xls), which cannot be read. "
@@ -119,6 +124,7 @@ def read_return(
         raise error from exc
 
 
+_KIND_NAMES = {"xlsx": "workbook", "parquet": "Parquet file", "gzip": "gzip file"}
 #: The name a return is read under when its own name is not UTF-8 (see :func:`_utf8_name`).
 _ALIAS_SUFFIX = {"xlsx": ".xlsx", "parquet": ".parquet", "gzip": ".csv.gz", "csv": ".csv"}
 
