@@ -293,3 +293,23 @@ def test_a_signal_stops_every_command_cleanly(returns: Path, tmp_path: Path, com
     assert err == f"{program}: stopped by SIGTERM; temporary files removed\n"
     assert list(temp.iterdir()) == []
     assert list(out.iterdir()) == []  # no report, no hidden temporary, the lock released
+
+
+def test_direction_overrides_are_shown_replaced_in_workbooks(tmp_path: Path) -> None:
+    """A right-to-left override in a value or a file name would reverse the cell's text
+    (and the note after it): it is shown as U+FFFD, and the finding says so."""
+    rows = clean_rows()
+    rows[1] = dict(rows[1], **{"Gender": "Fe\u202emale", "Ethnicity": "White\u2066"})
+    path = write_csv(tmp_path / "north\u202evsc.csv", rows)
+    book = tmp_path / "r.xlsx"
+    main([str(path), "--xlsx", str(book), "-q"])
+    texts = [
+        value
+        for sheet in openpyxl.load_workbook(book, read_only=True)
+        for row in sheet.iter_rows(values_only=True)
+        for value in row
+        if isinstance(value, str)
+    ]
+    assert not any(c in t for t in texts for c in "\u202e\u2066")
+    assert any("Fe\ufffdmale" in t for t in texts) and any("White\ufffd" in t for t in texts)
+    assert any(t.startswith("north\ufffdvsc.csv (Characters") for t in texts)
