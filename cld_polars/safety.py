@@ -253,6 +253,7 @@ def say(text: str = "", file: TextIO | None = None) -> None:
     :func:`shown`: the line breaks we put there stay, nothing else can act on the terminal.
     Values inside ``text`` should already be :func:`shown` (that escapes their line breaks)."""
     stream = file if file is not None else sys.stdout
+    wait_if_stopping()
     try:
         print("\n".join(shown(line) for line in text.split("\n")), file=stream)
         if stream is sys.stdout:
@@ -578,7 +579,7 @@ HANDLED = tuple(
 CHILD_GRACE = 5.0
 _stopping = threading.Lock()
 _watching = threading.local()
-_state: dict[str, object] = {"program": None, "watcher": False}
+_state: dict[str, object] = {"program": None, "watcher": False, "stopper": None}
 
 
 def _stop(signum: int) -> None:
@@ -589,6 +590,7 @@ def _stop(signum: int) -> None:
     minutes, and must not write anything more."""
     if not _stopping.acquire(blocking=False):
         return
+    _state["stopper"] = threading.get_ident()
     with contextlib.suppress(Exception):
         children = multiprocessing.active_children()
         for child in children:
@@ -616,10 +618,13 @@ def _stop(signum: int) -> None:
 
 
 def wait_if_stopping() -> None:
-    """Called before starting worker processes: while a signal is stopping this process (its
-    workers just killed, as the pool sees it), start none; the stop ends the process."""
-    while _stopping.locked() and threading.current_thread() is threading.main_thread():
-        time.sleep(1)
+    """While a signal is stopping this process, any other thread that would go on waits here
+    for the end: the main thread must not start workers again (it sees its workers die), nor
+    print an error about a temporary file the stop has just removed, nor put the signal
+    handlers back before the stop has printed its line. Called by :func:`say`, before a pool
+    is started, and when the handlers are put back."""
+    while _stopping.locked() and _state.get("stopper") != threading.get_ident():
+        time.sleep(0.1)
 
 
 def _terminate_starting_children(known: set[int | None]) -> None:
@@ -701,6 +706,7 @@ class _SignalCleanup:
     def close(self) -> None:
         if not self.active:
             return
+        wait_if_stopping()
         if self.previous_fd is not None:
             signal.set_wakeup_fd(self.previous_fd)
         for signum, handler in self.previous.items():
