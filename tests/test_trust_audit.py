@@ -313,3 +313,39 @@ def test_direction_overrides_are_shown_replaced_in_workbooks(tmp_path: Path) -> 
     assert not any(c in t for t in texts for c in "\u202e\u2066")
     assert any("Fe\ufffdmale" in t for t in texts) and any("White\ufffd" in t for t in texts)
     assert any(t.startswith("north\ufffdvsc.csv (Characters") for t in texts)
+
+
+def test_a_batch_of_the_audits_hostile_files(tmp_path: Path) -> None:
+    """Each is its return's own ``unreadable`` line with the one-line message; the good
+    return is checked; the index and the roll-up are written; nothing is printed twice."""
+    from hostile import (
+        empty_workbook_file,
+        gzip_cut_short,
+        run_limited,
+        socket_file,
+        utf32_with_bom,
+        xlsx_many_sheets,
+    )
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    write_csv(inputs / "good.csv", clean_rows())
+    builders = (socket_file, utf32_with_bom, xlsx_many_sheets, empty_workbook_file, gzip_cut_short)
+    bad = []
+    for build in builders:
+        folder = inputs / build.__name__
+        folder.mkdir()
+        bad.append(build(folder, False))
+    out = tmp_path / "out"
+    outcome = run_limited(
+        [str(inputs / "good.csv"), *map(str, bad), "--out-dir", str(out), "--workers", "2"],
+        timeout=120,
+    )
+    assert outcome.status == 2, outcome.stderr
+    assert "Traceback" not in outcome.stdout + outcome.stderr
+    rows = json.loads((out / "index.json").read_text())["returns"]
+    statuses = {Path(r["file"]).parent.name: r["status"] for r in rows}
+    assert statuses == {"in": "pass", **{b.__name__: "unreadable" for b in builders}}
+    assert all(r["message"].count("\n") == 0 for r in rows if r["message"])
+    assert len(outcome.stderr.strip().splitlines()) == len(builders)
+    assert (out / "national.parquet").is_file() and (out / "national.xlsx").is_file()
