@@ -15,8 +15,6 @@ code (the hostile inputs are in ``hostile.CASES``; the rest are here).
 from __future__ import annotations
 
 import ast
-import csv
-import io
 import json
 import os
 import signal
@@ -26,9 +24,8 @@ import time
 from pathlib import Path
 
 import openpyxl
-import polars as pl
 import pytest
-from factory import HEADER, clean_csv_bytes, clean_rows, write_csv
+from factory import clean_csv_bytes, clean_rows, write_cp1252, write_csv
 
 from cld_polars import central, compare, safety, validate
 from cld_polars.cli import main
@@ -232,30 +229,15 @@ def test_a_closed_stdout_pipe_is_not_an_error(tmp_path: Path) -> None:
 # --- signals -------------------------------------------------------------------------------
 
 
-def _cp1252(frame: pl.DataFrame, target: Path) -> None:
-    """``frame`` as a Windows-1252 return with accented names (decoded into a temporary
-    copy when read: the copy a signal must not leave behind)."""
-    buffer = io.StringIO(newline="")
-    frame.write_csv(buffer)
-    rows = list(csv.reader(io.StringIO(buffer.getvalue(), newline="")))
-    first = HEADER.index("First Name")
-    for r in rows[1::40]:
-        r[first] = "Zoë"
-    out = io.StringIO(newline="")
-    csv.writer(out, lineterminator="\n").writerows(rows)
-    target.parent.mkdir(exist_ok=True)
-    target.write_bytes(out.getvalue().encode("cp1252"))
-
-
 @pytest.fixture(scope="module")
 def returns(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Last quarter's return and this quarter's, and a folder of three returns."""
     folder = tmp_path_factory.mktemp("signals")
     previous, current, _ = generate_pair(30_000, seed=9)
     previous.write_csv(folder / "q2.csv")
-    _cp1252(current, folder / "q3.csv")
+    write_cp1252(current, folder / "q3.csv")
     for name, seed in (("a", 6), ("b", 7), ("c", 8)):
-        _cp1252(generate_return(30_000, seed=seed), folder / "batch" / f"{name}.csv")
+        write_cp1252(generate_return(30_000, seed=seed), folder / "batch" / f"{name}.csv")
     return folder
 
 
