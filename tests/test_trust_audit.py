@@ -10,11 +10,15 @@ code (the hostile inputs are in ``hostile.CASES``; the rest are here).
 * The terminal: ``central`` prints escaped; a closed stdout pipe (``| head``) is not an error.
 * Signals during ``compare``, ``fix``, ``central`` and a batch of several workers: exit
   128 + signal, one line, nothing left behind.
+* Quoting variants (CRLF, no final line break, quoted on some rows, blanks as one space
+  quoted or not) give the same result.
 """
 
 from __future__ import annotations
 
 import ast
+import csv
+import io
 import json
 import os
 import signal
@@ -24,6 +28,7 @@ import time
 from pathlib import Path
 
 import openpyxl
+import polars as pl
 import pytest
 from factory import clean_csv_bytes, clean_rows, write_cp1252, write_csv
 
@@ -331,3 +336,45 @@ def test_a_batch_of_the_audits_hostile_files(tmp_path: Path) -> None:
     assert all(r["message"].count("\n") == 0 for r in rows if r["message"])
     assert len(outcome.stderr.strip().splitlines()) == len(builders)
     assert (out / "national.parquet").is_file() and (out / "national.xlsx").is_file()
+
+
+def test_quoting_variants_give_the_same_result(tmp_path: Path) -> None:
+    """The fault catalogue with every field quoted and CRLF line ends, without a final line
+    break, quoted on every other row only; and blanks written as one space, quoted or not:
+    the same JSON and findings as the plain file (as its own plain form, for the spaces)."""
+    from catalogue import build
+
+    plain, _ = build(tmp_path / "plain.csv")
+    with plain.open(encoding="utf-8", newline="") as handle:
+        records = list(csv.reader(handle))
+
+    def write(name: str, rows: list[list[str]], quoting: object, end: str = "\n") -> Path:
+        buffer = io.StringIO()
+        for i, record in enumerate(rows):
+            style = quoting(i) if callable(quoting) else quoting
+            csv.writer(buffer, quoting=style, lineterminator=end).writerow(record)
+        path = tmp_path / name
+        path.write_text(buffer.getvalue(), encoding="utf-8", newline="")
+        return path
+
+    def result(path: Path) -> tuple[dict[str, object], pl.DataFrame]:
+        report = validate(path)
+        found = json.loads(report.to_json())
+        found.pop("file")
+        return found, report.finding_rows
+
+    crlf = write("crlf.csv", records, csv.QUOTE_ALL, "\r\n")
+    unended = tmp_path / "unended.csv"
+    unended.write_bytes(write("quoted.csv", records, csv.QUOTE_ALL).read_bytes()[:-1])
+    mixed = write("mixed.csv", records, lambda i: csv.QUOTE_ALL if i % 2 else csv.QUOTE_MINIMAL)
+    expected = result(plain)
+    for path in (crlf, unended, mixed):
+        found = result(path)
+        assert found[0] == expected[0], path.name
+        assert found[1].equals(expected[1]), path.name
+    spaced = [records[0], *([v or " " for v in r] for r in records[1:])]
+    bare, quoted = (
+        result(write(name, spaced, style))
+        for name, style in (("spaces.csv", csv.QUOTE_MINIMAL), ("spaces_q.csv", csv.QUOTE_ALL))
+    )
+    assert quoted[0] == bare[0] and quoted[1].equals(bare[1])
