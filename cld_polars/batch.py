@@ -558,8 +558,15 @@ def planned_run(
     except OSError as exc:
         raise BatchError(f"{folder}: cannot take the folder's lock ({exc})") from exc
     try:
+        records = folder / RECORDS_DIR
+        if records.is_symlink() or (records.exists() and not records.is_dir()):
+            # Records are removed and written there: never in a folder a link leads to.
+            raise BatchError(
+                f"{safety.shown(records)}: is not the folder of run records cld-validate "
+                "makes (it is a link or a file); remove it, or choose another --out-dir"
+            )
         safety.notify(note, lock.took_over)
-        swept = safety.sweep([folder, folder / RECORDS_DIR, safety.system_temp()])
+        swept = safety.sweep([folder, records, safety.system_temp()])
         safety.notify(note, safety.sweep_note(swept))
         options = BatchOptions(writers=writers, debug=debug, reuse=reuse)
         yield Plan(folder, unique, stems, options)

@@ -38,6 +38,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import sys
 import tempfile
 import threading
@@ -854,7 +855,7 @@ class FolderLock:
 
     def __enter__(self) -> FolderLock:
         for _ in range(10):  # the file may be replaced between open and lock: try again
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = self._open()
             try:
                 free = _try_lock(fd)
             except OSError:
@@ -893,6 +894,28 @@ class FolderLock:
                 )
             return self
         raise FolderBusy(f"{shown(self.folder)}: cannot take the folder's lock {LOCK_NAME}")
+
+    def _open(self) -> int:
+        """The lock file, opened (made if missing) without following a link: the lock is
+        written in place (truncated, then our details), so a link or a hard link planted as
+        ``.cld_polars.lock`` would make the run overwrite whatever file it leads to."""
+        not_ours = (
+            f"{shown(self.path)}: is not the lock file cld-validate makes (%s); nothing was "
+            "written to it. Remove it, or choose another --out-dir"
+        )
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError:
+            if self.path.is_symlink():
+                link = f"it is a link to {shown(os.readlink(self.path))}"
+                raise FolderBusy(not_ours % link) from None
+            raise
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+            os.close(fd)
+            what = "not a regular file" if not stat.S_ISREG(info.st_mode) else "a hard link"
+            raise FolderBusy(not_ours % f"it is {what}")
+        return fd
 
     def __exit__(
         self,

@@ -378,3 +378,31 @@ def test_quoting_variants_give_the_same_result(tmp_path: Path) -> None:
         for name, style in (("spaces.csv", csv.QUOTE_MINIMAL), ("spaces_q.csv", csv.QUOTE_ALL))
     )
     assert quoted[0] == bare[0] and quoted[1].equals(bare[1])
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="links as Unix makes them")
+def test_a_planted_lock_or_records_link_is_never_written_through(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The lock file is written in place and the run records are removed and written: a link
+    (or hard link) planted in their place must not make the run overwrite what it leads to."""
+    path = write_csv(tmp_path / "r.csv", clean_rows())
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "r.json").write_text("keep")
+    plants = {
+        "link": lambda out: (out / ".cld_polars.lock").symlink_to(victim),
+        "hard": lambda out: os.link(victim, out / ".cld_polars.lock"),
+        "records": lambda out: (out / ".cld_polars").symlink_to(foreign),
+    }
+    for name, plant in plants.items():
+        out = tmp_path / name
+        out.mkdir()
+        plant(out)
+        assert main([str(path), "--out-dir", str(out), "-q"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "cld-validate makes" in err, err
+        assert victim.read_text() == "precious" and (foreign / "r.json").read_text() == "keep"
+        assert sorted(p.name for p in out.iterdir()) in ([".cld_polars.lock"], [".cld_polars"])
