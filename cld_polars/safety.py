@@ -608,6 +608,10 @@ def _stop(signum: int) -> None:
         _release_semaphores()
     with contextlib.suppress(Exception):
         remove_registered()
+        # A library writing a temporary by its path (Polars' sink) may open it again, and so
+        # make it anew, just after it was removed: look once more before exiting.
+        time.sleep(0.05)
+        remove_registered()
     program = _state["program"]
     if program:
         name = signal.Signals(signum).name
@@ -643,7 +647,10 @@ def _release_semaphores() -> None:
     """Unlink the semaphores ``multiprocessing`` made for the worker pool, as its own exit
     would: ``os._exit`` skips that, and its resource tracker would then print a warning
     about "leaked semaphore objects" after our one line."""
-    from multiprocessing import synchronize, util
+    synchronize = sys.modules.get("multiprocessing.synchronize")
+    if synchronize is None:  # never imported: no semaphores were made
+        return
+    from multiprocessing import util
 
     cleanup = getattr(synchronize.SemLock, "_cleanup", None)  # private: looked up softly
     registry = getattr(util, "_finalizer_registry", {})
