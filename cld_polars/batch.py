@@ -558,8 +558,15 @@ def planned_run(
     except OSError as exc:
         raise BatchError(f"{folder}: cannot take the folder's lock ({exc})") from exc
     try:
+        records = folder / RECORDS_DIR
+        if records.is_symlink() or (records.exists() and not records.is_dir()):
+            # Records are removed and written there: never in a folder a link leads to.
+            raise BatchError(
+                f"{safety.shown(records)}: is not the folder of run records cld-validate "
+                "makes (it is a link or a file); remove it, or choose another --out-dir"
+            )
         safety.notify(note, lock.took_over)
-        swept = safety.sweep([folder, folder / RECORDS_DIR, safety.system_temp()])
+        swept = safety.sweep([folder, records, safety.system_temp()])
         safety.notify(note, safety.sweep_note(swept))
         options = BatchOptions(writers=writers, debug=debug, reuse=reuse)
         yield Plan(folder, unique, stems, options)
@@ -687,6 +694,7 @@ def _run_in_workers(
             pool.shutdown(wait=False, cancel_futures=True)
             raise
     for i in sorted(lost):
+        safety.wait_if_stopping()  # workers killed by our own stop are not run again
         with (
             _environment("POLARS_MAX_THREADS", str(usable_cores())),
             ProcessPoolExecutor(1, context, safety.worker_setup, parent) as alone,
@@ -724,24 +732,22 @@ def write_index(out_dir: Path, results: Sequence[BatchResult]) -> tuple[Path, Pa
         "exit_code": exit_status(results),
         "statuses": {s: statuses.get(s, 0) for s in ("pass", "fail", "unreadable", "crashed")},
     }
-    text = json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+    text = safety.json_text(payload, indent=2) + "\n"
     json_path = write_atomic_with(
         out_dir / "index.json", lambda tmp: tmp.write_text(text, encoding="utf-8")
     )
     # Text as the JSON has it (blank for None, outputs joined by ";"), every cell that a
     # spreadsheet could run as a formula neutralised (a file name or message can be "=...").
     cells = {name: [_index_cell(record[name]) for record in records] for name in INDEX_COLUMNS}
-    table = safety.neutralised(pl.DataFrame(cells, schema=dict.fromkeys(INDEX_COLUMNS, pl.String)))
-    csv_path = write_atomic_with(
-        out_dir / "index.csv", lambda tmp: table.write_csv(tmp, line_terminator="\n")
-    )
+    table = pl.DataFrame(cells, schema=dict.fromkeys(INDEX_COLUMNS, pl.String))
+    csv_path = safety.write_report_csv(table, out_dir / "index.csv")
     return json_path, csv_path
 
 
 def _index_cell(value: object) -> str | None:
     if isinstance(value, list):
         value = ";".join(value)
-    return None if value is None or value == "" else str(value)
+    return None if value is None or value == "" else safety.utf8_text(str(value))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -818,7 +824,7 @@ def run_return(
                 "result": result.as_dict(),
                 "counts": counts,
             }
-            text = json.dumps(payload, ensure_ascii=False)
+            text = safety.json_text(payload)
             record.parent.mkdir(exist_ok=True)
             write_atomic_with(record, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         except OSError:

@@ -39,9 +39,9 @@ from cld_polars.reader.records import record_pattern, split_record
 from cld_polars.reader.sniff import BOM, UTF16_BOMS
 from cld_polars.safety import (
     clash,
-    neutralised,
     output_stem,
     write_atomic_with,
+    write_report_csv,
 )
 from cld_polars.spec import Spec, load_spec
 
@@ -365,11 +365,8 @@ def fix_return(
     made = made.sort("line", maintain_order=True)
     data = "\n".join(frame["text"].to_list()).encode(out_encoding)
 
-    def write_log(tmp: Path) -> None:
-        # The log is a report: its formula-like cells are neutralised. The copy is the
-        # council's data and keeps every value exactly (validation flags formula-like ones).
-        neutralised(made).write_csv(tmp)
-
-    write_atomic_with(log_path, write_log)
+    # The log is a report: its formula-like cells are neutralised. The copy is the
+    # council's data and keeps every value exactly (validation flags formula-like ones).
+    write_report_csv(made, log_path)
     write_atomic_with(output, lambda tmp: tmp.write_bytes(data))
     return FixResult(path, output, log_path, codecs.lookup(out_encoding).name, made, left)

@@ -27,7 +27,8 @@ Two rules hold for every cell:
   with (``=HYPERLINK(...)``, ``#N/A``).
 * Characters XML 1.0 cannot hold (C0 controls other than tab, line feed and carriage return;
   U+FFFE and U+FFFF; lone surrogates, which file names can carry) would make the whole file
-  unreadable, so they are replaced by U+FFFD, and the workbook says so: in the row's own
+  unreadable, and text-direction overrides would make a cell show what it does not hold, so
+  they are replaced by U+FFFD, and the workbook says so: in the row's own
   finding where a table has one (``Table.flag_column``), else in the table's note. Text over
   Excel's 32,767 characters a cell is cut, with a note in the cell.
 """
@@ -110,9 +111,16 @@ XML_BATCH = 50_000
 REPLACEMENT = "\ufffd"
 #: XML 1.0 allows tab, line feed, carriage return, U+0020-U+D7FF, U+E000-U+FFFD and beyond
 #: U+FFFF: everything else (C0 controls, surrogates, U+FFFE, U+FFFF) makes the file unreadable.
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+#: The text-direction embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) are
+#: replaced too: held in a cell they reverse what follows, our own note included, so a value
+#: or file name could show as something it is not.
+_XML_ILLEGAL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff\u202a-\u202e\u2066-\u2069]"
+)
 #: The same for Polars' regex engine (a Polars string cannot hold a surrogate).
-XML_ILLEGAL_PATTERN = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x{FFFE}\x{FFFF}]"
+XML_ILLEGAL_PATTERN = (
+    r"[\x00-\x08\x0B\x0C\x0E-\x1F\x{FFFE}\x{FFFF}\x{202A}-\x{202E}\x{2066}-\x{2069}]"
+)
 #: A table's hidden column: the row held text that had to be cleaned.
 DIRTY = "__cleaned"
 #: The row number column added to a batch of a table's rows.
@@ -120,8 +128,8 @@ ROW = "__row"
 #: A table's hidden column: lines of wrapped text in the row.
 LINES = "__lines"
 REPLACED_NOTE = (
-    "Characters that an Excel file cannot hold (control characters, U+FFFE, U+FFFF) are "
-    f"shown as {REPLACEMENT}."
+    "Characters that an Excel file cannot hold or that would reverse the text (control "
+    f"characters, U+FFFE, U+FFFF, text-direction overrides) are shown as {REPLACEMENT}."
 )
 _CUT_NOTE = " [cut: an Excel cell holds 32,767 characters]"
 #: Characters beyond U+FFFF: two of Excel's 32,767 a cell.

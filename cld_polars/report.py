@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import datetime
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ import polars as pl
 from cld_polars.checks.registry import FileFinding
 from cld_polars.measures import DQ_MEASURES, VALIDITY_MEASURES
 from cld_polars.parse import text
-from cld_polars.safety import neutralised, write_atomic, write_atomic_with
+from cld_polars.safety import json_text, write_atomic, write_atomic_with, write_report_csv
 
 if TYPE_CHECKING:
     from cld_polars.central import CentralView
@@ -195,7 +194,7 @@ class Report:
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """The JSON result; written whole to ``path`` (via a temporary file) when given."""
-        text = json.dumps(self.to_json_dict(), indent=2, ensure_ascii=False)
+        text = json_text(self.to_json_dict(), indent=2)
         if path is not None:
             write_atomic(Path(path), text.encode("utf-8"))
         return text
@@ -211,13 +210,9 @@ class Report:
         if suffix not in (".csv", ".parquet"):
             raise ValueError(f"{target}: findings can be written as .csv or .parquet")
 
-        def write(tmp: Path) -> None:
-            if suffix == ".parquet":
-                frame.sink_parquet(tmp)
-            else:
-                neutralised(frame).sink_csv(tmp)
-
-        return write_atomic_with(target, write)
+        if suffix == ".csv":
+            return write_report_csv(frame, target)
+        return write_atomic_with(target, lambda tmp: frame.sink_parquet(tmp))
 
 
 RULES_SCHEMA: dict[str, pl.DataType] = {

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from cld_polars.safety import write_atomic_with
+from cld_polars.safety import utf8_text, write_atomic_with
 from cld_polars.spec import load_spec
 
 if TYPE_CHECKING:
@@ -112,15 +112,6 @@ def rule_severities(counts: Sequence[Counts]) -> dict[str, str]:
     return dict(sorted(found.items(), key=lambda item: (item[1] != "error", item[0])))
 
 
-def _utf8(text: str) -> str:
-    """Text Polars (and Parquet, and Excel) can hold: a file name's bytes that are not UTF-8
-    (read by Python as lone surrogates) become U+FFFD, rather than failing the whole roll-up."""
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeEncodeError:  # a surrogate that did not come from a byte
-        return text.encode("utf-8", "replace").decode("utf-8")
-
-
 def rollup_frame(results: Sequence[BatchResult], counts: Mapping[str, Counts]) -> pl.DataFrame:
     """One row per return (councils by LA Code, then file), the columns of the module doc.
 
@@ -141,7 +132,7 @@ def rollup_frame(results: Sequence[BatchResult], counts: Mapping[str, Counts]) -
         record = result.as_dict()
         for name in LEAD:
             value = record.get(name)
-            columns[name].append(_utf8(value) if isinstance(value, str) else value)
+            columns[name].append(utf8_text(value) if isinstance(value, str) else value)
         if own is not None:
             columns["rows"][-1] = own["rows"]
             columns["people"][-1] = own["people"]

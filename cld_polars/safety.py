@@ -4,7 +4,10 @@ One place for each of the output side's promises (the README's "Reliability" sec
 
 * **No output resolves to an input** (:func:`clash`): every output path of a command is
   compared with every input by resolved path and by ``(st_dev, st_ino)``, so a symlink or a
-  hard link to a return counts as the return. Checked before any work.
+  hard link to a return counts as the return. Checked before any work; two outputs of one
+  command may not be one file either (:func:`collision`). The library's own writers refuse
+  any return the process has read (:func:`note_input`, checked in :func:`write_atomic_with`),
+  so a notebook cannot write a report over its return either.
 * **Output names come from the whole stem** (:func:`output_stem`): ``cld.2025Q2.csv`` and
   ``cld.2025Q3.csv`` get different reports.
 * **One run per output folder** (:class:`FolderLock`): a kernel lock (``flock``), so a lock
@@ -16,8 +19,8 @@ One place for each of the output side's promises (the README's "Reliability" sec
 * **Outputs are written whole or not at all** (:func:`write_atomic_with`): through a
   temporary file of ours in the output's folder, renamed into place when done.
 * **Workers die with their parent** (:func:`worker_setup`).
-* **CSV cells cannot run as formulas** (:func:`neutralise`), one Polars expression used by
-  every CSV writer of reports.
+* **CSV cells cannot run as formulas** (:func:`neutralise`), one Polars expression, and
+  one writer of CSV reports that applies it (:func:`write_report_csv`).
 * **Terminal output is inert** (:func:`shown`, :func:`say`): control characters, DEL and
   bidirectional overrides from values and file names are printed escaped.
 """
@@ -35,6 +38,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import sys
 import tempfile
 import threading
@@ -62,12 +66,16 @@ def output_stem(path: Path) -> str:
 
     >>> [output_stem(Path(n)) for n in ("cld.2025Q2.csv", "north.CSV.gz", "r.xlsx", "r")]
     ['cld.2025Q2', 'north', 'r', 'r']
+    >>> output_stem(Path("north\\nPASS\\x1b[2J\\u202e.csv"))
+    'north_PASS_[2J_'
     """
     name = path.name
     if name.lower().endswith(".gz"):
         name = name[:-3]
     stem = Path(name).stem if "." in name else name
-    return stem or "return"
+    # A report's name holds no character a terminal or a script acts on (a newline, ESC, a
+    # bidirectional override) and none that is not UTF-8: each becomes "_".
+    return _UNSAFE.sub("_", stem) or "return"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,14 +151,64 @@ def clash(
     return None
 
 
+def collision(outputs: Iterable[tuple[str, Path]]) -> str | None:
+    """One line saying which two outputs of one command are the same file, or None: the
+    second written would silently replace the first (``--json r.out --xlsx r.out``)."""
+    seen: dict[Path, str] = {}
+    for option, path in outputs:
+        key = _resolved(path)
+        if key in seen and seen[key] != option:
+            return (
+                f"{seen[key]} and {option} both name {shown(path)}; one would replace the "
+                "other: give each output its own name"
+            )
+        seen.setdefault(key, option)
+    return None
+
+
+#: Every return this process has opened (:func:`note_input`), by device and inode with the
+#: path it was read under: the last guard, in :func:`write_atomic_with`, so that no output of
+#: the library (a notebook's ``report.to_excel(path)``, ``view.to_json(path)``) replaces a
+#: return, whatever the caller checked.
+_inputs: dict[tuple[int, int], str] = {}
+
+
+def note_input(path: Path) -> None:
+    """Remember ``path`` as a return: no output of this process may be written over it."""
+    identity = _identity(path)
+    if identity is not None:
+        _inputs[identity] = str(path)
+
+
+class OutputIsInput(ValueError):
+    """An output would replace a return this process read."""
+
+
+def _refuse_input(target: Path) -> None:
+    identity = _identity(target)
+    if identity is None or identity not in _inputs:
+        return
+    source = Path(_inputs[identity])
+    if _identity(source) != identity:  # that return is gone; its inode was reused
+        del _inputs[identity]
+        return
+    raise OutputIsInput(
+        f"{shown(target)} would overwrite the return {shown(source)}; a return is never "
+        "overwritten: choose another output name or folder"
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Terminal text
 # ---------------------------------------------------------------------------------------------
 
 #: Characters a terminal acts on instead of showing: C0 controls (ESC, BEL, CR, LF, TAB ...),
 #: DEL, C1 controls, the bidirectional marks, embeddings, overrides and isolates (which can
-#: make a line read differently from its bytes), and the Unicode line separators.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+#: make a line read differently from its bytes), the Unicode line separators, and the lone
+#: surrogates that stand for a file name's bytes that are not UTF-8 (unprintable as they are).
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -172,12 +230,63 @@ def shown(value: object) -> str:
     return _UNSAFE.sub(_escape, text)
 
 
+#: A file name that reads the same to bash, cmd.exe and PowerShell between double quotes:
+#: letters, digits and punctuation none of them expands there (no ``$``, backtick, ``"``,
+#: ``%``, ``!``), not starting with ``-``.
+_PLAIN_ARGUMENT = re.compile(r"[\w .,/\\:@+=()\[\]{}~#&'-]+")
+
+
+def command_arg(name: str, placeholder: str = "RETURN.csv") -> str:
+    """``name`` double-quoted for a command line a report shows, to be copied into a terminal;
+    ``placeholder`` instead when the name holds a character a shell would act on even inside
+    the quotes (``$(...)``, a backtick, ``%PATH%``, a newline), so a pasted command can
+    never run what a file name holds.
+
+    >>> command_arg("returns/north 2025.csv"), command_arg("x$(rm -rf ~).csv")
+    ('"returns/north 2025.csv"', '"RETURN.csv"')
+    """
+    plain = _PLAIN_ARGUMENT.fullmatch(name) is not None and not name.startswith("-")
+    return f'"{name if plain else placeholder}"'
+
+
 def say(text: str = "", file: TextIO | None = None) -> None:
     """Print our own lines (``text`` split at its line breaks) with each line passed through
     :func:`shown`: the line breaks we put there stay, nothing else can act on the terminal.
     Values inside ``text`` should already be :func:`shown` (that escapes their line breaks)."""
     stream = file if file is not None else sys.stdout
-    print("\n".join(shown(line) for line in text.split("\n")), file=stream)
+    wait_if_stopping()
+    try:
+        print("\n".join(shown(line) for line in text.split("\n")), file=stream)
+        if stream is sys.stdout:
+            stream.flush()  # a closed pipe is met here, not at exit
+    except BrokenPipeError:
+        # The reader went away (``cld-validate ... | head``): the run goes on, its reports
+        # and exit status still count; what it would have printed goes nowhere.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+
+
+def utf8_text(text: str) -> str:
+    """Text Polars (and Parquet, Excel and CSV) can hold: a file name's bytes that are not
+    UTF-8 (read by Python as lone surrogates) become U+FFFD, rather than failing the whole
+    table they are in."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a surrogate that did not come from a byte
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def json_text(value: object, indent: int | None = None) -> str:
+    """``json.dumps`` as our JSON outputs write it: characters as they are (not ``\\u``
+    escapes), but a lone surrogate (a file name's bytes that are not UTF-8, as Python reads
+    them) as its ``\\udcff`` escape, so the text can be written as UTF-8 and reads back as
+    the same name.
+
+    >>> json_text({"file": "r\\udcff.csv", "council": "Sa\u00efd"})
+    '{"file": "r\\\\udcff.csv", "council": "Sa\u00efd"}'
+    """
+    text = json.dumps(value, indent=indent, ensure_ascii=False)
+    return re.sub("[\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -237,6 +346,20 @@ def neutralised(frame: _Frame) -> _Frame:
     return frame.with_columns(neutralise(pl.col(name).cast(pl.String)).alias(name) for name in text)
 
 
+def write_report_csv(frame: pl.DataFrame | pl.LazyFrame, target: Path) -> Path:
+    """The one way a CSV report is written: every text cell :func:`neutralised`, the file
+    written whole or not at all (:func:`write_atomic_with`); a lazy frame is streamed.
+    ``tests/test_output_safety.py`` checks that no other code writes CSV."""
+
+    def write(tmp: Path) -> None:
+        if isinstance(frame, pl.LazyFrame):
+            neutralised(frame).sink_csv(tmp, line_terminator="\n")
+        else:
+            neutralised(frame).write_csv(tmp, line_terminator="\n")
+
+    return write_atomic_with(target, write)
+
+
 # ---------------------------------------------------------------------------------------------
 # Temporaries: named as ours, registered, removed on signals, swept after kill -9
 # ---------------------------------------------------------------------------------------------
@@ -272,7 +395,9 @@ def output_temp(directory: Path, name: str) -> Path:
     """A new empty temporary file in ``directory`` for the output ``name``, registered:
     ``.cld_polars.<pid>@<host>.<random>.<name>.tmp`` (hidden, and ours by its name)."""
     _folders[os.path.abspath(directory)] = None
-    fd, temp = tempfile.mkstemp(prefix=f".{tag()}", suffix=f".{name[:100]}.tmp", dir=directory)
+    # The output's name in it only as far as it is plain (Polars takes UTF-8 paths only).
+    plain = re.sub(r"[^A-Za-z0-9._-]", "_", name[:100])
+    fd, temp = tempfile.mkstemp(prefix=f".{tag()}", suffix=f".{plain}.tmp", dir=directory)
     os.close(fd)
     register(Path(temp))
     return Path(temp)
@@ -283,8 +408,11 @@ def write_atomic_with(target: Path, writer: Callable[[Path], object]) -> Path:
     target's folder, which is renamed into place when it is done.
 
     The temporary is named as ours (:func:`output_temp`) and registered, so a signal removes
-    it and the next run sweeps it if a ``kill -9`` left it behind.
+    it and the next run sweeps it if a ``kill -9`` left it behind. A target that is a return
+    this process read (:func:`note_input`: the same file, by any name or link) is refused
+    with :class:`OutputIsInput` before anything is written.
     """
+    _refuse_input(target)
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         raise OSError(f"{directory}: the output folder does not exist")
@@ -452,7 +580,7 @@ HANDLED = tuple(
 CHILD_GRACE = 5.0
 _stopping = threading.Lock()
 _watching = threading.local()
-_state: dict[str, object] = {"program": None, "watcher": False}
+_state: dict[str, object] = {"program": None, "watcher": False, "stopper": None}
 
 
 def _stop(signum: int) -> None:
@@ -463,16 +591,26 @@ def _stop(signum: int) -> None:
     minutes, and must not write anything more."""
     if not _stopping.acquire(blocking=False):
         return
+    _state["stopper"] = threading.get_ident()
     with contextlib.suppress(Exception):
         children = multiprocessing.active_children()
         for child in children:
             child.terminate()
+        _terminate_starting_children({c.pid for c in children})
         deadline = time.monotonic() + CHILD_GRACE
         for child in children:
             child.join(max(0.0, deadline - time.monotonic()))
             if child.is_alive():
                 child.kill()
     with contextlib.suppress(Exception):
+        # Again: the main thread may have started another worker meanwhile.
+        _terminate_starting_children({c.pid for c in multiprocessing.active_children()})
+        _release_semaphores()
+    with contextlib.suppress(Exception):
+        remove_registered()
+        # A library writing a temporary by its path (Polars' sink) may open it again, and so
+        # make it anew, just after it was removed: look once more before exiting.
+        time.sleep(0.05)
         remove_registered()
     program = _state["program"]
     if program:
@@ -482,6 +620,43 @@ def _stop(signum: int) -> None:
         with contextlib.suppress(OSError):
             os.write(2, line.encode("utf-8", "replace"))
     os._exit(128 + signum)
+
+
+def wait_if_stopping() -> None:
+    """While a signal is stopping this process, any other thread that would go on waits here
+    for the end: the main thread must not start workers again (it sees its workers die), nor
+    print an error about a temporary file the stop has just removed, nor put the signal
+    handlers back before the stop has printed its line. Called by :func:`say`, before a pool
+    is started, and when the handlers are put back."""
+    while _stopping.locked() and _state.get("stopper") != threading.get_ident():
+        time.sleep(0.1)
+
+
+def _terminate_starting_children(known: set[int | None]) -> None:
+    """SIGTERM to this process's children that ``multiprocessing`` does not list yet: a worker
+    being started when the signal came. Left alone, it would find its parent gone half-way
+    through starting and print a traceback. (Linux; the resource tracker ignores SIGTERM.)"""
+    for task in Path("/proc/self/task").glob("*/children"):
+        with contextlib.suppress(OSError, ValueError):
+            for pid in map(int, task.read_text().split()):
+                if pid not in known:
+                    os.kill(pid, signal.SIGTERM)
+
+
+def _release_semaphores() -> None:
+    """Unlink the semaphores ``multiprocessing`` made for the worker pool, as its own exit
+    would: ``os._exit`` skips that, and its resource tracker would then print a warning
+    about "leaked semaphore objects" after our one line."""
+    synchronize = sys.modules.get("multiprocessing.synchronize")
+    if synchronize is None:  # never imported: no semaphores were made
+        return
+    from multiprocessing import util
+
+    cleanup = getattr(synchronize.SemLock, "_cleanup", None)  # private: looked up softly
+    registry = getattr(util, "_finalizer_registry", {})
+    for finalizer in list(registry.values()):
+        if cleanup is not None and getattr(finalizer, "_callback", None) is cleanup:
+            finalizer()
 
 
 def _isatty(fd: int) -> bool:
@@ -539,6 +714,7 @@ class _SignalCleanup:
     def close(self) -> None:
         if not self.active:
             return
+        wait_if_stopping()
         if self.previous_fd is not None:
             signal.set_wakeup_fd(self.previous_fd)
         for signum, handler in self.previous.items():
@@ -686,7 +862,7 @@ class FolderLock:
 
     def __enter__(self) -> FolderLock:
         for _ in range(10):  # the file may be replaced between open and lock: try again
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = self._open()
             try:
                 free = _try_lock(fd)
             except OSError:
@@ -725,6 +901,28 @@ class FolderLock:
                 )
             return self
         raise FolderBusy(f"{shown(self.folder)}: cannot take the folder's lock {LOCK_NAME}")
+
+    def _open(self) -> int:
+        """The lock file, opened (made if missing) without following a link: the lock is
+        written in place (truncated, then our details), so a link or a hard link planted as
+        ``.cld_polars.lock`` would make the run overwrite whatever file it leads to."""
+        not_ours = (
+            f"{shown(self.path)}: is not the lock file cld-validate makes (%s); nothing was "
+            "written to it. Remove it, or choose another --out-dir"
+        )
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError:
+            if self.path.is_symlink():
+                link = f"it is a link to {shown(os.readlink(self.path))}"
+                raise FolderBusy(not_ours % link) from None
+            raise
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+            os.close(fd)
+            what = "not a regular file" if not stat.S_ISREG(info.st_mode) else "a hard link"
+            raise FolderBusy(not_ours % f"it is {what}")
+        return fd
 
     def __exit__(
         self,

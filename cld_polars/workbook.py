@@ -52,7 +52,7 @@ from cld_polars.presentation import (
     Column,
     Fact,
 )
-from cld_polars.safety import write_atomic_with
+from cld_polars.safety import command_arg, write_atomic_with
 from cld_polars.spec import MODULES
 from cld_polars.summary import TABLES
 
@@ -128,9 +128,10 @@ def _file_facts(report: Report) -> list[Fact]:
 def _rerun_command(report: Report, workbook: Path) -> str:
     from cld_polars.data import sample_path
 
+    target = command_arg(workbook.name, "report.xlsx")
     if report.file == str(sample_path()):
-        return f'cld-validate --sample --xlsx "{workbook.name}"'
-    return f'cld-validate "{report.file}" --xlsx "{workbook.name}"'
+        return f"cld-validate --sample --xlsx {target}"
+    return f"cld-validate {command_arg(report.file)} --xlsx {target}"
 
 
 # --- Instructions -------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
+import polars as pl
+
 from cld_polars.spec import load_spec
 
 #: A ``csv.QUOTE_*`` constant, as ``csv.writer`` types its ``quoting``.
@@ -284,4 +286,23 @@ def write_workbook(
             values.append(value)
         data.append(values)
     book.save(path)
+    return path
+
+
+def write_cp1252(frame: pl.DataFrame, path: Path) -> Path:
+    """A frame (of a generated return) written as Windows-1252 with an accented first name
+    every 40 rows: the reader decodes it into a temporary copy (names, NHS numbers), the
+    copy a signal must not leave behind."""
+    import io
+
+    buffer = io.StringIO(newline="")
+    frame.write_csv(buffer)
+    rows = list(csv.reader(io.StringIO(buffer.getvalue(), newline="")))
+    first = HEADER.index("First Name")
+    for r in rows[1::40]:
+        r[first] = "Zoë"
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(out.getvalue().encode("cp1252"))
     return path

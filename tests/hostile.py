@@ -442,6 +442,140 @@ def parquet_wide(folder: Path, full: bool) -> Path:
     return folder / "return.parquet"
 
 
+# --- the audit's cases: what is not a regular file, empty, encoded or packed otherwise ---------
+
+
+def directory(folder: Path, full: bool) -> Path:
+    path = folder / "return.csv"
+    path.mkdir()
+    return path
+
+
+def socket_file(folder: Path, full: bool) -> Path:
+    import socket
+
+    path = folder / "return.csv"
+    with socket.socket(socket.AF_UNIX) as bound:
+        bound.bind(str(path))  # the socket file stays after the socket is closed
+    return path
+
+
+def broken_link(folder: Path, full: bool) -> Path:
+    path = folder / "return.csv"
+    path.symlink_to(folder / "gone.csv")
+    return path
+
+
+def link_loop(folder: Path, full: bool) -> Path:
+    path, other = folder / "return.csv", folder / "other.csv"
+    path.symlink_to(other)
+    other.symlink_to(path)
+    return path
+
+
+def only_line_breaks(folder: Path, full: bool) -> Path:
+    """200 MB of line feeds (test: 20 MB): tens of millions of empty lines."""
+    size = 200 * MiB if full else 20 * MiB
+    return _lines(folder / "return.csv", _repeat(b"\n" * MiB, size))
+
+
+def header_then_commas(folder: Path, full: bool) -> Path:
+    """A header, then 50 million rows of a single comma (test: 12 million)."""
+    rows = 50_000_000 if full else 12_000_000
+    return _lines(folder / "return.csv", iter([HEADER_LINE, *_repeat(b",\n" * MiB, 2 * rows)]))
+
+
+def empty_workbook_file(folder: Path, full: bool) -> Path:
+    path = folder / "return.xlsx"
+    path.write_bytes(b"")
+    return path
+
+
+def utf32_with_bom(folder: Path, full: bool) -> Path:
+    """UTF-32 (little-endian, with its byte-order mark, which starts like UTF-16's)."""
+    path = folder / "return.csv"
+    path.write_bytes(clean_csv_bytes().decode().encode("utf-32"))
+    return path
+
+
+def utf32_without_bom(folder: Path, full: bool) -> Path:
+    path = folder / "return.csv"
+    path.write_bytes(clean_csv_bytes().decode().encode("utf-32-be"))
+    return path
+
+
+def xz_named_csv(folder: Path, full: bool) -> Path:
+    import lzma
+
+    path = folder / "return.csv"
+    path.write_bytes(lzma.compress(clean_csv_bytes()))
+    return path
+
+
+def gzip_of_gzip(folder: Path, full: bool) -> Path:
+    path = folder / "return.csv.gz"
+    path.write_bytes(_gzip_bytes(_gzip_bytes(clean_csv_bytes())))
+    return path
+
+
+def gzip_cut_short(folder: Path, full: bool) -> Path:
+    data = _gzip_bytes(clean_csv_bytes() * 3)
+    path = folder / "return.csv.gz"
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def gzip_members(folder: Path, full: bool) -> Path:
+    """A return gzipped as two members (``cat a.gz b.gz``): one stream, as gzip reads it."""
+    header, rows = clean_csv_bytes().split(b"\n", 1)
+    path = folder / "return.csv.gz"
+    path.write_bytes(_gzip_bytes(header + b"\n") + _gzip_bytes(rows))
+    return path
+
+
+def non_utf8_name(folder: Path, full: bool) -> Path:
+    """A return whose file name holds bytes that are not UTF-8 (Latin-1 from an old share)."""
+    path = Path(os.fsdecode(os.fsencode(folder) + b"/r\xe9turn\xff.csv"))
+    path.write_bytes(clean_csv_bytes())
+    return path
+
+
+def xlsx_styles_bomb(folder: Path, full: bool) -> Path:
+    """A workbook whose styles part (not the sheet) decompresses to 1 GiB (test: 96 MiB)."""
+    size = GiB if full else 96 * MiB
+    styles = iter([rawxlsx.STYLES.encode(), *_repeat(b" " * (16 * MiB), size)])
+    rows = [rawxlsx.header_row(), *(_data_row(i) for i in range(2, 5))]
+    return rawxlsx.write(folder / "return.xlsx", rawxlsx.sheet(rows), styles=styles)
+
+
+def xlsx_many_sheets(folder: Path, full: bool) -> Path:
+    """A workbook of 3,000 one-cell sheets before the return's (test: 300)."""
+    sheets = [rawxlsx.sheet([rawxlsx.row_xml(1, ["x"])]) for _ in range(3000 if full else 300)]
+    rows = [rawxlsx.header_row(), *(_data_row(i) for i in range(2, 5))]
+    return rawxlsx.write(folder / "return.xlsx", rawxlsx.sheet(rows), extra_sheets=sheets)
+
+
+def xlsx_shared_strings_count(folder: Path, full: bool) -> Path:
+    """Shared strings whose count attributes claim 4 billion strings; a few are there."""
+    values = [clean_rows()[1][h] for h in HEADER]
+    cells = "".join(f'<c r="{rawxlsx.column(i)}2" t="s"><v>{i}</v></c>' for i in range(len(values)))
+    return rawxlsx.write(
+        folder / "return.xlsx",
+        rawxlsx.sheet([rawxlsx.header_row(), f'<row r="2">{cells}</row>']),
+        shared=rawxlsx.shared_strings(values, 4_000_000_000),
+    )
+
+
+def parquet_nested(folder: Path, full: bool) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = {h: pa.array(["x"] * 3) for h in HEADER}
+    columns["LA Code"] = pa.array([[503], [503], [503]], pa.list_(pa.int64()))
+    pq.write_table(pa.table(columns), folder / "return.parquet")
+    return folder / "return.parquet"
+
+
 # --- the table of cases ------------------------------------------------------------------------
 
 
@@ -617,4 +751,46 @@ CASES: tuple[Case, ...] = (
         full_status=2,
         full_says="its footer",
     ),
+    Case("directory", "a folder named as the return", directory, 2, "is a folder"),
+    Case("socket", "a Unix socket named as the return", socket_file, 2, "is a socket"),
+    Case("broken_link", "a link to a file that is gone", broken_link, 2, "does not exist"),
+    Case("link_loop", "two links to each other", link_loop, 2, "symbolic links"),
+    Case(
+        "only_line_breaks",
+        "200 MB of nothing but line feeds",
+        only_line_breaks,
+        2,
+        "GB of memory",
+    ),
+    Case(
+        "header_then_commas",
+        "a header and 50M rows of a single comma",
+        header_then_commas,
+        2,
+        "GB of memory",
+    ),
+    Case("empty_workbook_file", "an empty file named .xlsx", empty_workbook_file, 2, "is empty"),
+    Case("utf32_with_bom", "UTF-32 with its byte-order mark", utf32_with_bom, 2, "UTF-32"),
+    Case("utf32_without_bom", "UTF-32 without a mark", utf32_without_bom, 2, "UTF-32"),
+    Case("xz_named_csv", "an xz file named .csv", xz_named_csv, 2, "xz-compressed"),
+    Case("gzip_of_gzip", "a gzip of a gzip", gzip_of_gzip, 2, "inside the gzip file"),
+    Case("gzip_cut_short", "a gzip cut in half", gzip_cut_short, 2, "damaged or cut short"),
+    Case("gzip_members", "a return gzipped as two members", gzip_members, 0, "rows checked"),
+    Case("non_utf8_name", "a file name that is not UTF-8", non_utf8_name, 0, "rows checked"),
+    Case(
+        "xlsx_styles_bomb",
+        "an .xlsx whose styles part decompresses to 1 GiB",
+        xlsx_styles_bomb,
+        2,
+        "styles part",
+    ),
+    Case("xlsx_many_sheets", "an .xlsx of 3,000 sheets", xlsx_many_sheets, 2, "sheets; a workbook"),
+    Case(
+        "xlsx_shared_strings_count",
+        "an .xlsx whose shared strings claim 4 billion",
+        xlsx_shared_strings_count,
+        0,
+        "rows checked",
+    ),
+    Case("parquet_nested", "a Parquet file of list columns", parquet_nested, 2, "List(Int64)"),
 )

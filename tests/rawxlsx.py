@@ -10,7 +10,7 @@ gigabytes once decompressed is built in constant memory.
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -98,19 +98,28 @@ def write(
     path: Path,
     sheet_xml: Iterable[bytes],
     shared: Iterable[bytes] | None = None,
-    styles: str = STYLES,
+    styles: str | Iterable[bytes] = STYLES,
     level: int = 6,
+    extra_sheets: Sequence[Iterable[bytes]] = (),
 ) -> Path:
-    """A workbook of one sheet ('Data'), the parts streamed into the archive."""
+    """A workbook of one sheet ('Data'), after ``extra_sheets`` ('S1', 'S2' ...), the parts
+    streamed into the archive (``styles`` too, when given as pieces)."""
     rels = [f'<Relationship Id="rId1" Type="{REL}/worksheet" Target="worksheets/sheet1.xml"/>']
     rels.append(f'<Relationship Id="rId2" Type="{REL}/styles" Target="styles.xml"/>')
     if shared is not None:
         rels.append(
             f'<Relationship Id="rId3" Type="{REL}/sharedStrings" Target="sharedStrings.xml"/>'
         )
+    entries = []
+    for i in range(1, len(extra_sheets) + 1):
+        rels.append(
+            f'<Relationship Id="rIdS{i}" Type="{REL}/worksheet" Target="worksheets/s{i}.xml"/>'
+        )
+        entries.append(f'<sheet name="S{i}" sheetId="{i + 1}" r:id="rIdS{i}"/>')
+    entries.append('<sheet name="Data" sheetId="1" r:id="rId1"/>')
     workbook = (
         f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{MAIN}" xmlns:r="{REL}">'
-        '<sheets><sheet name="Data" sheetId="1" r:id="rId1"/></sheets></workbook>'
+        f"<sheets>{''.join(entries)}</sheets></workbook>"
     )
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=level) as archive:
         archive.writestr("[Content_Types].xml", CONTENT_TYPES)
@@ -122,8 +131,13 @@ def write(
             + "".join(rels)
             + "</Relationships>",
         )
-        archive.writestr("xl/styles.xml", styles)
+        if isinstance(styles, str):
+            archive.writestr("xl/styles.xml", styles)
+        else:
+            _stream(archive, "xl/styles.xml", styles)
         _stream(archive, "xl/worksheets/sheet1.xml", sheet_xml)
+        for i, extra in enumerate(extra_sheets, 1):
+            _stream(archive, f"xl/worksheets/s{i}.xml", extra)
         if shared is not None:
             _stream(archive, "xl/sharedStrings.xml", shared)
     return path

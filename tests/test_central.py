@@ -388,7 +388,7 @@ def test_command_parameters_and_errors(tmp_path: Path, capsys: pytest.CaptureFix
     assert "not a date" in error(str(path), "--import-date", "31/02/2025")
     assert "--period-end" in error(str(path), "--period-start", "2025-01-01")
     assert "does not exist" in error(str(path), "--json", str(tmp_path / "nope" / "c.json"))
-    assert "the return itself" in error(str(path), "--json", str(path))
+    assert "would overwrite the return" in error(str(path), "--json", str(path))
     no_end = write_csv(
         tmp_path / "e.csv", [_request(1, "05/10/2024", **{"Reporting Period End Date": ""})]
     )

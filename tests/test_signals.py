@@ -5,7 +5,6 @@ subprocesses, each with its own temporary folder (``TMPDIR``) so that what is le
 from __future__ import annotations
 
 import csv
-import io
 import os
 import signal
 import subprocess
@@ -15,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from factory import HEADER, clean_rows
+from factory import HEADER, clean_rows, write_cp1252
 
 from cld_polars import safety
 from cld_polars.generate import generate_return
@@ -30,18 +29,9 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="signals and /pr
 def windows_1252(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Windows-1252 return of 40,000 rows with accented names: the reader decodes it into
     a temporary copy (names, NHS numbers), the copy a signal must not leave behind."""
-    frame = generate_return(40_000, seed=5)
-    buffer = io.StringIO(newline="")
-    frame.write_csv(buffer)
-    rows = list(csv.reader(io.StringIO(buffer.getvalue(), newline="")))
-    first = HEADER.index("First Name")
-    for r in rows[1::40]:
-        r[first] = "Zoë"
-    out = io.StringIO(newline="")
-    csv.writer(out, lineterminator="\n").writerows(rows)
-    path = tmp_path_factory.mktemp("cp1252") / "return.csv"
-    path.write_bytes(out.getvalue().encode("cp1252"))
-    return path
+    return write_cp1252(
+        generate_return(40_000, seed=5), tmp_path_factory.mktemp("cp1252") / "return.csv"
+    )
 
 
 def _env(temp: Path) -> dict[str, str]:

@@ -41,6 +41,7 @@ from cld_polars.presentation import (
     Fact,
     Sheet,
 )
+from cld_polars.safety import command_arg, shown
 from cld_polars.spec import load_spec
 
 if TYPE_CHECKING:
@@ -944,7 +945,10 @@ def render(sheet: Sheet, content: SheetContent) -> None:
 def central_command(source: str, workbook: str = "central.xlsx", import_date: str = "") -> str:
     """The ``cld-validate central`` command line for a return."""
     date = f" --import-date {import_date}" if import_date else ""
-    return f'cld-validate central "{source}"{date} --xlsx "{workbook}"'
+    return (
+        f"cld-validate central {command_arg(source)}{date} "
+        f"--xlsx {command_arg(workbook, 'central.xlsx')}"
+    )
 
 
 def render_unavailable(sheet: Sheet, source: str, problem: str) -> None:
@@ -1038,7 +1042,7 @@ def write_workbook(view: CentralView, path: Path) -> Path:
 def terminal_summary(view: CentralView) -> str:
     """A few lines for the terminal, in analyst terms."""
     f = view.figures
-    lines = [f"{view.source}: the central view (what DHSC's pipeline would make of it)"]
+    lines = [f"{shown(view.source)}: the central view (what DHSC's pipeline would make of it)"]
     lines += [f"  {s}" for s in sentences(view, sheet=False)]
     lines.append(
         "  Unique events: "

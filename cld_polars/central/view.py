@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 
 from cld_polars.central import contract
-from cld_polars.safety import write_atomic
+from cld_polars.safety import json_text, write_atomic
 
 #: The return's fields whose values :meth:`CentralView.keep_identifiers` looks up.
 PERSON_ID, EVENT_REFERENCE = "LA Person Unique Identifier", "Event Reference"
@@ -144,7 +144,7 @@ class CentralView:
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """The contract's JSON; written whole to ``path`` (via a temporary file) when given."""
-        text = json.dumps(self.figures, indent=2, ensure_ascii=False)
+        text = json_text(self.figures, indent=2)
         if path is not None:
             write_atomic(Path(path), text.encode("utf-8"))
         return text

@@ -15,8 +15,10 @@ import traceback
 from pathlib import Path
 from typing import NoReturn
 
+from cld_polars import safety
 from cld_polars.central import CentralError, central, parse_day
 from cld_polars.reader import ReturnReadError
+from cld_polars.safety import say, shown
 
 PROG = "cld-validate central"
 
@@ -25,7 +27,7 @@ class _Parser(argparse.ArgumentParser):
     """Bad usage is one line on stderr and exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{PROG}: {message} (see --help)\n")
+        self.exit(2, f"{PROG}: {shown(message)} (see --help)\n")
 
 
 def _day(text: str) -> str:
@@ -80,11 +82,12 @@ def _output_problem(option: Path | None, flag: str, source: Path) -> str | None:
         return f"{flag} {option}: the output folder {folder} cannot be written to"
     if option.is_dir():
         return f"{flag} {option}: is a folder; give a file name"
-    if option.resolve() == source.resolve() or (
-        option.exists() and source.exists() and os.path.samefile(option, source)
-    ):
-        return f"{flag} {option}: is the return itself; give another file name"
     return None
+
+
+def _error(problem: object) -> None:
+    """One line on stderr, every value in it escaped (a file name can hold ESC or a newline)."""
+    say(f"{PROG}: {shown(problem)}", sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,15 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) or bad usage (2, its line already printed)
         return int(exc.code or 0)
     if (args.period_start is None) != (args.period_end is None):
-        print(f"{PROG}: give both --period-start and --period-end, or neither", file=sys.stderr)
+        _error("give both --period-start and --period-end, or neither")
         return 2
-    for flag, option in (("--json", args.json), ("--xlsx", args.xlsx)):
-        problem = _output_problem(option, flag, args.return_)
-        if problem:
-            print(f"{PROG}: {problem}", file=sys.stderr)
-            return 2
-    if args.json is not None and args.json == args.xlsx:
-        print(f"{PROG}: --json and --xlsx name the same file", file=sys.stderr)
+    given = (("--json", args.json), ("--xlsx", args.xlsx))
+    outputs = [(flag, path) for flag, path in given if path is not None]
+    problem = safety.clash([args.return_], outputs, folder=None) or safety.collision(outputs)
+    for flag, option in outputs:
+        problem = problem or _output_problem(option, flag, args.return_)
+    if problem:  # before the return is read, so that nothing is half done
+        _error(problem)
         return 2
     try:
         view = central(
@@ -117,19 +120,19 @@ def main(argv: list[str] | None = None) -> int:
     except ReturnReadError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        _error(exc)
         return 2
     except CentralError as exc:
-        print(f"{PROG}: {args.return_}: {exc}", file=sys.stderr)
+        _error(f"{args.return_}: {exc}")
         return 2
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"{PROG}: cannot write output: {exc}", file=sys.stderr)
+        _error(f"cannot write output: {exc}")
         return 2
     if not args.quiet:
-        print(view.summary())
+        say(view.summary())
         for flag, option in (("JSON", args.json), ("workbook", args.xlsx)):
             if option is not None:
-                print(f"  {flag}: {option}")
+                say(f"  {flag}: {shown(option)}")
     return 0

@@ -186,7 +186,10 @@ def _every_output(planned: dict[str, Path]) -> list[tuple[str, Path]]:
     if "--xlsx" in planned:
         from cld_polars.workbook import overflow_path
 
-        outputs.append(("--xlsx", overflow_path(planned["--xlsx"])))
+        overflow = overflow_path(planned["--xlsx"])
+        # ``--errors`` may name that very file: both write the same findings list.
+        if "--errors" not in planned or not safety.same_file(overflow, planned["--errors"]):
+            outputs.append(("--xlsx", overflow))
     return outputs
 
 
@@ -400,7 +403,9 @@ def main(argv: list[str]) -> int:
     stems = output_stems(paths) if several else [safety.output_stem(paths[0])]
     planned = [_planned(args, stem, several) for stem in stems]
     every = [output for outputs in planned for output in _every_output(outputs)]
-    problem = safety.clash(paths, every, folder=None)
+    problem = safety.clash(paths, every, folder=None) or next(
+        filter(None, (safety.collision(_every_output(o)) for o in planned)), None
+    )
     if problem:  # checked before any validation, so that nothing is half done
         _error(problem)
         return 2
@@ -477,6 +482,15 @@ def _run_batch(paths: list[Path], args: argparse.Namespace) -> int:
         return 130
     except (BatchError, OSError) as exc:
         _error(exc)
+        return 2
+    except (Exception, pl.exceptions.PanicException) as exc:  # the last resort: one line
+        if args.debug:
+            traceback.print_exc()
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        _error(
+            f"{args.out_dir}: unexpected error ({type(exc).__name__}: {first}). "
+            "Run again with --debug for details and report it."
+        )
         return 2
     for result in results:
         if result.message:

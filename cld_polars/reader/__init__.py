@@ -45,7 +45,7 @@ from cld_polars.reader.source import (
     match_header,
     one_line,
 )
-from cld_polars.safety import temp_dir
+from cld_polars.safety import note_input, temp_dir
 from cld_polars.spec import Spec, load_spec
 
 __all__ = [
@@ -76,7 +76,13 @@ def read_return(
     spec = spec or load_spec()
     path = Path(path)
     check_path(path)
+    note_input(path)  # no output of this process may be written over it
     kind = input_kind(path)
+    if kind in ("xlsx", "parquet", "gzip") and path.stat().st_size == 0:
+        raise ReturnReadError(
+            f"{path}: is empty (0 bytes), not a {_KIND_NAMES[kind]}: it was never written or was "
+            "cut short when copied. Save or copy it again."
+        )
     if kind == "xls":
         raise ReturnReadError(
             f"{path}: is an old-format Excel workbook (.xls), which cannot be read. "
@@ -89,19 +95,26 @@ def read_return(
             f"{path}: a temporary folder could not be made in {tempfile.gettempdir()} "
             f"({os_reason(exc)}). Set TMPDIR to a folder you can write to, and run again."
         ) from exc
+    readable = path
     try:
+        readable = _utf8_name(path, kind, Path(tmp.name))
         if kind == "xlsx":
             # Imported here: only workbooks need it.
             from cld_polars.reader.excel import read_workbook
 
-            return read_workbook(path, spec, tmp)
-        if kind == "parquet":
+            source = read_workbook(readable, spec, tmp)
+        elif kind == "parquet":
             from cld_polars.reader.parquet import read_parquet
 
-            return read_parquet(path, spec, tmp)
-        return read_csv(path, spec, tmp, gzipped=kind == "gzip", quick=quick)
-    except ReturnReadError:
+            source = read_parquet(readable, spec, tmp)
+        else:
+            source = read_csv(readable, spec, tmp, gzipped=kind == "gzip", quick=quick)
+        source.path = path
+        return source
+    except ReturnReadError as exc:
         tmp.cleanup()
+        if readable is not path:  # name the file the user gave, never the link
+            raise ReturnReadError(str(exc).replace(str(readable), str(path))) from None
         raise
     except BaseException as exc:
         tmp.cleanup()
@@ -109,6 +122,24 @@ def read_return(
         if error is None:
             raise
         raise error from exc
+
+
+_KIND_NAMES = {"xlsx": "workbook", "parquet": "Parquet file", "gzip": "gzip file"}
+#: The name a return is read under when its own name is not UTF-8 (see :func:`_utf8_name`).
+_ALIAS_SUFFIX = {"xlsx": ".xlsx", "parquet": ".parquet", "gzip": ".csv.gz", "csv": ".csv"}
+
+
+def _utf8_name(path: Path, kind: str, tmpdir: Path) -> Path:
+    """``path``, or a link to it in ``tmpdir`` when its name is not UTF-8 (bytes a Linux file
+    name may hold, read by Python as lone surrogates): Polars takes paths as UTF-8 text only.
+    The link is read, never written; messages name ``path``."""
+    try:
+        str(path).encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        link = tmpdir / f"return{_ALIAS_SUFFIX.get(kind, '.csv')}"
+        link.symlink_to(os.path.abspath(path))
+        return link
 
 
 def read_problem(path: Path, exc: BaseException, tmpdir: Path) -> ReturnReadError | None:

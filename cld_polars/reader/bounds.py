@@ -61,6 +61,10 @@ assert MAX_LINE_BYTES >= CHUNK
 #: A workbook is a ZIP archive of a few dozen parts; its central directory is read whole by
 #: any ZIP reader, so an archive claiming more entries than this is refused before that.
 MAX_ZIP_ENTRIES = 10_000
+#: Sheets searched for the header row. A return's workbook has a few (the return, perhaps
+#: instructions or lookups); each sheet searched costs a few milliseconds, so a workbook of
+#: thousands of tiny sheets (10,000 parts fit in the archive bound) is refused up front.
+MAX_SHEETS = 256
 #: The XML of one sheet. A full sheet (1,048,576 rows of 48 cells) is about 2.5 GB of XML;
 #: past the DLP's 4 GB the sheet holds more than any return.
 MAX_SHEET_XML_BYTES = DLP_MAX_BYTES

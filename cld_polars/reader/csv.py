@@ -313,10 +313,10 @@ def _gunzip(path: Path, tmpdir: Path) -> Path:
     written = 0
 
     def damaged(exc: BaseException) -> ReturnReadError:
+        where = f", after {written:,} bytes of text" if written else ""
         return ReturnReadError(
             f"{path}: not a readable gzip file: it is damaged or cut short "
-            f"({one_line(exc)}, after {written:,} bytes of text). Compress the CSV again, "
-            "or give the CSV itself."
+            f"({one_line(exc)}{where}). Compress the CSV again, or give the CSV itself."
         )
 
     with gzip.open(path, "rb") as src:

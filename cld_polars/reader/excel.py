@@ -59,6 +59,7 @@ from cld_polars.reader.bounds import (
     MAX_SHARED_STRINGS,
     MAX_SHARED_STRINGS_XML_BYTES,
     MAX_SHEET_XML_BYTES,
+    MAX_SHEETS,
     MB,
 )
 from cld_polars.reader.sniff import first_bytes, not_text
@@ -722,6 +723,8 @@ def _find_header(
             # Mostly names: a data row can hold a value that reads like a column name.
             if hits and 2 * hits >= filled and (best is None or hits > best[0]):
                 best = (hits, sheet, int(number), names)
+        if best is not None and best[0] >= len(spec.header):
+            break  # every field named: no later sheet can hold a better header row
     return None if best is None else best[1:]
 
 
@@ -792,6 +795,11 @@ def _read(
     path: Path, archive: zipfile.ZipFile, spec: Spec, tmp: tempfile.TemporaryDirectory[str]
 ) -> ReturnSource:
     book = _book(archive)
+    if len(book.sheets) > MAX_SHEETS:
+        raise Refused(
+            f"it has {len(book.sheets):,} sheets; a workbook holding a return has a few (at "
+            f"most {MAX_SHEETS} are searched for the header row)"
+        )
     sheets = [
         _Sheet(title, member(archive, name, MAX_SHEET_XML_BYTES, f"sheet '{title}'"))
         for title, name in book.sheets

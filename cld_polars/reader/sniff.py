@@ -17,6 +17,7 @@ from cld_polars.reader.source import ReturnReadError
 
 BOM = b"\xef\xbb\xbf"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
 #: Control bytes that text never holds (tab, line feed, form feed and carriage return aside).
 CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 #: How much of a file is looked at to tell text from binary, and the share of control bytes
@@ -107,6 +108,9 @@ def not_text(path: Path) -> tuple[str, str] | None:
 def sniff(head: bytes, path: Path | None = None) -> tuple[str, str] | None:
     """``not_text`` for a file's first bytes (``path`` is only needed to look inside a ZIP
     archive for a workbook)."""
+    if head.startswith(UTF32_BOMS) or (len(head) >= 64 and _utf32_without_bom(head)):
+        # Before UTF-16: UTF-32's little-endian mark starts with UTF-16's.
+        return "UTF-32 text", "Save it as 'CSV UTF-8 (Comma delimited)'."
     if head.startswith(UTF16_BOMS):
         return None
     for signature, what, action in _SIGNATURES:
@@ -136,6 +140,18 @@ def sniff(head: bytes, path: Path | None = None) -> tuple[str, str] | None:
             "a return is a CSV text file.",
         )
     return None
+
+
+def _utf32_without_bom(head: bytes) -> bool:
+    """Three bytes of every four zero and the fourth mostly not: ASCII text in UTF-32
+    (little- or big-endian)."""
+    quarter = len(head) / 4
+    for at in (0, 3):
+        chars = head[at::4]
+        zeros = sum(head[i::4].count(0) for i in range(4) if i != at)
+        if zeros > 0.9 * 3 * quarter and chars.count(0) < 0.1 * quarter:
+            return True
+    return False
 
 
 def _utf16_without_bom(head: bytes) -> bool:
