@@ -25,12 +25,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import openpyxl
 import polars as pl
 import pytest
-from factory import clean_csv_bytes, clean_rows, write_cp1252, write_csv
+from factory import Quoting, clean_csv_bytes, clean_rows, write_cp1252, write_csv
 
 from cld_polars import central, compare, safety, validate
 from cld_polars.cli import main
@@ -348,7 +349,12 @@ def test_quoting_variants_give_the_same_result(tmp_path: Path) -> None:
     with plain.open(encoding="utf-8", newline="") as handle:
         records = list(csv.reader(handle))
 
-    def write(name: str, rows: list[list[str]], quoting: object, end: str = "\n") -> Path:
+    def write(
+        name: str,
+        rows: list[list[str]],
+        quoting: Quoting | Callable[[int], Quoting],
+        end: str = "\n",
+    ) -> Path:
         buffer = io.StringIO()
         for i, record in enumerate(rows):
             style = quoting(i) if callable(quoting) else quoting
