@@ -379,10 +379,8 @@ def test_quoting_variants_give_the_same_result(tmp_path: Path) -> None:
         assert found[0] == expected[0], path.name
         assert found[1].equals(expected[1]), path.name
     spaced = [records[0], *([v or " " for v in r] for r in records[1:])]
-    bare, quoted = (
-        result(write(name, spaced, style))
-        for name, style in (("spaces.csv", csv.QUOTE_MINIMAL), ("spaces_q.csv", csv.QUOTE_ALL))
-    )
+    bare = result(write("spaces.csv", spaced, csv.QUOTE_MINIMAL))
+    quoted = result(write("spaces_q.csv", spaced, csv.QUOTE_ALL))
     assert quoted[0] == bare[0] and quoted[1].equals(bare[1])
 
 
