@@ -114,7 +114,7 @@ def build(work: Path, large: int | None) -> dict[str, Path]:
     cli("compare", "2025Q2.csv", "2025Q3.csv", "--xlsx", "compare.xlsx", "--quiet", cwd=work)
     books["compare"] = work / "compare.xlsx"
     returns = work / "returns"
-    returns.mkdir()
+    returns.mkdir(exist_ok=True)  # a --work folder of an earlier run is written over
     write_return(returns / "lincolnshire_2025q3.csv", 3000, seed=1, la_code="503")
     write_return(returns / "surrey_2025q3.csv", 2500, seed=2, la_code="805")
     write_return(returns / "leeds_2025q3.csv", 2000, seed=3, la_code="212")
