@@ -106,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     if problem:  # before the return is read, so that nothing is half done
         _error(problem)
         return 2
+    # Temporaries of ours that a kill -9 left behind, as every command sweeps them.
+    swept = safety.sweep([safety.system_temp(), *(path.parent for _, path in outputs)])
+    if swept:
+        say(f"{PROG}: {safety.sweep_note(swept)}", sys.stderr)
     try:
         view = central(
             args.return_,
