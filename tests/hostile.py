@@ -754,7 +754,7 @@ CASES: tuple[Case, ...] = (
     Case("directory", "a folder named as the return", directory, 2, "is a folder"),
     Case("socket", "a Unix socket named as the return", socket_file, 2, "is a socket"),
     Case("broken_link", "a link to a file that is gone", broken_link, 2, "does not exist"),
-    Case("link_loop", "two links to each other", link_loop, 2, "symbolic links"),
+    Case("link_loop", "two links to each other", link_loop, 2, "a loop of links"),
     Case(
         "only_line_breaks",
         "200 MB of nothing but line feeds",

@@ -7,6 +7,7 @@ by what it is, with what to do, instead of being read as a garbled CSV.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from pathlib import Path
@@ -77,7 +78,15 @@ def check_path(path: Path) -> None:
             f"{path}: permission denied. Ask for read access to the file."
         ) from None
     except OSError as exc:
-        raise ReturnReadError(f"{path}: cannot be looked at ({os_reason(exc)}).") from None
+        if exc.errno == errno.ELOOP:
+            raise ReturnReadError(
+                f"{path}: is a link that leads back to itself (a loop of links), not a return "
+                "file. Give the return file itself."
+            ) from None
+        raise ReturnReadError(
+            f"{path}: cannot be looked at ({os_reason(exc)}). Check the path, or copy the "
+            "return to a local folder and give that copy."
+        ) from None
     if kind == "a folder":
         raise ReturnReadError(f"{path}: is a folder, not a return file. Give the CSV file's path.")
     if kind is not None:
