@@ -166,6 +166,22 @@ def collision(outputs: Iterable[tuple[str, Path]]) -> str | None:
     return None
 
 
+def output_problem(flag: str, option: Path, *, is_folder: bool = False) -> str | None:
+    """Why an output cannot be written where asked, or None: checked by every command before
+    anything is read, so that a run is not wasted on an output it cannot write. ``option`` is
+    a file to write, or with ``is_folder`` the folder to write in."""
+    folder = option if is_folder else (option.parent if str(option.parent) else Path("."))
+    if not folder.exists():
+        return f"{flag} {option}: the output folder {folder} does not exist; create it first"
+    if not folder.is_dir():
+        return f"{flag} {option}: {folder} is a file, not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{flag} {option}: the output folder {folder} cannot be written to"
+    if not is_folder and option.is_dir():
+        return f"{flag} {option}: is a folder; give a file name"
+    return None
+
+
 #: Every return this process has opened (:func:`note_input`), by device and inode with the
 #: path it was read under: the last guard, in :func:`write_atomic_with`, so that no output of
 #: the library (a notebook's ``report.to_excel(path)``, ``view.to_json(path)``) replaces a

@@ -22,7 +22,7 @@ import polars as pl
 import pytest
 from factory import HEADER, clean_csv_bytes, clean_rows, row, write_csv, write_workbook
 
-from cld_polars import validate
+from cld_polars import safety, validate
 from cld_polars.cli import check as cli
 from cld_polars.reader import LONG_VALUE, read_return
 
@@ -587,8 +587,10 @@ def test_output_folder_not_writable(
     try:
         if os.geteuid() == 0:
             real = os.access
-            monkeypatch.setattr(
-                cli.os, "access", lambda p, mode, **kw: False if Path(p) == out else real(p, mode)
+            monkeypatch.setattr(  # every command's output check (safety.output_problem)
+                safety.os,
+                "access",
+                lambda p, mode, **kw: False if Path(p) == out else real(p, mode),
             )
         code = cli.main([str(path), "--json", str(out / "r.json")])
     finally:

@@ -9,7 +9,6 @@ return cannot be read, a parameter is missing or malformed, or an output cannot 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import traceback
 from pathlib import Path
@@ -71,20 +70,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _output_problem(option: Path | None, flag: str, source: Path) -> str | None:
-    """Why an output cannot be written where asked (checked before the return is read)."""
-    if option is None:
-        return None
-    folder = option.parent if str(option.parent) else Path(".")
-    if not folder.is_dir():
-        return f"{flag} {option}: the output folder {folder} does not exist; create it first"
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return f"{flag} {option}: the output folder {folder} cannot be written to"
-    if option.is_dir():
-        return f"{flag} {option}: is a folder; give a file name"
-    return None
-
-
 def _error(problem: object) -> None:
     """One line on stderr, every value in it escaped (a file name can hold ESC or a newline)."""
     say(f"{PROG}: {shown(problem)}", sys.stderr)
@@ -102,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     outputs = [(flag, path) for flag, path in given if path is not None]
     problem = safety.clash([args.return_], outputs, folder=None) or safety.collision(outputs)
     for flag, option in outputs:
-        problem = problem or _output_problem(option, flag, args.return_)
+        problem = problem or safety.output_problem(flag, option)
     if problem:  # before the return is read, so that nothing is half done
         _error(problem)
         return 2

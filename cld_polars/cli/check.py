@@ -10,7 +10,6 @@ Exit status: 0 no errors, 1 errors found, 2 an input could not be read (or bad u
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -330,18 +329,10 @@ def _output_problem(option: Path | None, flag: str, several: bool) -> str | None
     if several or option.is_dir():
         if not option.is_dir():
             return f"with several returns, {flag} {option} must be an existing folder"
-        folder = option
-    else:
-        folder = option.parent if str(option.parent) else Path(".")
-        if flag == "--errors" and option.suffix.lower() not in (".csv", ".parquet"):
-            return f"{flag} {option}: findings are written as .csv or .parquet; name it so"
-    if not folder.exists():
-        return f"{flag} {option}: the output folder {folder} does not exist; create it first"
-    if not folder.is_dir():
-        return f"{flag} {option}: {folder} is a file, not a folder"
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return f"{flag} {option}: the output folder {folder} cannot be written to"
-    return None
+        return safety.output_problem(flag, option, is_folder=True)
+    if flag == "--errors" and option.suffix.lower() not in (".csv", ".parquet"):
+        return f"{flag} {option}: findings are written as .csv or .parquet; name it so"
+    return safety.output_problem(flag, option)
 
 
 #: What a folder given as input is searched for (not its subfolders).

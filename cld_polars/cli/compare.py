@@ -45,11 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if problem:  # by path, symlink or hard link, before either return is read
             _error(problem)
             return 2
-        folder = args.xlsx.parent if str(args.xlsx.parent) else Path(".")
-        if not folder.is_dir():
-            _error(
-                f"--xlsx {args.xlsx}: the output folder {folder} does not exist; create it first"
-            )
+        problem = safety.output_problem("--xlsx", args.xlsx)
+        if problem:
+            _error(problem)
             return 2
     swept = sweep([system_temp(), *([args.xlsx.parent] if args.xlsx is not None else [])])
     if swept:

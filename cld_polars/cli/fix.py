@@ -49,12 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem:  # before anything is read or written
         _error(f"{problem} (the original is never modified)")
         return 2
-    for target in (args.out, args.log):
-        if target is not None:
-            folder = target.parent if str(target.parent) else Path(".")
-            if not folder.is_dir():
-                _error(f"{target}: the output folder {folder} does not exist; create it first")
-                return 2
+    for flag, target in (("--out", args.out), ("--log", args.log)):
+        problem = safety.output_problem(flag, target) if target is not None else None
+        if problem:
+            _error(problem)
+            return 2
     swept = sweep([system_temp(), args.out.parent, log.parent])
     if swept:
         say(f"cld-validate fix: {sweep_note(swept)}", sys.stderr)
