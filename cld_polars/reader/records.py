@@ -147,9 +147,9 @@ class Structure:
     #: The records' text for a clean copy (damaged lines rewritten); None when the file can
     #: be scanned as it is.
     records: pl.Series | None = None
-    #: Quick path only: per line its length, quote count and the byte count its values must
-    #: add up to if it has exactly the header's number of fields (see ``quick_structure``),
-    #: and its size in bytes.
+    #: Quick path only: per line its size in bytes (newline aside), whether it is blank or
+    #: ends with the delimiter, and the byte count its values must add up to if it has
+    #: exactly the header's number of fields (see ``quick_structure``).
     pending: pl.DataFrame | None = None
 
 
@@ -188,7 +188,8 @@ def quick_structure(path: Path, layout: Layout) -> Structure | None:
     sep = layout.sep
     text = pl.col("text")
     quotes = text.str.count_matches('"', literal=True)
-    length = text.str.len_bytes().cast(pl.Int64) - text.str.ends_with("\r").cast(pl.Int64)
+    # The line scan drops a CRLF's CR with its LF: a line's bytes are its text's bytes.
+    length = text.str.len_bytes().cast(pl.Int64)
     # With two quoted stretches or more, the scan can join a value from pieces (`"Fe"ma"le"`
     # reads as `Femle`) without changing the byte count: there, a quote must touch a
     # delimiter or the line's end, checked on those lines only (a separate, filtered query:
@@ -212,11 +213,11 @@ def quick_structure(path: Path, layout: Layout) -> Structure | None:
                 .fill_null(False)
                 .alias("blank"),
                 text.str.ends_with(sep).alias("trailing"),
-                length.cast(pl.Int32).alias("length"),
                 (length - quotes - (len(layout.names) - 1)).cast(pl.Int32).alias("target"),
-                # The line's bytes, newline aside: where each line starts, for reading the
-                # rows a chunk at a time (``reader.csv.LineChunks``).
-                text.str.len_bytes().cast(pl.UInt32).alias("size"),
+                # The line's bytes, newline aside: its length for the long-value finding, and
+                # where each line starts, for reading the rows a chunk at a time
+                # (``reader.csv.LineChunks``).
+                length.cast(pl.UInt32).alias("size"),
             ),
             lines.filter(quotes >= 4).select(
                 text.str.contains(rf'[^{cls}]"[^{cls}]').any().alias("stray")
@@ -271,7 +272,9 @@ def finish_structure(
         fields = pl.col("line").replace_strict(
             exact["line"], exact["exact"], default=n, return_dtype=pl.Int64
         )
-    records = pending.select("line", "blank", "trailing", "length", fields.alias("fields"))
+    records = pending.select(
+        "line", "blank", "trailing", pl.col("size").alias("length"), fields.alias("fields")
+    )
     found: list[FileFinding] = []
     _record_findings(records, layout, found, path)
     return found
