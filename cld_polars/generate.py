@@ -45,8 +45,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
-import secrets
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -56,6 +54,7 @@ from typing import NamedTuple
 import numpy as np
 import polars as pl
 
+from cld_polars.safety import write_atomic_with
 from cld_polars.spec import Spec, load_spec
 
 __all__ = ["generate_pair", "generate_return", "main", "next_quarter_return", "write_return"]
@@ -1658,19 +1657,17 @@ def write_return(
     """Generate a return and write it as the CSV the Data Landing Portal expects.
 
     UTF-8 without BOM, "\\n" line ends, the exact header, blank cells empty, quotes only where
-    a value needs them (commas in some defined-list values). Written to a temporary file in the
-    same folder and renamed into place, so a reader never sees half a file.
+    a value needs them (commas in some defined-list values). Written whole or not at all, as
+    every output is (``safety.write_atomic_with``): a reader never sees half a file.
     """
     target = Path(path)
     frame = generate_return(n_rows, seed=seed, la_code=la_code, period_end=period_end)
     folder = target.parent if str(target.parent) else Path(".")
     folder.mkdir(parents=True, exist_ok=True)
-    # A unique hidden name next to the target (same file system, so the rename is atomic);
-    # created by the writer itself, so it gets the usual permissions, not mkstemp's 0600.
-    tmp_name = folder / f".{target.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
-    try:
-        frame.write_csv(
-            tmp_name,
+    return write_atomic_with(
+        target,
+        lambda tmp: frame.write_csv(
+            tmp,
             include_bom=False,
             include_header=True,
             separator=",",
@@ -1678,12 +1675,8 @@ def write_return(
             quote_char='"',
             null_value="",
             quote_style="necessary",
-        )
-        os.replace(tmp_name, target)
-    except BaseException:
-        tmp_name.unlink(missing_ok=True)
-        raise
-    return target
+        ),
+    )
 
 
 def _parse_date(text: str) -> datetime.date:

@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from cld_polars.generate import generate_return
+from cld_polars.safety import write_atomic_with
 
 SAMPLE_ROWS = 500
 SAMPLE_SEED = 2025
@@ -69,8 +70,9 @@ def misread_return(rows: int = 3000, seed: int = 5) -> pl.DataFrame:
 
 def write_sample(path: str | Path) -> Path:
     target = Path(path)
-    make_sample().write_csv(target, line_terminator="\n")
-    return target
+    sample = make_sample()
+    # Whole or not at all, and never over a return this process read, as every output.
+    return write_atomic_with(target, lambda tmp: sample.write_csv(tmp, line_terminator="\n"))
 
 
 if __name__ == "__main__":
