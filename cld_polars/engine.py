@@ -316,10 +316,8 @@ def stream_rows(
             progress(f"checking ({seen:,} of {src.rows:,} rows)")
         # Let this chunk go before the next is read: otherwise two are held at the peak.
         del raw, data, flags, states, kept, summary_part, per_row, hashes, central_part
+    src.finish(byte_counts)  # may ask for the exact read
     findings = list(src.findings)
-    if byte_counts and src.finisher is not None:
-        findings.extend(src.finisher(pl.concat(byte_counts)))  # may ask for the exact read
-        src.finisher = None
     projection_frame = pl.concat(projection)
     del projection
     return RowPass(

@@ -170,6 +170,5 @@ def _gather(src: ReturnSource, spec: Spec, chunk_rows: int) -> Collector:
         if checked:
             raise ExactReadNeeded(src.path) from exc
         raise
-    if checked and byte_parts and src.finisher is not None:
-        src.finisher(pl.concat(byte_parts))  # raises ExactReadNeeded where the split differs
+    src.finish(byte_parts)  # raises ExactReadNeeded where the split differs
     return collector

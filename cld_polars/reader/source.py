@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,13 +54,14 @@ class ReturnSource:
     #: as, the chunks of ``frame``'s rows in order. None: stream ``frame`` itself.
     chunker: Callable[[int, Mapping[str, pl.DataType]], Iterator[pl.DataFrame]] | None = None
 
-    def finish(self, raw: pl.DataFrame) -> pl.DataFrame:
-        """Called with the collected frame: adds the findings that needed the rows, and
-        returns the frame without the reader's helper columns."""
-        if self.finisher is not None:
-            self.findings.extend(self.finisher(raw))
+    def finish(self, byte_counts: Sequence[pl.DataFrame]) -> None:
+        """Once every row has been read: add to ``findings`` those that needed each row's
+        value bytes (the quick structure pass), from the rows' ``LINE`` and ``BYTES`` columns
+        (one frame a chunk). Raises :class:`ExactReadNeeded` where a line was not split as the
+        exact read would split it. Nothing to do for a source read the exact way."""
+        if self.finisher is not None and byte_counts:
+            self.findings.extend(self.finisher(pl.concat(byte_counts)))
             self.finisher = None
-        return raw.drop(BYTES, strict=False)
 
     @property
     def missing(self) -> list[str]:
