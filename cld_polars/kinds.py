@@ -66,11 +66,6 @@ MAX_MEMO = 100_000
 ODD_START = r"^(?:$|\s|[=+@]|-(?:[^0-9.]|$))"
 
 
-def _readable(c: Context, name: str) -> pl.Expr:
-    """Present and not formula-like: the rows on which a type check has something to judge."""
-    return c.present(name) & ~c.formula(name)
-
-
 class FieldKind:
     """A kind of field. Subclasses say how a readable value is judged and typed.
 

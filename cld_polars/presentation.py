@@ -520,10 +520,6 @@ class Sheet:
             )
         )
 
-    def set_width(self, column: int, width: float) -> None:
-        """Fix one column's width (1-based), whatever its content."""
-        self.widths[column] = width
-
 
 def _default_format(name: str, dtype: pl.DataType) -> str | None:
     if "(£)" in name and dtype.is_numeric():

@@ -85,17 +85,6 @@ class Context:
         """True where the field holds a readable, valid value; false where blank or invalid."""
         return self.state(name) >= kinds.VALID
 
-    def is_list_class(self, name: str, kind: str) -> pl.Expr:
-        """The defined-list value is of this kind (valid, release1, near_miss, invalid)."""
-        if kind == "valid":
-            return self.valid(name)
-        states = {
-            "invalid": kinds.INVALID,
-            "near_miss": kinds.NEAR_MISS,
-            "release1": kinds.RELEASE1,
-        }
-        return self.state(name) == states[kind]
-
     def is_value(self, name: str, *values: str) -> pl.Expr:
         """The field equals one of ``values``; null where it cannot be read. On a defined list
         (the usual case: conditions name list fields) an integer comparison of states."""
