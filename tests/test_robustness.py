@@ -336,6 +336,13 @@ def test_crlf_line_endings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert not {"ROW_FIELD_COUNT", "BLANK_LINES", "ROW_QUOTES"} & set(r.findings)
 
 
+def _one_crlf_no_final_newline(data: bytes) -> bytes:
+    """The third data line ends CRLF, the others LF, and the last line has no line break."""
+    lines = data.split(b"\n")[:-1]
+    lines[3] += b"\r"
+    return b"\n".join(lines)
+
+
 def test_crlf_read_a_chunk_at_a_time_keeps_every_value(tmp_path: Path) -> None:
     # The line scan drops the CR of a CRLF with the LF, so a chunk of lines is one byte a
     # line longer than the lines' text says: each chunk must still end at its last line's
@@ -354,6 +361,9 @@ def test_crlf_read_a_chunk_at_a_time_keeps_every_value(tmp_path: Path) -> None:
         ("crlf.csv", crlf),
         ("mixed.csv", lf.read_bytes().replace(b"\n", b"\r\n", 5)),
         ("no_final_newline.csv", crlf.rstrip(b"\r\n")),
+        # One CRLF and no final line break: the newlines' bytes add up to one a line, as in
+        # an all-LF file with a final line break; the reader must not take it for one.
+        ("one_crlf_no_final_newline.csv", _one_crlf_no_final_newline(lf.read_bytes())),
     ):
         got = validate(write(tmp_path / name, data), chunk_rows=4)
         assert (got.rows, got.errors, got.warnings) == (want.rows, want.errors, want.warnings)

@@ -519,6 +519,12 @@ class LineChunks:
             )
         ]
         offset = [first]
+        # Where every newline is one byte (the usual file), the file's size says so: a
+        # chunk's range is then exact, and its bytes need not be searched for line ends.
+        with self.path.open("rb") as handle:
+            handle.seek(size - 1)
+            last_ended = handle.read(1) == b"\n"  # the last line may have no line break
+        one_byte_newlines = size - first - int(ends[-1]) == count - (not last_ended)
         schema = {c: dtypes.get(f, pl.String()) for f, c in self.by_field.items()}
         schema = {c: schema.get(c, pl.String()) for c in self.positional}
         columns = [
@@ -547,7 +553,9 @@ class LineChunks:
                 text_bytes, lines = spans[k]
                 handle.seek(offset[k])
                 data = handle.read(min(text_bytes + lines, size - offset[k]))
-                if data.count(b"\n") != lines or not data.endswith(b"\n"):
+                if not one_byte_newlines and (
+                    data.count(b"\n") != lines or not data.endswith(b"\n")
+                ):
                     # Not all LF: read on to the most the lines can take, cut after the
                     # newline of the chunk's last line (or at the end of the file).
                     data += handle.read(min(lines, size - offset[k] - len(data)))
